@@ -1,0 +1,273 @@
+//! Reading CF variables: unpacking, masking and time decoding, with errors that name the file,
+//! the variable and what was expected.
+
+use std::path::{Path, PathBuf};
+
+use ndarray::{ArrayD, IxDyn};
+use netcdf::AttributeValue;
+
+use super::time::{Calendar, CfDateTime, TimeUnits};
+use crate::error::{Error, Result};
+
+/// An open NetCDF file.
+pub struct NcFile {
+    path: PathBuf,
+    file: netcdf::File,
+}
+
+/// A variable's values as f64 with every missing value (fill, missing_value, outside the valid
+/// range, NaN) set to NaN, after `scale_factor`/`add_offset`.
+#[derive(Debug, Clone)]
+pub struct MaskedArray {
+    /// Dimension names, in order.
+    pub dims: Vec<String>,
+    /// The values; NaN where missing.
+    pub data: ArrayD<f64>,
+}
+
+/// A decoded time coordinate.
+#[derive(Debug, Clone)]
+pub struct TimeAxis {
+    /// The variable's raw values, in its units.
+    pub values: Vec<f64>,
+    /// The parsed units and calendar.
+    pub units: TimeUnits,
+    /// The decoded instants.
+    pub times: Vec<CfDateTime>,
+}
+
+impl NcFile {
+    /// Opens `path`; a missing, non-NetCDF or truncated file is an input error naming it.
+    pub fn open(path: impl AsRef<Path>) -> Result<NcFile> {
+        let path = path.as_ref();
+        let meta = std::fs::metadata(path).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::input(path, "file not found"),
+            _ => Error::io(path, e),
+        })?;
+        if meta.is_dir() {
+            return Err(Error::input(path, "is a directory, expected a NetCDF file"));
+        }
+        let file = netcdf::open(path).map_err(|e| {
+            let why = if looks_like_netcdf(path) { "truncated or corrupt NetCDF file" } else { "not a NetCDF file (expected NetCDF-3 or NetCDF-4/HDF5)" };
+            Error::input(path, format!("{why}: {e}"))
+        })?;
+        Ok(NcFile { path: path.to_path_buf(), file })
+    }
+
+    /// The file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// An input error about variable `var` of this file.
+    pub fn var_error(&self, var: &str, message: impl std::fmt::Display) -> Error {
+        Error::input(&self.path, format!("variable `{var}`: {message}"))
+    }
+
+    /// Dimensions `(name, length)` in file order.
+    pub fn dims(&self) -> Vec<(String, usize)> {
+        self.file.dimensions().map(|d| (d.name(), d.len())).collect()
+    }
+
+    /// Length of dimension `name`.
+    pub fn dim_len(&self, name: &str) -> Result<usize> {
+        self.file.dimension_len(name).ok_or_else(|| {
+            let have: Vec<_> = self.dims().into_iter().map(|(n, _)| n).collect();
+            Error::input(&self.path, format!("dimension `{name}` not found; the file has: {}", have.join(", ")))
+        })
+    }
+
+    /// Names of all variables.
+    pub fn var_names(&self) -> Vec<String> {
+        self.file.variables().map(|v| v.name()).collect()
+    }
+
+    /// Whether the file has variable `name`.
+    pub fn has_var(&self, name: &str) -> bool {
+        self.file.variable(name).is_some()
+    }
+
+    fn var(&self, name: &str) -> Result<netcdf::Variable<'_>> {
+        self.file.variable(name).ok_or_else(|| {
+            Error::input(&self.path, format!("variable `{name}` not found; the file has: {}", self.var_names().join(", ")))
+        })
+    }
+
+    /// Dimension names of variable `name`.
+    pub fn var_dims(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self.var(name)?.dimensions().iter().map(|d| d.name()).collect())
+    }
+
+    /// String attribute `attr` of variable `var` (or a global attribute when `var` is None).
+    pub fn attr_str(&self, var: Option<&str>, attr: &str) -> Option<String> {
+        match self.attr_value(var, attr)? {
+            AttributeValue::Str(s) => Some(s),
+            AttributeValue::Strs(v) => Some(v.join(" ")),
+            _ => None,
+        }
+    }
+
+    /// Numeric attribute as f64 values.
+    pub fn attr_f64s(&self, var: Option<&str>, attr: &str) -> Option<Vec<f64>> {
+        attr_to_f64s(&self.attr_value(var, attr)?)
+    }
+
+    fn attr_value(&self, var: Option<&str>, attr: &str) -> Option<AttributeValue> {
+        match var {
+            Some(v) => self.file.variable(v)?.attribute_value(attr)?.ok(),
+            None => self.file.attribute(attr)?.value().ok(),
+        }
+    }
+
+    /// Reads the whole variable (see [`MaskedArray`]).
+    pub fn read(&self, name: &str) -> Result<MaskedArray> {
+        let var = self.var(name)?;
+        let shape: Vec<usize> = var.dimensions().iter().map(|d| d.len()).collect();
+        let start = vec![0; shape.len()];
+        self.read_slab(name, &start, &shape)
+    }
+
+    /// Reads the whole variable and checks that its dimensions are exactly `dims`.
+    pub fn read_expect(&self, name: &str, dims: &[&str]) -> Result<MaskedArray> {
+        let have = self.var_dims(name)?;
+        if have.iter().map(String::as_str).ne(dims.iter().copied()) {
+            return Err(self.var_error(name, format!("expected dimensions ({}), found ({})", dims.join(", "), have.join(", "))));
+        }
+        self.read(name)
+    }
+
+    /// Reads the hyperslab `start .. start+count`, so archives larger than memory can be read in
+    /// pieces. A variable whose slab is entirely missing is an error (it would silently empty a
+    /// data set downstream).
+    pub fn read_slab(&self, name: &str, start: &[usize], count: &[usize]) -> Result<MaskedArray> {
+        let var = self.var(name)?;
+        let dims: Vec<String> = var.dimensions().iter().map(|d| d.name()).collect();
+        if !matches!(var.vartype(), netcdf::types::NcVariableType::Int(_) | netcdf::types::NcVariableType::Float(_)) {
+            return Err(self.var_error(name, "expected a numeric variable"));
+        }
+        let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
+        let raw: Vec<f64> = var.get_values(extents).map_err(|e| self.var_error(name, format!("cannot read: {e}")))?;
+        let mask = MaskRule::of(self, name);
+        let data: Vec<f64> = raw.into_iter().map(|x| mask.apply(x)).collect();
+        if !data.is_empty() && data.iter().all(|x| x.is_nan()) {
+            return Err(self.var_error(name, "every value is missing (_FillValue, missing_value or outside valid_range); expected data"));
+        }
+        let data = ArrayD::from_shape_vec(IxDyn(count), data).map_err(|e| Error::Other(e.to_string()))?;
+        Ok(MaskedArray { dims, data })
+    }
+
+    /// The parsed `units` and `calendar` of time variable `name`.
+    pub fn time_units(&self, name: &str) -> Result<TimeUnits> {
+        let units_text = self
+            .attr_str(Some(name), "units")
+            .ok_or_else(|| self.var_error(name, "no `units` attribute; expected \"<unit> since <date>\""))?;
+        let calendar = match self.attr_str(Some(name), "calendar") {
+            None => Calendar::Standard,
+            Some(c) => c.parse::<Calendar>().map_err(|e| self.var_error(name, format!("calendar attribute: {e}")))?,
+        };
+        TimeUnits::parse(&units_text, calendar).map_err(|e| self.var_error(name, format!("units \"{units_text}\": {e}")))
+    }
+
+    /// Reads and decodes a time coordinate; its values must be set and strictly increasing.
+    pub fn read_time(&self, name: &str) -> Result<TimeAxis> {
+        let units = self.time_units(name)?;
+        let values = self.read(name)?.data.into_raw_vec_and_offset().0;
+        if let Some(i) = values.iter().position(|v| v.is_nan()) {
+            return Err(self.var_error(name, format!("time value {i} is missing; expected every time to be set")));
+        }
+        if let Some(i) = values.windows(2).position(|w| w[1] <= w[0]) {
+            let t = |k: usize| units.decode(values[k]);
+            return Err(self.var_error(
+                name,
+                format!("time is not strictly increasing: value {} ({}) follows value {} ({}); expected sorted, unique times", i + 1, t(i + 1), i, t(i)),
+            ));
+        }
+        let times = values.iter().map(|&v| units.decode(v)).collect();
+        Ok(TimeAxis { values, units, times })
+    }
+
+    /// Name of the variable whose `attr` attribute equals `value` (e.g. `standard_name = "time"`).
+    pub fn find_var_by_attr(&self, attr: &str, value: &str) -> Option<String> {
+        self.var_names().into_iter().find(|v| self.attr_str(Some(v), attr).is_some_and(|a| a.eq_ignore_ascii_case(value)))
+    }
+}
+
+/// The CF masking and unpacking rules of one variable.
+struct MaskRule {
+    fill: Option<f64>,
+    missing: Vec<f64>,
+    valid_min: f64,
+    valid_max: f64,
+    scale: f64,
+    offset: f64,
+}
+
+impl MaskRule {
+    fn of(file: &NcFile, var: &str) -> MaskRule {
+        let get = |a: &str| file.attr_f64s(Some(var), a);
+        let (mut lo, mut hi) = (f64::NEG_INFINITY, f64::INFINITY);
+        if let Some(r) = get("valid_range").filter(|r| r.len() == 2) {
+            (lo, hi) = (r[0], r[1]);
+        }
+        if let Some(v) = get("valid_min").and_then(|v| v.first().copied()) {
+            lo = v;
+        }
+        if let Some(v) = get("valid_max").and_then(|v| v.first().copied()) {
+            hi = v;
+        }
+        MaskRule {
+            fill: get("_FillValue").and_then(|v| v.first().copied()),
+            missing: get("missing_value").unwrap_or_default(),
+            valid_min: lo,
+            valid_max: hi,
+            scale: get("scale_factor").and_then(|v| v.first().copied()).unwrap_or(1.0),
+            offset: get("add_offset").and_then(|v| v.first().copied()).unwrap_or(0.0),
+        }
+    }
+
+    /// Masks on the packed value (CF: fill and valid range are in packed units), then unpacks.
+    fn apply(&self, x: f64) -> f64 {
+        let is_fill = self.fill.is_some_and(|f| x == f || (f.is_nan() && x.is_nan()));
+        if x.is_nan() || is_fill || self.missing.contains(&x) || x < self.valid_min || x > self.valid_max {
+            f64::NAN
+        } else {
+            x * self.scale + self.offset
+        }
+    }
+}
+
+fn attr_to_f64s(v: &AttributeValue) -> Option<Vec<f64>> {
+    use AttributeValue as A;
+    Some(match v {
+        A::Uchar(x) => vec![*x as f64],
+        A::Schar(x) => vec![*x as f64],
+        A::Ushort(x) => vec![*x as f64],
+        A::Short(x) => vec![*x as f64],
+        A::Uint(x) => vec![*x as f64],
+        A::Int(x) => vec![*x as f64],
+        A::Ulonglong(x) => vec![*x as f64],
+        A::Longlong(x) => vec![*x as f64],
+        A::Float(x) => vec![*x as f64],
+        A::Double(x) => vec![*x],
+        A::Uchars(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Schars(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Ushorts(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Shorts(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Uints(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Ints(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Ulonglongs(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Longlongs(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Floats(x) => x.iter().map(|&y| y as f64).collect(),
+        A::Doubles(x) => x.clone(),
+        A::Str(_) | A::Strs(_) => return None,
+    })
+}
+
+/// Whether the file starts with a NetCDF-3 or HDF5 signature (to tell "truncated" from "not NetCDF").
+fn looks_like_netcdf(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = [0u8; 8];
+    let Ok(mut f) = std::fs::File::open(path) else { return false };
+    let n = f.read(&mut head).unwrap_or(0);
+    (n >= 3 && &head[..3] == b"CDF") || (n >= 8 && head == *b"\x89HDF\r\n\x1a\n")
+}

@@ -1,0 +1,169 @@
+//! Writing CF-1.8 NetCDF-4 files: global provenance attributes, coordinate variables, deflate
+//! compression and chunking. Missing values (NaN in memory) are written as `_FillValue`.
+//!
+//! Callers write into a staging directory (see `pipeline::staging`), so a failed write never leaves
+//! a half-written file in place.
+
+use std::path::{Path, PathBuf};
+
+use netcdf::AttributeValue;
+
+use crate::config::IoConfig;
+use crate::error::{Error, Result};
+
+/// The netCDF default fill value for doubles (and, cast, floats): what xarray expects to see.
+pub const FILL_F64: f64 = 9.969_209_968_386_869e36;
+const FILL_F32: f32 = 9.969_21e36;
+/// Largest chunk we ask for, in elements (4 MiB of doubles): big enough for fast reads of whole
+/// fields, small enough for partial reads and bounded memory in the HDF5 chunk cache.
+const MAX_CHUNK_ELEMS: usize = 1 << 19;
+
+/// A NetCDF-4 file being written.
+pub struct NcWriter {
+    file: netcdf::FileMut,
+    path: PathBuf,
+    deflate: i32,
+    shuffle: bool,
+}
+
+/// An attribute `(name, value)` for [`NcWriter`] calls.
+pub type Attr<'a> = (&'a str, AttributeValue);
+
+impl NcWriter {
+    /// Creates `path` with the CF global attributes: `Conventions`, `title`, `institution`,
+    /// `source` (contrada version and git revision) and `history` (time and command line).
+    pub fn create(path: &Path, io: &IoConfig, title: &str) -> Result<NcWriter> {
+        let file = netcdf::create(path).map_err(|e| Error::Other(format!("{}: cannot create NetCDF file: {e}", path.display())))?;
+        let mut w = NcWriter { file, path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
+        let command: Vec<String> = std::env::args().collect();
+        let history = format!("{} {}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), command.join(" "));
+        let source = format!("contrada {} (git {})", env!("CARGO_PKG_VERSION"), crate::pipeline::manifest::git_revision());
+        w.global("Conventions", "CF-1.8")?;
+        w.global("title", title)?;
+        w.global("source", source.as_str())?;
+        w.global("history", history.as_str())?;
+        if !io.institution.is_empty() {
+            w.global("institution", io.institution.as_str())?;
+        }
+        Ok(w)
+    }
+
+    fn err(path: &Path, what: &str, e: netcdf::Error) -> Error {
+        Error::Other(format!("{}: writing {what}: {e}", path.display()))
+    }
+
+    /// Sets a global attribute.
+    pub fn global(&mut self, name: &str, value: impl Into<AttributeValue>) -> Result<()> {
+        self.file.add_attribute(name, value.into()).map_err(|e| Self::err(&self.path, name, e))?;
+        Ok(())
+    }
+
+    /// Adds a dimension.
+    pub fn dim(&mut self, name: &str, len: usize) -> Result<()> {
+        self.file.add_dimension(name, len).map_err(|e| Self::err(&self.path, name, e))?;
+        Ok(())
+    }
+
+    /// Adds a 1-D coordinate variable over the dimension of the same name (created if needed).
+    pub fn coord(&mut self, name: &str, values: &[f64], attrs: Vec<Attr<'_>>) -> Result<()> {
+        if self.file.dimension(name).is_none() {
+            self.dim(name, values.len())?;
+        }
+        self.var_f64(name, &[name], values, attrs)
+    }
+
+    /// Adds a double variable over `dims`, NaN written as `_FillValue`.
+    pub fn var_f64(&mut self, name: &str, dims: &[&str], data: &[f64], attrs: Vec<Attr<'_>>) -> Result<()> {
+        let has_nan = data.iter().any(|x| x.is_nan());
+        let data: Vec<f64> = data.iter().map(|&x| if x.is_nan() { FILL_F64 } else { x }).collect();
+        self.put::<f64>(name, dims, &data, attrs, has_nan.then_some(AttributeValue::Double(FILL_F64)))
+    }
+
+    /// Adds a float variable over `dims`, NaN written as `_FillValue`.
+    pub fn var_f32(&mut self, name: &str, dims: &[&str], data: &[f32], attrs: Vec<Attr<'_>>) -> Result<()> {
+        let has_nan = data.iter().any(|x| x.is_nan());
+        let data: Vec<f32> = data.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x }).collect();
+        self.put::<f32>(name, dims, &data, attrs, has_nan.then_some(AttributeValue::Float(FILL_F32)))
+    }
+
+    /// Adds an integer variable over `dims`.
+    pub fn var_i32(&mut self, name: &str, dims: &[&str], data: &[i32], attrs: Vec<Attr<'_>>) -> Result<()> {
+        self.put::<i32>(name, dims, data, attrs, None)
+    }
+
+    fn put<T: netcdf::NcTypeDescriptor + Copy>(
+        &mut self,
+        name: &str,
+        dims: &[&str],
+        data: &[T],
+        attrs: Vec<Attr<'_>>,
+        fill: Option<AttributeValue>,
+    ) -> Result<()> {
+        let shape: Vec<usize> = dims
+            .iter()
+            .map(|d| self.file.dimension_len(d).ok_or_else(|| Error::Other(format!("{}: variable {name}: dimension {d} not defined", self.path.display()))))
+            .collect::<Result<_>>()?;
+        let expected: usize = shape.iter().product();
+        if expected != data.len() {
+            return Err(Error::Other(format!("{}: variable {name}: {} values for shape {shape:?}", self.path.display(), data.len())));
+        }
+        let chunks = chunk_shape(&shape);
+        let (deflate, shuffle, path) = (self.deflate, self.shuffle, self.path.clone());
+        let err = |what: &str, e: netcdf::Error| Error::Other(format!("{}: writing {name} ({what}): {e}", path.display()));
+        let mut var = self.file.add_variable::<T>(name, dims).map_err(|e| err("definition", e))?;
+        if !shape.is_empty() && expected > 0 {
+            var.set_chunking(&chunks).map_err(|e| err("chunking", e))?;
+            if deflate > 0 {
+                var.set_compression(deflate, shuffle).map_err(|e| err("compression", e))?;
+            }
+        }
+        if let Some(fill) = fill {
+            var.put_attribute("_FillValue", fill).map_err(|e| err("_FillValue", e))?;
+        }
+        for (key, value) in attrs {
+            var.put_attribute(key, value).map_err(|e| err(key, e))?;
+        }
+        if expected > 0 {
+            var.put_values(data, ..).map_err(|e| err("values", e))?;
+        }
+        Ok(())
+    }
+
+    /// Flushes and closes the file.
+    pub fn finish(self) -> Result<()> {
+        let path = self.path.clone();
+        self.file.close().map_err(|e| Error::Other(format!("{}: closing: {e}", path.display())))
+    }
+}
+
+/// Chunks of one step along the leading (time, member) dimensions and whole trailing (spatial)
+/// dimensions, shrinking the trailing dimensions in order until a chunk fits [`MAX_CHUNK_ELEMS`].
+pub fn chunk_shape(shape: &[usize]) -> Vec<usize> {
+    let mut chunks: Vec<usize> = shape.iter().map(|&n| n.max(1)).collect();
+    let lead = shape.len() - shape.len().min(2);
+    for c in chunks.iter_mut().take(lead) {
+        *c = 1;
+    }
+    let mut i = lead;
+    while chunks.iter().product::<usize>() > MAX_CHUNK_ELEMS && i < chunks.len() {
+        let others: usize = chunks.iter().enumerate().filter(|(k, _)| *k != i).map(|(_, c)| c).product();
+        chunks[i] = (MAX_CHUNK_ELEMS / others.max(1)).max(1);
+        i += 1;
+    }
+    chunks
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_one_step_in_time_and_whole_fields() {
+        assert_eq!(chunk_shape(&[100, 64, 64]), vec![1, 64, 64]);
+        assert_eq!(chunk_shape(&[10, 20, 64, 64]), vec![1, 1, 64, 64]);
+        assert_eq!(chunk_shape(&[5000]), vec![5000]);
+        let big = chunk_shape(&[3, 4096, 4096]);
+        assert!(big.iter().product::<usize>() <= MAX_CHUNK_ELEMS);
+        assert_eq!(big[0], 1);
+    }
+}

@@ -1,0 +1,242 @@
+//! Command-line definitions (clap) and the glue from each subcommand to the library.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use chrono::NaiveDate;
+use clap::{Args, Parser, Subcommand};
+
+use contrada::cf::inspect::inspect;
+use contrada::cf::NcFile;
+use contrada::config::{self, BackendChoice};
+use contrada::error::{Error, Result};
+use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
+use contrada::pipeline::runner::{self, RunOptions};
+
+/// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
+#[derive(Parser, Debug)]
+#[command(name = "contrada", version, about, long_about = None)]
+pub struct Cli {
+    /// More log output (-v debug, -vv trace); RUST_LOG overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Only warnings and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the stages of a pipeline (skipping those already done).
+    Run(RunArgs),
+    /// Show the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Describe a NetCDF file: dimensions, variables, decoded time range, CF problems.
+    Inspect(InspectArgs),
+    /// Show what a run directory holds: last run, stages, outputs.
+    Status(StatusArgs),
+}
+
+#[derive(Args, Debug)]
+struct Overrides {
+    /// Override a configuration key, e.g. --set run.seed=7 (repeatable; highest precedence).
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Pipeline file (TOML), e.g. pipelines/demo.toml.
+    pipeline: PathBuf,
+    /// Date window for daily stages: YYYY-MM-DD or "today" (UTC).
+    #[arg(long, value_name = "DATE|today")]
+    window: Option<String>,
+    /// Run only this stage.
+    #[arg(long, value_name = "NAME")]
+    stage: Option<String>,
+    /// Rerun stages even when their outputs are current.
+    #[arg(long)]
+    force: bool,
+    /// Learning backend.
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
+    /// Run directory (default: run.run_dir, or runs/<pipeline name>).
+    #[arg(long, value_name = "DIR")]
+    run_dir: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the fully resolved configuration (defaults < pipeline < environment < --set).
+    Show {
+        /// Pipeline file whose configuration to resolve.
+        pipeline: Option<PathBuf>,
+        #[command(flatten)]
+        overrides: Overrides,
+    },
+}
+
+#[derive(Args, Debug)]
+struct InspectArgs {
+    /// The NetCDF file.
+    file: PathBuf,
+    /// Require variable VAR with exactly these dimensions (repeatable), e.g. --expect sst=time,lat,lon.
+    #[arg(long, value_name = "VAR=DIM,DIM")]
+    expect: Vec<String>,
+    /// Exit with code 2 when any CF problem is found.
+    #[arg(long)]
+    strict: bool,
+}
+
+#[derive(Args, Debug)]
+struct StatusArgs {
+    /// Run directory.
+    run_dir: PathBuf,
+}
+
+/// Sets up logging to stderr: info by default, -v debug, -q warnings.
+pub fn init_logging(verbose: u8, quiet: bool) {
+    let level = match (quiet, verbose) {
+        (true, _) => "warn",
+        (false, 0) => "info",
+        (false, 1) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+}
+
+/// Runs the parsed command.
+pub fn execute(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(args) => run(args),
+        Command::Config(ConfigCommand::Show { pipeline, overrides }) => {
+            let resolved = resolve(pipeline.as_deref(), &overrides.set, Vec::new())?;
+            print!("{}", toml::to_string_pretty(&resolved.config).map_err(|e| Error::Other(e.to_string()))?);
+            Ok(())
+        }
+        Command::Inspect(args) => inspect_file(args),
+        Command::Status(args) => status(args),
+    }
+}
+
+fn parse_overrides(set: &[String]) -> Result<Vec<(String, String)>> {
+    set.iter()
+        .map(|kv| {
+            kv.split_once('=')
+                .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+                .ok_or_else(|| Error::Usage(format!("--set {kv}: expected KEY=VALUE, e.g. --set run.seed=7")))
+        })
+        .collect()
+}
+
+fn resolve(pipeline: Option<&std::path::Path>, set: &[String], extra: Vec<(String, String)>) -> Result<config::Resolved> {
+    let env: HashMap<String, String> = std::env::vars().collect();
+    let mut overrides = parse_overrides(set)?;
+    overrides.extend(extra);
+    config::load(pipeline, env, &overrides)
+}
+
+fn parse_window(text: &str) -> Result<NaiveDate> {
+    if text.eq_ignore_ascii_case("today") {
+        return Ok(chrono::Utc::now().date_naive());
+    }
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").map_err(|_| Error::Usage(format!("--window {text}: expected a date YYYY-MM-DD or \"today\"")))
+}
+
+fn run(args: RunArgs) -> Result<()> {
+    let window = args.window.as_deref().map(parse_window).transpose()?;
+    let mut extra = Vec::new();
+    if let Some(b) = args.backend {
+        extra.push(("run.backend".to_string(), format!("{b:?}").to_lowercase()));
+    }
+    if let Some(dir) = &args.run_dir {
+        extra.push(("run.run_dir".to_string(), dir.display().to_string()));
+    }
+    let resolved = resolve(Some(&args.pipeline), &args.overrides.set, extra)?;
+    let opts = RunOptions {
+        run_dir: runner::default_run_dir(&resolved.config),
+        window,
+        only_stage: args.stage,
+        force: args.force,
+    };
+    let outcomes = runner::run(&resolved.config, &opts)?;
+    let ran = outcomes.iter().filter(|o| o.status == "done").count();
+    if ran == 0 {
+        println!("{}: already done ({} stages current)", opts.run_dir.display(), outcomes.len());
+    } else {
+        println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
+    }
+    Ok(())
+}
+
+fn inspect_file(args: InspectArgs) -> Result<()> {
+    let report = inspect(&args.file)?;
+    print!("{report}");
+    if !args.expect.is_empty() {
+        let file = NcFile::open(&args.file)?;
+        for e in &args.expect {
+            let (var, dims) = e.split_once('=').ok_or_else(|| Error::Usage(format!("--expect {e}: expected VAR=DIM,DIM")))?;
+            let dims: Vec<&str> = dims.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+            file.read_expect(var, &dims)?;
+        }
+    }
+    if args.strict {
+        if let Some(first) = report.problems.first() {
+            return Err(Error::input(&args.file, format!("{} CF problem(s); first: {first}", report.problems.len())));
+        }
+    }
+    Ok(())
+}
+
+fn status(args: StatusArgs) -> Result<()> {
+    let dir = &args.run_dir;
+    if !dir.is_dir() {
+        return Err(Error::input(dir, "not a run directory (does not exist)"));
+    }
+    match read_json::<RunRecord>(&dir.join(RUN_RECORD)) {
+        Ok(rec) => {
+            let window = rec.window.map(|w| format!(", window {w}")).unwrap_or_default();
+            println!("pipeline {} (last run {}{window})", rec.pipeline, rec.started);
+            for s in &rec.stages {
+                let msg = s.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+                println!("  {:<20} {:<8} {:>8.1} s{msg}", s.stage, s.status, s.elapsed_s);
+            }
+        }
+        Err(_) => println!("{}: no run recorded yet", dir.display()),
+    }
+    let lock = std::fs::read_to_string(dir.join(".lock")).unwrap_or_default();
+    if !lock.trim().is_empty() {
+        println!("running now: {}", lock.trim());
+    }
+    let mut manifests = Vec::new();
+    find_manifests(dir, &mut manifests);
+    manifests.sort();
+    for path in manifests {
+        let m: Manifest = read_json(&path)?;
+        let window = m.window.map(|w| format!(" [{w}]")).unwrap_or_default();
+        println!("{}{window}: {} ({} outputs, {:.1} s, finished {}, git {})", m.stage, m.status, m.outputs.len(), m.elapsed_s, m.finished, m.git_revision);
+        for o in &m.outputs {
+            println!("    {} ({} bytes)", o.path, o.bytes);
+        }
+    }
+    Ok(())
+}
+
+fn find_manifests(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        if path.is_dir() && !hidden {
+            find_manifests(&path, out);
+        } else if entry.file_name() == MANIFEST {
+            out.push(path);
+        }
+    }
+}

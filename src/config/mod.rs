@@ -1,0 +1,86 @@
+//! Typed configuration and its layered loading.
+//!
+//! Layers, lowest to highest precedence: the built-in `configs/default.toml`, the pipeline file,
+//! environment variables `CONTRADA__SECTION__KEY`, and command-line overrides. Every layer is checked
+//! on its own for unknown keys (so the error names the file or variable that introduced it), then the
+//! merged result is deserialised into [`Config`] and range-checked (errors name the layer that set
+//! the offending value).
+
+mod layers;
+mod validate;
+
+pub use layers::{load, Layers, Resolved};
+pub use validate::Problems;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pipeline::spec::PipelineSpec;
+
+/// The fully resolved configuration of a run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Settings that apply to the whole run.
+    pub run: RunConfig,
+    /// NetCDF output settings.
+    pub io: IoConfig,
+    /// The stages of the pipeline (only set by pipeline files).
+    pub pipeline: PipelineSpec,
+}
+
+/// Which burn backend the learning stages use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum BackendChoice {
+    /// wgpu when a hardware adapter exists, the CPU backend otherwise.
+    #[default]
+    Auto,
+    /// Force wgpu (on CPU-only machines: Mesa's software Vulkan driver).
+    Wgpu,
+    /// Force the CPU backend.
+    Cpu,
+}
+
+/// The `[run]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Directory that holds the stages' outputs and manifests. Empty: `runs/<pipeline name>`.
+    pub run_dir: String,
+    /// Master seed; every stage derives its own seed from this and its name.
+    pub seed: u64,
+    /// Learning backend.
+    pub backend: BackendChoice,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig { run_dir: String::new(), seed: 20_250_530, backend: BackendChoice::Auto }
+    }
+}
+
+/// The `[io]` section: how NetCDF outputs are written.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IoConfig {
+    /// zlib deflate level for every output variable, 0 (off) to 9.
+    pub deflate_level: i32,
+    /// Byte-shuffle filter before deflate (helps floating-point fields).
+    pub shuffle: bool,
+    /// Value of the `institution` global attribute.
+    pub institution: String,
+}
+
+impl Default for IoConfig {
+    fn default() -> Self {
+        IoConfig { deflate_level: 4, shuffle: true, institution: String::new() }
+    }
+}
+
+impl Config {
+    /// Range checks on every section; each problem names its dotted key and what is allowed.
+    pub fn validate(&self, p: &mut Problems) {
+        p.range("io.deflate_level", self.io.deflate_level, 0, 9);
+        self.pipeline.validate(p);
+    }
+}

@@ -1,0 +1,14 @@
+//! contrada: contrastive data assimilation for ocean state estimation.
+//!
+//! A staged pipeline (synth, ingest, train, assimilate, baseline, evaluate) over CF NetCDF files.
+//! Data flows one way: each stage reads the files earlier stages wrote, never their internals.
+//! The `contrada` binary is a thin command line over this library.
+
+pub mod cf;
+pub mod config;
+pub mod error;
+pub mod pipeline;
+pub mod progress;
+pub mod stages;
+
+pub use error::{Error, Result};

@@ -1,0 +1,224 @@
+//! Runs a pipeline's stages in order inside a locked run directory.
+//!
+//! For each stage: resolve and hash its inputs, compute its fingerprint, skip it when a complete
+//! manifest with the same fingerprint and intact outputs exists, otherwise run it into a staging
+//! directory and publish outputs plus manifest with one rename.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use chrono::{NaiveDate, Utc};
+use serde_json::json;
+
+use super::hash::{derive_seed, file_sha256, sha256};
+use super::lock::RunLock;
+use super::manifest::{self, FileRecord, Manifest, RunRecord, StageOutcome, MANIFEST, RUN_RECORD};
+use super::spec::StageSpec;
+use super::staging::{remove_stale, Staging};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::stages::{stage_for, Stage, StageContext};
+
+/// What to run and where.
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    /// Run directory (holds the lock, the manifests and the outputs).
+    pub run_dir: PathBuf,
+    /// Date window for windowed stages.
+    pub window: Option<NaiveDate>,
+    /// Run only this stage (its inputs from earlier stages must exist).
+    pub only_stage: Option<String>,
+    /// Rerun stages even when they are already done.
+    pub force: bool,
+}
+
+/// The run directory a configuration asks for: `run.run_dir`, or `runs/<pipeline name>`.
+pub fn default_run_dir(config: &Config) -> PathBuf {
+    if config.run.run_dir.is_empty() {
+        Path::new("runs").join(&config.pipeline.name)
+    } else {
+        PathBuf::from(&config.run.run_dir)
+    }
+}
+
+/// Runs the pipeline; returns each stage's outcome. Stops at the first failing stage.
+pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
+    let stages = &config.pipeline.stages;
+    if stages.is_empty() {
+        return Err(Error::config("pipeline file", "pipeline.stages", "the pipeline has no stages"));
+    }
+    if let Some(only) = &opts.only_stage {
+        if !stages.iter().any(|s| &s.name == only) {
+            let names: Vec<_> = stages.iter().map(|s| s.name.as_str()).collect();
+            return Err(Error::Usage(format!("--stage {only}: no such stage; stages: {}", names.join(", "))));
+        }
+    }
+    // Every stage is checked before any runs: a typo in the last stage fails in seconds, not hours.
+    let impls: Vec<Box<dyn Stage>> = stages.iter().map(|s| stage_for(&s.kind)).collect::<Result<_>>()?;
+    for (spec, stage) in stages.iter().zip(&impls) {
+        stage.check(spec)?;
+    }
+
+    let _lock = RunLock::acquire(&opts.run_dir)?;
+    let stale = remove_stale(&opts.run_dir)?;
+    if stale > 0 {
+        tracing::info!("removed {stale} staging director{} left by an interrupted run", if stale == 1 { "y" } else { "ies" });
+    }
+    let mut record = RunRecord {
+        pipeline: config.pipeline.name.clone(),
+        window: opts.window.map(|w| w.to_string()),
+        started: now(),
+        stages: Vec::new(),
+    };
+    let record_path = opts.run_dir.join(RUN_RECORD);
+    for (spec, stage) in stages.iter().zip(&impls) {
+        if opts.only_stage.as_ref().is_some_and(|only| only != &spec.name) {
+            continue;
+        }
+        let t0 = Instant::now();
+        let result = run_stage(config, opts, spec, stage.as_ref());
+        let (status, message) = match &result {
+            Ok(true) => ("done", None),
+            Ok(false) => ("skipped", None),
+            Err(e) => ("failed", Some(e.to_string())),
+        };
+        record.stages.push(StageOutcome {
+            stage: spec.name.clone(),
+            status: status.into(),
+            elapsed_s: t0.elapsed().as_secs_f64(),
+            message,
+        });
+        manifest::write_json(&record_path, &record)?;
+        result?;
+    }
+    Ok(record.stages)
+}
+
+/// Output directory of a stage: `RUN_DIR/NAME`, or `RUN_DIR/NAME/WINDOW` for windowed stages.
+pub fn stage_dir(run_dir: &Path, spec: &StageSpec, stage: &dyn Stage, window: Option<NaiveDate>) -> PathBuf {
+    let dir = run_dir.join(&spec.name);
+    if stage.windowed() {
+        dir.join(window.map_or_else(|| "all".to_string(), |w| w.to_string()))
+    } else {
+        dir
+    }
+}
+
+/// Runs one stage unless already done; returns whether it ran.
+fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn Stage) -> Result<bool> {
+    let window = if stage.windowed() { opts.window } else { None };
+    let out_dir = stage_dir(&opts.run_dir, spec, stage, window);
+    let inputs = resolve_inputs(config, opts, spec)?;
+    let input_records = inputs
+        .iter()
+        .map(|(name, path)| {
+            let (sha256, bytes) = file_sha256(path)?;
+            Ok(FileRecord { name: name.clone(), path: path.display().to_string(), sha256, bytes })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let config_json = serde_json::to_value(config).map_err(|e| Error::Other(e.to_string()))?;
+    let sections: serde_json::Map<_, _> = stage
+        .config_sections()
+        .iter()
+        .filter_map(|s| config_json.get(*s).map(|v| (s.to_string(), v.clone())))
+        .collect();
+    let seed = derive_seed(config.run.seed, &spec.name);
+    let fingerprint = sha256(
+        json!({
+            "spec": spec, "config": sections, "inputs": input_records, "seed": seed,
+            "window": window.map(|w| w.to_string()), "version": env!("CARGO_PKG_VERSION"),
+        })
+        .to_string()
+        .as_bytes(),
+    );
+
+    if !opts.force && is_current(&out_dir, &fingerprint) {
+        tracing::info!("stage {}: already done ({})", spec.name, out_dir.display());
+        return Ok(false);
+    }
+    tracing::info!("stage {} ({}): running", spec.name, spec.kind);
+    let started = now();
+    let t0 = Instant::now();
+    let staging = Staging::new(&out_dir)?;
+    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed };
+    let summary = stage.run(&ctx)?;
+    let outputs = output_records(staging.path())?;
+    let manifest = Manifest {
+        stage: spec.name.clone(),
+        kind: spec.kind.clone(),
+        status: "complete".into(),
+        fingerprint,
+        window: window.map(|w| w.to_string()),
+        inputs: input_records,
+        outputs,
+        config: serde_json::Value::Object(sections),
+        seed,
+        contrada_version: env!("CARGO_PKG_VERSION").into(),
+        git_revision: manifest::git_revision().into(),
+        started,
+        finished: now(),
+        elapsed_s: t0.elapsed().as_secs_f64(),
+        summary,
+    };
+    manifest::write_json(&staging.path().join(MANIFEST), &manifest)?;
+    staging.commit_dir()?;
+    tracing::info!("stage {}: done in {:.1} s -> {}", spec.name, manifest.elapsed_s, out_dir.display());
+    Ok(true)
+}
+
+/// Maps each named input to a path that exists; `stage:NAME/FILE` points into this run.
+fn resolve_inputs(config: &Config, opts: &RunOptions, spec: &StageSpec) -> Result<BTreeMap<String, PathBuf>> {
+    let mut out = BTreeMap::new();
+    for (name, value) in &spec.inputs {
+        let path = match value.strip_prefix("stage:").and_then(|r| r.split_once('/')) {
+            Some((from, file)) => {
+                let from_spec = config.pipeline.stages.iter().find(|s| s.name == from).expect("validated at load");
+                let from_stage = stage_for(&from_spec.kind)?;
+                stage_dir(&opts.run_dir, from_spec, from_stage.as_ref(), opts.window).join(file)
+            }
+            None => PathBuf::from(value),
+        };
+        if !path.exists() {
+            return Err(Error::input(
+                &path,
+                format!("input `{name}` of stage `{}` (pipeline.stages.{}.inputs.{name}) does not exist", spec.name, spec.name),
+            ));
+        }
+        out.insert(name.clone(), path);
+    }
+    Ok(out)
+}
+
+/// Whether `dir` holds a complete manifest with this fingerprint and every output it lists, intact.
+fn is_current(dir: &Path, fingerprint: &str) -> bool {
+    let Ok(m) = manifest::read_json::<Manifest>(&dir.join(MANIFEST)) else { return false };
+    m.status == "complete"
+        && m.fingerprint == fingerprint
+        && m.outputs.iter().all(|o| file_sha256(&dir.join(&o.path)).is_ok_and(|(h, n)| h == o.sha256 && n == o.bytes))
+}
+
+fn output_records(dir: &Path) -> Result<Vec<FileRecord>> {
+    let mut records = Vec::new();
+    collect_outputs(dir, dir, &mut records)?;
+    records.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(records)
+}
+
+fn collect_outputs(root: &Path, dir: &Path, out: &mut Vec<FileRecord>) -> Result<()> {
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        if path.is_dir() {
+            collect_outputs(root, &path, out)?;
+        } else if path.file_name().is_some_and(|n| n != MANIFEST) {
+            let rel = path.strip_prefix(root).expect("inside root").display().to_string();
+            let (sha256, bytes) = file_sha256(&path)?;
+            out.push(FileRecord { name: rel.clone(), path: rel, sha256, bytes });
+        }
+    }
+    Ok(())
+}
+
+fn now() -> String {
+    Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,72 @@
+//! The pipeline stages behind one trait, and the registry that maps a stage kind to its code.
+//!
+//! A stage reads its named inputs (files), writes every output into the staging directory it is
+//! given and returns a short JSON summary for the manifest. It never sees another stage's internals:
+//! only the files earlier stages wrote.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::NaiveDate;
+use serde::de::DeserializeOwned;
+
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::pipeline::spec::StageSpec;
+
+/// Stage kinds available in this build, as written in pipeline files.
+pub const KINDS: &[&str] = &[];
+
+/// Everything a stage run may use.
+pub struct StageContext<'a> {
+    /// The resolved configuration of the run.
+    pub config: &'a Config,
+    /// This stage's entry in the pipeline file.
+    pub spec: &'a StageSpec,
+    /// Named inputs resolved to paths that exist.
+    pub inputs: BTreeMap<String, PathBuf>,
+    /// Staging directory: write every output here (it is renamed into place on success).
+    pub out: &'a Path,
+    /// The date window of this run, for windowed stages.
+    pub window: Option<NaiveDate>,
+    /// Seed for this stage, derived from `run.seed` and the stage name.
+    pub seed: u64,
+}
+
+/// One kind of pipeline stage.
+pub trait Stage {
+    /// Configuration sections (top-level keys) whose values change this stage's outputs; they enter
+    /// the stage fingerprint, so editing another section does not rerun it.
+    fn config_sections(&self) -> &'static [&'static str];
+    /// Whether outputs are per date window (`--window`), e.g. a daily analysis.
+    fn windowed(&self) -> bool {
+        false
+    }
+    /// Checks the stage's options and inputs before anything runs (unknown keys, missing inputs).
+    fn check(&self, spec: &StageSpec) -> Result<()>;
+    /// Runs the stage; returns a JSON summary stored in the manifest.
+    fn run(&self, ctx: &StageContext) -> Result<serde_json::Value>;
+}
+
+/// The stage implementation for `kind` (already validated against [`KINDS`]).
+pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
+    Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", "))))
+}
+
+impl StageContext<'_> {
+    /// Parses this stage's `options` table into the kind's typed options, rejecting unknown keys
+    /// with an error that names the key.
+    pub fn options<T: DeserializeOwned>(&self) -> Result<T> {
+        let value = toml::Value::Table(self.spec.options.clone());
+        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+            Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", self.spec.name, e.path()), e.inner().to_string())
+        })
+    }
+
+    /// The input called `name`, or a configuration error naming the missing key.
+    pub fn input(&self, name: &str) -> Result<&Path> {
+        self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
+            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
+        })
+    }
+}
