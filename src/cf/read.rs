@@ -165,7 +165,7 @@ impl NcFile {
             None => Calendar::Standard,
             Some(c) => c.parse::<Calendar>().map_err(|e| self.var_error(name, format!("calendar attribute: {e}")))?,
         };
-        TimeUnits::parse(&units_text, calendar).map_err(|e| self.var_error(name, format!("units \"{units_text}\": {e}")))
+        TimeUnits::parse(&units_text, calendar).map_err(|e| self.var_error(name, e))
     }
 
     /// Reads and decodes a time coordinate; its values must be set and strictly increasing.
@@ -176,13 +176,17 @@ impl NcFile {
             return Err(self.var_error(name, format!("time value {i} is missing; expected every time to be set")));
         }
         if let Some(i) = values.windows(2).position(|w| w[1] <= w[0]) {
-            let t = |k: usize| units.decode(values[k]);
+            let t = |k: usize| units.try_decode(values[k]).map_or_else(|| "undecodable".to_string(), |d| d.to_string());
             return Err(self.var_error(
                 name,
                 format!("time is not strictly increasing: value {} ({}) follows value {} ({}); expected sorted, unique times", i + 1, t(i + 1), i, t(i)),
             ));
         }
-        let times = values.iter().map(|&v| units.decode(v)).collect();
+        let times = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| units.try_decode(v).ok_or_else(|| self.var_error(name, format!("time value {i} ({v}) is outside the representable range"))))
+            .collect::<Result<_>>()?;
         Ok(TimeAxis { values, units, times })
     }
 
