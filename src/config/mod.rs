@@ -30,7 +30,7 @@ pub struct Config {
 
 /// Which burn backend the learning stages use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum BackendChoice {
     /// wgpu when a hardware adapter exists, the CPU backend otherwise.
     #[default]
@@ -39,6 +39,31 @@ pub enum BackendChoice {
     Wgpu,
     /// Force the CPU backend.
     Cpu,
+}
+
+/// Implements `TryFrom<String>` for a `clap::ValueEnum` configuration choice, so that a bad value
+/// is reported with the allowed ones (the config crate's own enum errors do not list them).
+/// Use with `#[serde(try_from = "String")]` on the enum.
+#[macro_export]
+macro_rules! choice_from_string {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $crate::config::parse_choice(&s)
+            }
+        }
+    };
+}
+
+choice_from_string!(BackendChoice);
+
+/// Parses a choice case-insensitively; the error lists the allowed values.
+pub fn parse_choice<T: clap::ValueEnum>(s: &str) -> Result<T, String> {
+    T::from_str(s, true).map_err(|_| {
+        let allowed: Vec<String> = T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
+        format!("unknown value `{s}`; allowed: {}", allowed.join(", "))
+    })
 }
 
 /// The `[run]` section.
