@@ -24,6 +24,8 @@ pub struct Config {
     pub run: RunConfig,
     /// NetCDF output settings.
     pub io: IoConfig,
+    /// The `ingest` stage: states and observations in, paired and normalised training data out.
+    pub ingest: crate::ingest::config::IngestConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
@@ -107,5 +109,16 @@ impl Config {
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
         self.pipeline.validate(p);
+        self.ingest.validate(p);
+        for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {
+            self.ingest.require(p);
+            for input in self.ingest.input_names() {
+                p.check(
+                    stage.inputs.contains_key(&input),
+                    format!("pipeline.stages[{i}].inputs.{input}"),
+                    format!("stage `{}` needs input `{input}` (named in [ingest]): a file path or pattern", stage.name),
+                );
+            }
+        }
     }
 }

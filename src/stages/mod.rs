@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &[];
+pub const KINDS: &[&str] = &["ingest"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -50,7 +50,10 @@ pub trait Stage {
 
 /// The stage implementation for `kind` (already validated against [`KINDS`]).
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
-    Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", "))))
+    match kind {
+        "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
+        _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
+    }
 }
 
 impl StageContext<'_> {
@@ -63,10 +66,32 @@ impl StageContext<'_> {
         })
     }
 
+    /// The files of input `name`: the one file, or every file its pattern matched (`name.0`,
+    /// `name.1`, ... in order); a configuration error naming the key when it is absent.
+    pub fn input_files(&self, name: &str) -> Result<Vec<PathBuf>> {
+        input_files(&self.inputs, name).ok_or_else(|| {
+            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
+        })
+    }
+
     /// The input called `name`, or a configuration error naming the missing key.
     pub fn input(&self, name: &str) -> Result<&Path> {
         self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
             Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
         })
     }
+}
+
+/// The files of input `name` in `inputs` (see [`StageContext::input_files`]); None when absent.
+pub fn input_files(inputs: &BTreeMap<String, PathBuf>, name: &str) -> Option<Vec<PathBuf>> {
+    if let Some(p) = inputs.get(name) {
+        return Some(vec![p.clone()]);
+    }
+    let prefix = format!("{name}.");
+    let mut numbered: Vec<(usize, PathBuf)> = inputs
+        .iter()
+        .filter_map(|(k, p)| k.strip_prefix(&prefix)?.parse::<usize>().ok().map(|i| (i, p.clone())))
+        .collect();
+    numbered.sort();
+    (!numbered.is_empty()).then(|| numbered.into_iter().map(|(_, p)| p).collect())
 }
