@@ -254,7 +254,8 @@ mod tests {
         let mut x = Array2::zeros((n, d));
         let (mut s1, mut s2) = (Moments::default(), Moments::default());
         for mut row in x.rows_mut() {
-            let (a, b): (f64, f64) = (3.0 * StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
+            let (z1, b): (f64, f64) = (StandardNormal.sample(&mut rng), StandardNormal.sample(&mut rng));
+            let a = 3.0 * z1;
             s1.add(a);
             s2.add(b);
             row.assign(&(&e1 * a + &e2 * b + 10.0));
