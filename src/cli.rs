@@ -11,7 +11,9 @@ use contrada::cf::NcFile;
 use contrada::config::{self, BackendChoice};
 use contrada::error::{Error, Result};
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
+use contrada::pipeline::hash::derive_seed;
 use contrada::pipeline::runner::{self, RunOptions};
+use contrada::pipeline::staging::Staging;
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
 #[derive(Parser, Debug)]
@@ -38,6 +40,8 @@ enum Command {
     Inspect(InspectArgs),
     /// Show what a run directory holds: last run, stages, outputs.
     Status(StatusArgs),
+    /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
+    Ingest(IngestArgs),
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +98,22 @@ struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
+struct IngestArgs {
+    /// Configuration file (TOML) with the [ingest] section, layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// An input named in [ingest]: NAME=PATH, PATH may be a file pattern (repeatable),
+    /// e.g. --input states='archive/ocean_*.nc' --input drifters=gdp.nc.
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    inputs: Vec<String>,
+    /// Output directory (created if needed; dataset.nc and qc.json are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Run directory.
     run_dir: PathBuf,
@@ -122,6 +142,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         }
         Command::Inspect(args) => inspect_file(args),
         Command::Status(args) => status(args),
+        Command::Ingest(args) => ingest(args),
     }
 }
 
@@ -172,6 +193,31 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
     }
+    Ok(())
+}
+
+fn ingest(args: IngestArgs) -> Result<()> {
+    let resolved = resolve(Some(&args.config), &args.overrides.set, Vec::new())?;
+    let config = &resolved.config;
+    let mut problems = config::Problems::default();
+    config.ingest.require(&mut problems);
+    if let Some((key, message)) = problems.0.into_iter().next() {
+        return Err(Error::config(resolved.layers.origin(&key), key, message));
+    }
+    let mut inputs = std::collections::BTreeMap::new();
+    for kv in &args.inputs {
+        let (name, path) = kv.split_once('=').ok_or_else(|| Error::Usage(format!("--input {kv}: expected NAME=PATH, e.g. --input states=ocean.nc")))?;
+        inputs.extend(runner::expand_input(name.trim(), std::path::Path::new(path.trim()), &format!("--input {name}"))?);
+    }
+    let ingest_inputs = contrada::ingest::IngestInputs::from_map(&config.ingest, &inputs, |name| {
+        Error::Usage(format!("--input {name}=PATH is required: [ingest] reads an input called `{name}`"))
+    })?;
+    let staging = Staging::new(&args.out)?;
+    let summary = contrada::ingest::run(config, &ingest_inputs, staging.path(), derive_seed(config.run.seed, "ingest"))?;
+    for path in staging.commit_files()? {
+        println!("{}", path.display());
+    }
+    tracing::debug!("ingest: {summary}");
     Ok(())
 }
 
