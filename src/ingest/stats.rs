@@ -1,7 +1,7 @@
 //! Statistics of the training split: masked means and standard deviations for normalisation,
 //! and the EOF basis of the normalised states.
 //!
-//! Moments are accumulated per element in one streaming pass (Welford's update, merged with Chan's
+//! Moments are accumulated per element in one streaming pass (shifted sums, merged with Chan's
 //! formula into one mean and variance per variable when normalising per variable), so they need
 //! no second read of the archive. The EOFs need the snapshots themselves: a seeded uniform sample
 //! of the training snapshots (reservoir sampling, so the choice does not depend on chunking) is
@@ -54,24 +54,51 @@ impl Moments {
 }
 
 /// Per-element moments of rows that may have masked (NaN) values.
+///
+/// Kept as sums of deviations from a shift (each element's first valid value), which vectorise and
+/// need no division per value; with the shift inside the data's range, the cancellation in
+/// `s2 - s1² / n` loses no more than a few digits even for fields with a large mean.
 #[derive(Debug, Clone)]
 pub struct ElementMoments {
-    m: Vec<Moments>,
+    shift: Vec<f64>,
+    shifted: Vec<bool>,
+    n: Vec<f64>,
+    s1: Vec<f64>,
+    s2: Vec<f64>,
 }
 
 impl ElementMoments {
     /// Moments of `dim` elements.
     pub fn new(dim: usize) -> ElementMoments {
-        ElementMoments { m: vec![Moments::default(); dim] }
+        ElementMoments { shift: vec![0.0; dim], shifted: vec![false; dim], n: vec![0.0; dim], s1: vec![0.0; dim], s2: vec![0.0; dim] }
     }
 
     /// Adds one row; NaN values are skipped.
     pub fn add_row(&mut self, row: &[f64]) {
-        for (m, &x) in self.m.iter_mut().zip(row) {
-            if !x.is_nan() {
-                m.add(x);
+        for (i, &x) in row.iter().enumerate() {
+            if !self.shifted[i] && !x.is_nan() {
+                self.shift[i] = x;
+                self.shifted[i] = true;
             }
         }
+        for ((((&x, &c), n), s1), s2) in row.iter().zip(&self.shift).zip(&mut self.n).zip(&mut self.s1).zip(&mut self.s2) {
+            let v = x - c;
+            let ok = !v.is_nan();
+            let v = if ok { v } else { 0.0 };
+            *n += f64::from(u8::from(ok));
+            *s1 += v;
+            *s2 += v * v;
+        }
+    }
+
+    /// The moments of element `i`.
+    fn moments(&self, i: usize) -> Moments {
+        let n = self.n[i];
+        if n == 0.0 {
+            return Moments::default();
+        }
+        let (s1, s2) = (self.s1[i], self.s2[i]);
+        Moments { n, mean: self.shift[i] + s1 / n, m2: (s2 - s1 * s1 / n).max(0.0) }
     }
 
     /// Mean and standard deviation per element, or per group of elements (`groups[e]` is the
@@ -80,12 +107,12 @@ impl ElementMoments {
     /// and counted in the second result.
     pub fn normalisation(&self, groups: Option<&[i32]>) -> (Vec<f64>, Vec<f64>, usize) {
         let per: Vec<Moments> = match groups {
-            None => self.m.clone(),
+            None => (0..self.n.len()).map(|i| self.moments(i)).collect(),
             Some(g) => {
                 let n = g.iter().map(|&k| k as usize + 1).max().unwrap_or(0);
                 let mut merged = vec![Moments::default(); n];
-                for (m, &k) in self.m.iter().zip(g) {
-                    merged[k as usize].merge(m);
+                for (i, &k) in g.iter().enumerate() {
+                    merged[k as usize].merge(&self.moments(i));
                 }
                 g.iter().map(|&k| merged[k as usize]).collect()
             }
