@@ -11,5 +11,6 @@ pub mod models;
 pub mod pipeline;
 pub mod progress;
 pub mod stages;
+pub mod synth;
 
 pub use error::{Error, Result};
