@@ -14,5 +14,6 @@ pub mod pipeline;
 pub mod progress;
 pub mod report;
 pub mod stages;
+pub mod synth;
 
 pub use error::{Error, Result};

@@ -29,6 +29,18 @@ pub struct NcWriter {
 /// An attribute `(name, value)` for [`NcWriter`] calls.
 pub type Attr<'a> = (&'a str, AttributeValue);
 
+/// Storage type of floating-point data variables: `f64` keeps every bit of a computation, `f32`
+/// halves the file where seven significant digits are enough (shipped sample data, plots).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats (NC_FLOAT).
+    F32,
+    /// 64-bit floats (NC_DOUBLE).
+    #[default]
+    F64,
+}
+
 impl NcWriter {
     /// Creates `path` with the CF global attributes: `Conventions`, `title`, `institution`,
     /// `source` (contrada version and git revision) and `history` (time and command line).
@@ -84,6 +96,17 @@ impl NcWriter {
         let has_nan = data.iter().any(|x| x.is_nan());
         let data: Vec<f32> = data.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x }).collect();
         self.put::<f32>(name, dims, &data, attrs, has_nan.then_some(AttributeValue::Float(FILL_F32)))
+    }
+
+    /// Adds a floating-point variable over `dims`, stored as `precision` (values computed in f64).
+    pub fn var_real(&mut self, name: &str, dims: &[&str], data: &[f64], precision: Precision, attrs: Vec<Attr<'_>>) -> Result<()> {
+        match precision {
+            Precision::F64 => self.var_f64(name, dims, data, attrs),
+            Precision::F32 => {
+                let single: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+                self.var_f32(name, dims, &single, attrs)
+            }
+        }
     }
 
     /// Adds an integer variable over `dims`.

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &[];
+pub const KINDS: &[&str] = &["synth"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -50,17 +50,26 @@ pub trait Stage {
 
 /// The stage implementation for `kind` (already validated against [`KINDS`]).
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
-    Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", "))))
+    match kind {
+        "synth" => Ok(Box::new(crate::synth::SynthStage)),
+        _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
+    }
+}
+
+/// Parses the `options` table of `spec` into a kind's typed options (also usable from
+/// [`Stage::check`], before any stage runs); errors name the offending key.
+pub fn parse_options<T: DeserializeOwned>(spec: &StageSpec) -> Result<T> {
+    let value = toml::Value::Table(spec.options.clone());
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", spec.name, e.path()), e.inner().to_string())
+    })
 }
 
 impl StageContext<'_> {
     /// Parses this stage's `options` table into the kind's typed options, rejecting unknown keys
     /// with an error that names the key.
     pub fn options<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = toml::Value::Table(self.spec.options.clone());
-        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-            Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", self.spec.name, e.path()), e.inner().to_string())
-        })
+        parse_options(self.spec)
     }
 
     /// The input called `name`, or a configuration error naming the missing key.
