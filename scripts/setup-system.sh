@@ -3,7 +3,7 @@
 # Mesa's software Vulkan driver (lavapipe, so the wgpu backend runs without a GPU) and pkg-config.
 set -euo pipefail
 
-PACKAGES=(libnetcdf-dev libopenblas-dev liblapack-dev mesa-vulkan-drivers libvulkan1 pkg-config)
+PACKAGES=(libnetcdf-dev libopenblas-dev liblapack-dev mesa-vulkan-drivers libvulkan1 pkg-config fonts-dejavu-core)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -14,6 +14,7 @@ use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN
 use contrada::pipeline::hash::derive_seed;
 use contrada::pipeline::runner::{self, RunOptions};
 use contrada::pipeline::staging::Staging;
+use contrada::synth::{self, Flow};
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
 #[derive(Parser, Debug)]
@@ -40,6 +41,8 @@ enum Command {
     Inspect(InspectArgs),
     /// Show what a run directory holds: last run, stages, outputs.
     Status(StatusArgs),
+    /// Generate synthetic truth and observations (OSSE) as CF NetCDF, seeded by run.seed.
+    Synth(SynthArgs),
     /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
     Ingest(IngestArgs),
 }
@@ -98,6 +101,24 @@ struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
+struct SynthArgs {
+    /// Which flow to generate.
+    #[arg(value_enum)]
+    flow: Flow,
+    /// Output directory (created if needed; files of the same name are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Number of samples (lorenz96: observation times); sets synth.<flow>.samples.
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
+    /// Configuration file (TOML) layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct IngestArgs {
     /// Configuration file (TOML) with the [ingest] section, layered over the built-in defaults.
     #[arg(long, value_name = "FILE")]
@@ -142,6 +163,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         }
         Command::Inspect(args) => inspect_file(args),
         Command::Status(args) => status(args),
+        Command::Synth(args) => synth_flow(args),
         Command::Ingest(args) => ingest(args),
     }
 }
@@ -193,6 +215,18 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
     }
+    Ok(())
+}
+
+fn synth_flow(args: SynthArgs) -> Result<()> {
+    let extra = args.samples.map(|n| vec![(synth::samples_key(args.flow), n.to_string())]).unwrap_or_default();
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, extra)?;
+    let staging = Staging::new(&args.out)?;
+    let summary = synth::generate(args.flow, &resolved.config, resolved.config.run.seed, staging.path())?;
+    for path in staging.commit_files()? {
+        println!("{}", path.display());
+    }
+    tracing::info!("synth {}: {summary}", args.flow.name());
     Ok(())
 }
 

@@ -24,6 +24,8 @@ pub struct Config {
     pub run: RunConfig,
     /// NetCDF output settings.
     pub io: IoConfig,
+    /// Synthetic data (OSSE) generators.
+    pub synth: crate::synth::config::SynthConfig,
     /// The `ingest` stage: states and observations in, paired and normalised training data out.
     pub ingest: crate::ingest::config::IngestConfig,
     /// The stages of the pipeline (only set by pipeline files).
@@ -108,6 +110,7 @@ impl Config {
     /// Range checks on every section; each problem names its dotted key and what is allowed.
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
+        self.synth.validate(p);
         self.pipeline.validate(p);
         self.ingest.validate(p);
         for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {

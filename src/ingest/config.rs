@@ -271,7 +271,7 @@ pub struct EofConfig {
 
 impl Default for EofConfig {
     fn default() -> Self {
-        EofConfig { modes: 20, max_snapshots: 5000, max_memory_mb: 2048 }
+        EofConfig { modes: 20, max_snapshots: 2000, max_memory_mb: 2048 }
     }
 }
 

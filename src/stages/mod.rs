@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &["ingest"];
+pub const KINDS: &[&str] = &["synth", "ingest"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -51,19 +51,26 @@ pub trait Stage {
 /// The stage implementation for `kind` (already validated against [`KINDS`]).
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
+        "synth" => Ok(Box::new(crate::synth::SynthStage)),
         "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
         _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     }
+}
+
+/// Parses the `options` table of `spec` into a kind's typed options (also usable from
+/// [`Stage::check`], before any stage runs); errors name the offending key.
+pub fn parse_options<T: DeserializeOwned>(spec: &StageSpec) -> Result<T> {
+    let value = toml::Value::Table(spec.options.clone());
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", spec.name, e.path()), e.inner().to_string())
+    })
 }
 
 impl StageContext<'_> {
     /// Parses this stage's `options` table into the kind's typed options, rejecting unknown keys
     /// with an error that names the key.
     pub fn options<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = toml::Value::Table(self.spec.options.clone());
-        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-            Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", self.spec.name, e.path()), e.inner().to_string())
-        })
+        parse_options(self.spec)
     }
 
     /// The files of input `name`: the one file, or every file its pattern matched (`name.0`,

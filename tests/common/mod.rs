@@ -39,3 +39,23 @@ pub fn stderr(o: &Output) -> String {
 pub fn fixture(name: &str) -> String {
     format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))
 }
+
+/// Whether two NetCDF files hold the same variables with the same values (NaN equal to NaN).
+/// Bytes differ between runs (the `history` attribute has a time stamp), values must not.
+pub fn same_values(a: &Path, b: &Path) -> Result<(), String> {
+    use contrada::cf::NcFile;
+    let (fa, fb) = (NcFile::open(a).map_err(|e| e.to_string())?, NcFile::open(b).map_err(|e| e.to_string())?);
+    let (mut va, mut vb) = (fa.var_names(), fb.var_names());
+    va.sort();
+    vb.sort();
+    if va != vb {
+        return Err(format!("variables differ: {va:?} vs {vb:?}"));
+    }
+    for v in va {
+        let (x, y) = (fa.read(&v).map_err(|e| e.to_string())?, fb.read(&v).map_err(|e| e.to_string())?);
+        if x.data.shape() != y.data.shape() || x.data.iter().zip(y.data.iter()).any(|(p, q)| p != q && !(p.is_nan() && q.is_nan())) {
+            return Err(format!("variable {v} differs"));
+        }
+    }
+    Ok(())
+}
