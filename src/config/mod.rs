@@ -24,6 +24,8 @@ pub struct Config {
     pub run: RunConfig,
     /// NetCDF output settings.
     pub io: IoConfig,
+    /// Ensemble Kalman baselines.
+    pub baseline: crate::kalman::BaselineConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
@@ -81,6 +83,7 @@ impl Config {
     /// Range checks on every section; each problem names its dotted key and what is allowed.
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
+        self.baseline.validate(p);
         self.pipeline.validate(p);
     }
 }
