@@ -19,6 +19,7 @@ import json
 import time
 
 import dapper as dpr
+import dapper.tools.progressbar as progressbar
 import dapper.da_methods as da
 import dapper.mods as modelling
 
@@ -38,6 +39,8 @@ def main():
     parser.add_argument("--seed", type=int, default=3000)
     parser.add_argument("--only", default=",".join(EXPERIMENTS), help="comma-separated experiment names")
     args = parser.parse_args()
+    # Progress bars cost time on every cycle and clutter the output.
+    progressbar.disable_progbar = True
 
     from dapper.mods.Lorenz96.sakov2008 import HMM
 

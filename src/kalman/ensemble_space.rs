@@ -16,6 +16,22 @@ use ndarray_linalg::{EighInto, UPLO};
 use super::Observations;
 use crate::error::{Error, Result};
 
+unsafe extern "C" {
+    /// OpenBLAS's run-time thread count (ndarray-linalg links the system OpenBLAS).
+    fn openblas_set_num_threads(num_threads: std::ffi::c_int);
+}
+
+/// Restricts OpenBLAS to one thread, once per process. The matrices factored here are tiny
+/// (ensemble size or local observation count); OpenBLAS's worker threads only spin and yield
+/// around them, which measured 1.5x slower on two cores, and a threaded reduction also changes
+/// the last bits of the results with the thread count.
+fn single_threaded_blas() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    // SAFETY: a plain setter of OpenBLAS's global thread count with a valid argument; lowering
+    // it leaves running calls unaffected.
+    ONCE.call_once(|| unsafe { openblas_set_num_threads(1) });
+}
+
 /// Whitened observation anomalies `S^T` (m x N) and innovation `d` (m) of one analysis.
 #[derive(Debug, Clone)]
 pub struct Innovations {
@@ -63,26 +79,29 @@ impl Innovations {
 }
 
 /// Eigendecomposition `C = V diag(lambda) V^T` of `C = B^T B + gamma I`, with buffers reused
-/// between analyses of the same size.
+/// between analyses of the same size. `V` is kept in standard layout so that the products below
+/// run over contiguous rows.
 #[derive(Debug, Clone)]
 pub struct EnsembleSpace {
     vecs: Array2<f64>,
     vals: Array1<f64>,
+    scaled: Array2<f64>,
     tmp: Vec<f64>,
 }
 
 impl Default for EnsembleSpace {
     fn default() -> Self {
-        EnsembleSpace { vecs: Array2::zeros((0, 0)), vals: Array1::zeros(0), tmp: Vec::new() }
+        EnsembleSpace { vecs: Array2::zeros((0, 0)), vals: Array1::zeros(0), scaled: Array2::zeros((0, 0)), tmp: Vec::new() }
     }
 }
 
 impl EnsembleSpace {
     /// Factors `C = b^T b + gamma I`, where `b` has one row per observation (k x p gives p x p).
     pub fn factor(&mut self, b: ArrayView2<f64>, gamma: f64) -> Result<()> {
+        single_threaded_blas();
         let p = b.ncols();
         let mut c = std::mem::replace(&mut self.vecs, Array2::zeros((0, 0)));
-        if c.dim() != (p, p) {
+        if c.dim() != (p, p) || !c.is_standard_layout() {
             c = Array2::zeros((p, p));
         }
         general_mat_mul(1.0, &b.t(), &b, 0.0, &mut c);
@@ -96,7 +115,7 @@ impl EnsembleSpace {
             return Err(Error::Other(format!("ensemble-space matrix is not positive definite (smallest eigenvalue {})", vals[0])));
         }
         self.vals = vals;
-        self.vecs = vecs;
+        self.vecs = if vecs.is_standard_layout() { vecs } else { vecs.as_standard_layout().into_owned() };
         self.tmp.resize(p, 0.0);
         Ok(())
     }
@@ -106,7 +125,7 @@ impl EnsembleSpace {
         self.vals.len()
     }
 
-    /// Eigenvectors (columns) of the factored matrix.
+    /// Eigenvectors (columns) of the factored matrix, in standard layout.
     pub fn vectors(&self) -> &Array2<f64> {
         &self.vecs
     }
@@ -118,30 +137,41 @@ impl EnsembleSpace {
 
     /// `out = C^power v`.
     pub fn apply_pow(&mut self, power: f64, v: &[f64], out: &mut [f64]) {
-        let p = self.dim();
-        for b in 0..p {
-            let proj: f64 = (0..p).map(|a| self.vecs[(a, b)] * v[a]).sum();
-            self.tmp[b] = proj * self.vals[b].powf(power);
+        let v_rows = self.vecs.as_slice().expect("standard layout");
+        let p = self.vals.len();
+        // tmp = diag(lambda^power) V^T v, accumulated row by row of V.
+        self.tmp.fill(0.0);
+        for (row, &va) in v_rows.chunks_exact(p).zip(v) {
+            for (t, &x) in self.tmp.iter_mut().zip(row) {
+                *t += x * va;
+            }
         }
-        for (a, o) in out.iter_mut().enumerate().take(p) {
-            *o = (0..p).map(|b| self.vecs[(a, b)] * self.tmp[b]).sum();
+        for (t, &l) in self.tmp.iter_mut().zip(self.vals.iter()) {
+            *t *= l.powf(power);
+        }
+        for (o, row) in out.iter_mut().zip(v_rows.chunks_exact(p)) {
+            *o = row.iter().zip(&self.tmp).map(|(x, t)| x * t).sum();
         }
     }
 
-    /// `out = scale * C^power` (p x p, symmetric).
-    pub fn matrix_pow(&self, power: f64, scale: f64, out: &mut Array2<f64>) {
+    /// `out = scale * C^power` (p x p, symmetric), as one matrix product.
+    pub fn matrix_pow(&mut self, power: f64, scale: f64, out: &mut Array2<f64>) {
         let p = self.dim();
         if out.dim() != (p, p) {
             *out = Array2::zeros((p, p));
         }
-        let f: Vec<f64> = self.vals.iter().map(|&l| scale * l.powf(power)).collect();
-        for a in 0..p {
-            for c in a..p {
-                let v: f64 = (0..p).map(|b| self.vecs[(a, b)] * f[b] * self.vecs[(c, b)]).sum();
-                out[(a, c)] = v;
-                out[(c, a)] = v;
+        if self.scaled.dim() != (p, p) {
+            self.scaled = Array2::zeros((p, p));
+        }
+        for (t, &l) in self.tmp.iter_mut().zip(self.vals.iter()) {
+            *t = scale * l.powf(power);
+        }
+        for (mut dst, src) in self.scaled.rows_mut().into_iter().zip(self.vecs.rows()) {
+            for ((d, &v), &f) in dst.iter_mut().zip(src.iter()).zip(&self.tmp) {
+                *d = v * f;
             }
         }
+        general_mat_mul(1.0, &self.scaled, &self.vecs.t(), 0.0, out);
     }
 }
 

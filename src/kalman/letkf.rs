@@ -104,23 +104,26 @@ impl Analysis for Letkf {
             let rows = self.local_st.slice(ndarray::s![..local.len(), ..]);
             self.space.factor(rows, n1)?;
             let (vecs, vals) = (self.space.vectors(), self.space.values());
-            // u = V^T A_j, z = V^T (S_j d_j) in the eigenbasis.
-            for b in 0..n {
-                let (mut u, mut z) = (0.0, 0.0);
-                for a in 0..n {
-                    u += vecs[(a, b)] * self.anomalies[(a, j)];
-                    z += vecs[(a, b)] * self.sd[a];
+            let v_rows = vecs.as_slice().expect("eigenvectors are kept in standard layout");
+            // u = V^T A_j and z = V^T (S_j d_j), accumulated over the rows of V.
+            self.u.fill(0.0);
+            self.z.fill(0.0);
+            for (a, row) in v_rows.chunks_exact(n).enumerate() {
+                let (aj, sa) = (self.anomalies[(a, j)], self.sd[a]);
+                for ((u, z), &v) in self.u.iter_mut().zip(self.z.iter_mut()).zip(row) {
+                    *u += v * aj;
+                    *z += v * sa;
                 }
-                self.u[b] = u;
-                self.z[b] = z;
             }
-            let shift: f64 = (0..n).map(|b| self.z[b] * self.u[b] / vals[b]).sum();
-            for b in 0..n {
-                self.u[b] *= (n1 / vals[b]).sqrt();
+            let mut shift = 0.0;
+            for ((u, &z), &l) in self.u.iter_mut().zip(&self.z).zip(vals.iter()) {
+                shift += z * *u / l;
+                *u *= (n1 / l).sqrt();
             }
-            for i in 0..n {
-                let spread: f64 = (0..n).map(|b| vecs[(i, b)] * self.u[b]).sum();
-                ensemble[(i, j)] = self.mean[j] + shift + spread;
+            let base = self.mean[j] + shift;
+            for (i, row) in v_rows.chunks_exact(n).enumerate() {
+                let spread: f64 = row.iter().zip(&self.u).map(|(v, u)| v * u).sum();
+                ensemble[(i, j)] = base + spread;
             }
         }
         Ok(())
