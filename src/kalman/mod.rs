@@ -11,12 +11,15 @@ pub mod diagnostics;
 pub mod enkf;
 pub mod enoi;
 pub mod ensemble;
+pub mod ensemble_io;
 pub mod ensemble_space;
 pub mod etkf;
 pub mod inflation;
 pub mod letkf;
 pub mod localization;
+pub mod obs_file;
 pub mod obs_operator;
+pub mod stage;
 
 use ndarray::Array2;
 use rand::rngs::StdRng;

@@ -117,6 +117,19 @@ impl LinearObs {
     }
 }
 
+impl LinearObs {
+    /// The same operator on a subset of the state: column `j` becomes `position[j]`, and the
+    /// state has `n_subset` elements. Every column used must be in the subset.
+    pub fn on_subset(&self, position: &[Option<usize>], n_subset: usize) -> Result<LinearObs, String> {
+        let cols = self
+            .cols
+            .iter()
+            .map(|&j| position.get(j).copied().flatten().ok_or_else(|| format!("state element {j} is not part of the analysed state")))
+            .collect::<Result<Vec<_>, String>>()?;
+        Ok(LinearObs { n_state: n_subset, starts: self.starts.clone(), cols, weights: self.weights.clone(), locations: self.locations.clone() })
+    }
+}
+
 /// How a grid's axes behave at their ends.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum GridKind {

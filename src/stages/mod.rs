@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &[];
+pub const KINDS: &[&str] = &["baseline"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -50,7 +50,10 @@ pub trait Stage {
 
 /// The stage implementation for `kind` (already validated against [`KINDS`]).
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
-    Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", "))))
+    match kind {
+        "baseline" => Ok(Box::new(crate::kalman::stage::BaselineStage)),
+        _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
+    }
 }
 
 impl StageContext<'_> {
