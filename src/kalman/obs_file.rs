@@ -73,15 +73,20 @@ pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, o
     let dims = file.var_dims(var)?;
     let key = |k: &str| format!("{options_key}.{k}");
     let err_config = |k: &str, msg: String| Error::config("pipeline file", key(k), msg);
-    let time = if dims.len() == prior.state_dims.len() + 1 && dims[1..] == prior.state_dims[..] {
-        let n_times = file.dim_len(&dims[0])?;
-        let index = match (spec.time_index, n_times) {
-            (Some(i), n) if i < n => i,
-            (Some(i), n) => return Err(err_config("obs_time_index", format!("{i} is out of range; `{var}` has {n} times (0 to {})", n - 1))),
-            (None, 1) => 0,
-            (None, n) => return Err(err_config("obs_time_index", format!("`{var}` has {n} times along `{}`; set which one to assimilate", dims[0]))),
+    // Gridded observations have the state's dimensions, either with one more leading (time)
+    // dimension or with a longer first dimension where the prior has a single time.
+    let lens: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
+    let extra_leading = dims.len() == prior.state_dims.len() + 1 && dims[1..] == prior.state_dims[..];
+    let longer_first = dims == prior.state_dims && prior.state_shape[0] == 1 && lens[0] > 1;
+    let time = if extra_leading || longer_first {
+        let n = lens[0];
+        let index = match spec.time_index {
+            Some(i) if i < n => i,
+            Some(i) => return Err(err_config("obs_time_index", format!("{i} is out of range; `{var}` has {n} times (0 to {})", n - 1))),
+            None if n == 1 => 0,
+            None => return Err(err_config("obs_time_index", format!("`{var}` has {n} times along `{}`; set which one to assimilate", dims[0]))),
         };
-        Some((index, n_times))
+        Some((index, n))
     } else {
         None
     };
@@ -101,6 +106,9 @@ pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, o
     let usable = |k: usize| y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0;
 
     if gridded {
+        if y.len() != prior.state_len() {
+            return Err(file.var_error(var, format!("has {} values per time; the prior's `{}` has {} state elements", y.len(), prior.variable, prior.state_len())));
+        }
         let positions = prior.positions();
         let locations = prior.locations(grid);
         let (mut indices, mut obs) = (Vec::new(), Observations::default());
