@@ -111,7 +111,8 @@ impl EnsembleSpace {
         let (vals, vecs) = c.eigh_into(UPLO::Lower).map_err(|e| Error::Other(format!("ensemble-space eigendecomposition failed: {e}")))?;
         // C is a Gram matrix plus gamma > 0, so every eigenvalue is at least gamma; anything below
         // means the inputs were not what the caller promised.
-        if vals.iter().any(|&v| v.is_nan() || v < gamma * (1.0 - 1e-8)) {
+        let slack = 1e-8 * gamma + 1e-10 * vals.iter().cloned().fold(0.0, f64::max);
+        if vals.iter().any(|&v| v.is_nan() || v < gamma - slack) {
             return Err(Error::Other(format!("ensemble-space matrix is not positive definite (smallest eigenvalue {})", vals[0])));
         }
         self.vals = vals;
