@@ -11,123 +11,145 @@
 use ndarray::Array2;
 use rand::rngs::StdRng;
 
-use super::ensemble::split_into;
+use rayon::prelude::*;
+
+use super::ensemble::mean_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
 use super::localization::{LocalObs, Localizer, Point};
 use super::obs_operator::{observe, ObsOperator};
 use super::{check_shapes, Analysis, Observations};
 use crate::error::{Error, Result};
 
-/// The LETKF, with its localisation table cached for as long as the observation locations stay
-/// the same (every cycle of a fixed observing network).
-#[derive(Debug, Clone)]
-pub struct Letkf {
-    localizer: Localizer,
-    state: Vec<Point>,
-    table: Option<(Vec<Point>, LocalObs)>,
-    hx: Array2<f64>,
-    innov: Innovations,
+/// Buffers of one local analysis; one per worker thread.
+struct Workspace {
     space: EnsembleSpace,
-    mean: Vec<f64>,
-    anomalies: Array2<f64>,
     local_st: Array2<f64>,
     sd: Vec<f64>,
     u: Vec<f64>,
     z: Vec<f64>,
 }
 
+impl Workspace {
+    fn new(max_local: usize, n: usize) -> Workspace {
+        Workspace { space: EnsembleSpace::default(), local_st: Array2::zeros((max_local, n)), sd: vec![0.0; n], u: vec![0.0; n], z: vec![0.0; n] }
+    }
+
+    /// The analysis of one state element: `anomalies` are its prior anomalies over members and
+    /// `out` receives its analysed member values.
+    fn analyse(&mut self, local: &[usize], weights: &[f64], innov: &Innovations, mean: f64, anomalies: &[f64], out: &mut [f64]) -> Result<()> {
+        let n = anomalies.len();
+        let n1 = (n - 1) as f64;
+        self.sd.fill(0.0);
+        // Raw rows rather than ndarray row views: a view per local observation and element
+        // dominated the dev-profile run time.
+        let st = innov.st.as_slice().expect("standard layout");
+        let local_st = self.local_st.as_slice_mut().expect("standard layout");
+        for ((&l, &rho), dst) in local.iter().zip(weights).zip(local_st.chunks_exact_mut(n)) {
+            let root = rho.sqrt();
+            let dl = innov.d[l] * rho;
+            let src = &st[l * n..(l + 1) * n];
+            for ((t, &s), acc) in dst.iter_mut().zip(src).zip(self.sd.iter_mut()) {
+                *t = s * root;
+                *acc += s * dl;
+            }
+        }
+        self.space.factor(self.local_st.slice(ndarray::s![..local.len(), ..]), n1)?;
+        let (vecs, vals) = (self.space.vectors(), self.space.values());
+        let v_rows = vecs.as_slice().expect("eigenvectors are kept in standard layout");
+        // u = V^T A_j and z = V^T (S_j d_j), accumulated over the rows of V.
+        self.u.fill(0.0);
+        self.z.fill(0.0);
+        for ((row, &aj), &sa) in v_rows.chunks_exact(n).zip(anomalies).zip(&self.sd) {
+            for ((u, z), &v) in self.u.iter_mut().zip(self.z.iter_mut()).zip(row) {
+                *u += v * aj;
+                *z += v * sa;
+            }
+        }
+        let mut shift = 0.0;
+        for ((u, &z), &l) in self.u.iter_mut().zip(&self.z).zip(vals.iter()) {
+            shift += z * *u / l;
+            *u *= (n1 / l).sqrt();
+        }
+        let base = mean + shift;
+        for (o, row) in out.iter_mut().zip(v_rows.chunks_exact(n)) {
+            *o = base + row.iter().zip(&self.u).map(|(v, u)| v * u).sum::<f64>();
+        }
+        Ok(())
+    }
+}
+
+/// The LETKF, with its localisation table cached for as long as the observation locations stay
+/// the same (every cycle of a fixed observing network). Local analyses run in parallel (rayon);
+/// each is independent, so the result does not depend on the number of threads.
+pub struct Letkf {
+    localizer: Localizer,
+    state: Vec<Point>,
+    table: Option<(Vec<Point>, LocalObs)>,
+    hx: Array2<f64>,
+    innov: Innovations,
+    mean: Vec<f64>,
+    /// Prior anomalies, one row per state element (A transposed).
+    anomalies: Array2<f64>,
+    /// Analysed values, one row per state element.
+    analysed: Array2<f64>,
+}
+
 impl Letkf {
     /// An LETKF for states whose elements sit at `state`.
     pub fn new(localizer: Localizer, state: Vec<Point>) -> Letkf {
         let empty = || Array2::zeros((0, 0));
-        Letkf {
-            localizer,
-            state,
-            table: None,
-            hx: empty(),
-            innov: Innovations::default(),
-            space: EnsembleSpace::default(),
-            mean: Vec::new(),
-            anomalies: empty(),
-            local_st: empty(),
-            sd: Vec::new(),
-            u: Vec::new(),
-            z: Vec::new(),
-        }
+        Letkf { localizer, state, table: None, hx: empty(), innov: Innovations::default(), mean: Vec::new(), anomalies: empty(), analysed: empty() }
     }
 
-    fn table_for(&mut self, locations: &[Point]) -> &LocalObs {
+    fn refresh_table(&mut self, locations: &[Point]) {
         let stale = self.table.as_ref().is_none_or(|(cached, _)| cached.as_slice() != locations);
         if stale {
             self.table = Some((locations.to_vec(), LocalObs::new(&self.localizer, &self.state, locations)));
         }
-        &self.table.as_ref().expect("set above").1
     }
 }
 
 impl Analysis for Letkf {
     fn analyse(&mut self, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, _rng: &mut StdRng) -> Result<()> {
         check_shapes(ensemble, op, 2)?;
-        if self.state.len() != ensemble.ncols() {
-            return Err(Error::Other(format!("LETKF geometry has {} locations for a state of {}", self.state.len(), ensemble.ncols())));
+        let (n, n_state) = ensemble.dim();
+        if self.state.len() != n_state {
+            return Err(Error::Other(format!("LETKF geometry has {} locations for a state of {n_state}", self.state.len())));
         }
-        let n = ensemble.nrows();
-        let n1 = (n - 1) as f64;
         observe(op, ensemble.view(), &mut self.hx);
         self.innov.compute(self.hx.view(), obs)?;
-        split_into(ensemble.view(), &mut self.mean, &mut self.anomalies);
-        self.table_for(op.locations());
-        let table = &self.table.as_ref().expect("built above").1;
-        let max_local = table.max_local();
-        if self.local_st.dim() != (max_local, n) {
-            self.local_st = Array2::zeros((max_local, n));
+        self.refresh_table(op.locations());
+        self.mean.resize(n_state, 0.0);
+        mean_into(ensemble.view(), &mut self.mean);
+        if self.anomalies.dim() != (n_state, n) {
+            self.anomalies = Array2::zeros((n_state, n));
+            self.analysed = Array2::zeros((n_state, n));
         }
-        self.sd.resize(n, 0.0);
-        self.u.resize(n, 0.0);
-        self.z.resize(n, 0.0);
+        for (i, member) in ensemble.rows().into_iter().enumerate() {
+            for (j, &x) in member.iter().enumerate() {
+                self.anomalies[(j, i)] = x - self.mean[j];
+                self.analysed[(j, i)] = x;
+            }
+        }
 
-        for j in 0..ensemble.ncols() {
-            let (local, weights) = table.of(j);
-            if local.is_empty() {
-                continue;
-            }
-            self.sd.fill(0.0);
-            // Raw rows rather than ndarray row views: a view per local observation and element
-            // dominated the dev-profile run time.
-            let st = self.innov.st.as_slice().expect("standard layout");
-            let local_st = self.local_st.as_slice_mut().expect("standard layout");
-            for ((&l, &rho), dst) in local.iter().zip(weights).zip(local_st.chunks_exact_mut(n)) {
-                let root = rho.sqrt();
-                let dl = self.innov.d[l] * rho;
-                let src = &st[l * n..(l + 1) * n];
-                for ((t, &s), acc) in dst.iter_mut().zip(src).zip(self.sd.iter_mut()) {
-                    *t = s * root;
-                    *acc += s * dl;
+        let table = &self.table.as_ref().expect("refreshed above").1;
+        let max_local = table.max_local();
+        let (innov, mean) = (&self.innov, &self.mean);
+        let anomalies = self.anomalies.as_slice().expect("standard layout");
+        let analysed = self.analysed.as_slice_mut().expect("standard layout");
+        analysed.par_chunks_mut(n).enumerate().with_min_len(4).try_for_each_init(
+            || Workspace::new(max_local, n),
+            |ws, (j, out)| {
+                let (local, weights) = table.of(j);
+                if local.is_empty() {
+                    return Ok(());
                 }
-            }
-            let rows = self.local_st.slice(ndarray::s![..local.len(), ..]);
-            self.space.factor(rows, n1)?;
-            let (vecs, vals) = (self.space.vectors(), self.space.values());
-            let v_rows = vecs.as_slice().expect("eigenvectors are kept in standard layout");
-            // u = V^T A_j and z = V^T (S_j d_j), accumulated over the rows of V.
-            self.u.fill(0.0);
-            self.z.fill(0.0);
-            for (a, row) in v_rows.chunks_exact(n).enumerate() {
-                let (aj, sa) = (self.anomalies[(a, j)], self.sd[a]);
-                for ((u, z), &v) in self.u.iter_mut().zip(self.z.iter_mut()).zip(row) {
-                    *u += v * aj;
-                    *z += v * sa;
-                }
-            }
-            let mut shift = 0.0;
-            for ((u, &z), &l) in self.u.iter_mut().zip(&self.z).zip(vals.iter()) {
-                shift += z * *u / l;
-                *u *= (n1 / l).sqrt();
-            }
-            let base = self.mean[j] + shift;
-            for (i, row) in v_rows.chunks_exact(n).enumerate() {
-                let spread: f64 = row.iter().zip(&self.u).map(|(v, u)| v * u).sum();
-                ensemble[(i, j)] = base + spread;
+                ws.analyse(local, weights, innov, mean[j], &anomalies[j * n..(j + 1) * n], out)
+            },
+        )?;
+        for (i, mut member) in ensemble.rows_mut().into_iter().enumerate() {
+            for (j, x) in member.iter_mut().enumerate() {
+                *x = self.analysed[(j, i)];
             }
         }
         Ok(())
