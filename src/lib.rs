@@ -9,6 +9,7 @@ pub mod cf;
 pub mod config;
 pub mod error;
 pub mod metrics;
+pub mod kalman;
 pub mod models;
 pub mod pipeline;
 pub mod progress;

@@ -26,6 +26,8 @@ pub struct Config {
     pub io: IoConfig,
     /// Synthetic data (OSSE) generators.
     pub synth: crate::synth::config::SynthConfig,
+    /// Ensemble Kalman baselines.
+    pub baseline: crate::kalman::BaselineConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
@@ -109,6 +111,7 @@ impl Config {
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
         self.synth.validate(p);
+        self.baseline.validate(p);
         self.pipeline.validate(p);
     }
 }
