@@ -7,6 +7,7 @@
 pub mod cf;
 pub mod config;
 pub mod error;
+pub mod learn;
 pub mod models;
 pub mod pipeline;
 pub mod progress;

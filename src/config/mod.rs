@@ -7,9 +7,11 @@
 //! the offending value).
 
 mod layers;
+mod train;
 mod validate;
 
 pub use layers::{load, Layers, Resolved};
+pub use train::{Schedule, TrainConfig};
 pub use validate::Problems;
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +26,8 @@ pub struct Config {
     pub run: RunConfig,
     /// NetCDF output settings.
     pub io: IoConfig,
+    /// The contrastive model and its training.
+    pub train: TrainConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
@@ -81,6 +85,7 @@ impl Config {
     /// Range checks on every section; each problem names its dotted key and what is allowed.
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
+        self.train.validate(p);
         self.pipeline.validate(p);
     }
 }
