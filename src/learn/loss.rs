@@ -10,7 +10,7 @@
 //! scores of any magnitude are safe in f32. Excluded entries are set to a large finite negative
 //! value rather than `-inf`, which GPU shader arithmetic need not honour.
 
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
 /// Score given to excluded entries: `exp(ABSENT - max)` is exactly 0 in f32 for any real batch.
@@ -67,11 +67,10 @@ pub fn conditional_loss(s: Tensor<2>, lambda_u: f32, lambda_v: f32) -> Tensor<1>
 pub fn conditional_loss_with(s: Tensor<2>, lambda_u: f32, lambda_v: f32, normaliser: Normaliser) -> Tensor<1> {
     let [b, _] = s.dims();
     let device = s.device();
-    let eye = eye_mask(b, &device);
-    let diag_mean = s.clone().mask_fill(eye.clone().bool_not(), 0.0).sum().div_scalar(b as f32);
+    let diag_mean = diagonal(s.clone()).mean();
     let masked = match normaliser {
         Normaliser::WholeBatch => s,
-        Normaliser::NegativesOnly => s.mask_fill(eye, ABSENT),
+        Normaliser::NegativesOnly => s.mask_fill(eye_mask(b, &device), ABSENT),
     };
     let mut total: Option<Tensor<1>> = None;
     // L_{u|v}: softmax over states i (dimension 0) for each observation j.
@@ -90,9 +89,8 @@ pub fn conditional_loss_with(s: Tensor<2>, lambda_u: f32, lambda_v: f32, normali
 /// The joint loss `-mean_i S_ii + log mean_{i != j} exp(S_ij)`.
 pub fn joint_loss(s: Tensor<2>) -> Tensor<1> {
     let [b, _] = s.dims();
-    let eye = eye_mask(b, &s.device());
-    let diag_mean = s.clone().mask_fill(eye.clone().bool_not(), 0.0).sum().div_scalar(b as f32);
-    let off = s.mask_fill(eye, ABSENT).reshape([1, b * b]);
+    let diag_mean = diagonal(s.clone()).mean();
+    let off = s.mask_fill(eye_mask(b, &diag_mean.device()), ABSENT).reshape([1, b * b]);
     let log_mean_off = log_sum_exp(off, 1).reshape([1]).sub_scalar(((b * (b - 1)) as f32).ln());
     log_mean_off - diag_mean
 }
@@ -100,8 +98,15 @@ pub fn joint_loss(s: Tensor<2>) -> Tensor<1> {
 /// `log sum exp` of `x` along `dim` (the reduced dimension is kept, of size 1), stabilised by the
 /// maximum; entries at or below `-1e30` count as absent.
 pub fn log_sum_exp(x: Tensor<2>, dim: usize) -> Tensor<2> {
-    let max = x.clone().max_dim(dim).detach();
+    let max = x.clone().detach().max_dim(dim);
     (x - max.clone()).exp().sum_dim(dim).log() + max
+}
+
+/// The diagonal `S_ii` (B x 1) of a square matrix, gathered rather than masked (O(B), not O(B^2)).
+fn diagonal(s: Tensor<2>) -> Tensor<2> {
+    let [b, _] = s.dims();
+    let idx = Tensor::<1, Int>::arange(0..b as i64, &s.device()).reshape([b, 1]);
+    s.gather(1, idx)
 }
 
 /// The B x B boolean identity.

@@ -52,19 +52,27 @@ impl Scorer {
     }
 
     /// The score matrix `S_ij = s(u_i, v_j)` of codes `gu` (B_u x n_e) and `gv` (B_v x n_e).
+    ///
+    /// The temperature scales the codes rather than the B_u x B_v matrix, and the l2 score is one
+    /// matrix product of augmented codes, so that no element-wise pass over the matrix is needed
+    /// beyond the product itself (the matrix dominates the cost of full-batch training).
     pub fn scores(&self, gu: Tensor<2>, gv: Tensor<2>) -> Tensor<2> {
-        let raw = match self.tilting {
-            Tilting::Inner => gu.matmul(gv.transpose()),
-            Tilting::Cosine => normalise_rows(gu).matmul(normalise_rows(gv).transpose()),
+        let log_tau = self.log_tau.val().unsqueeze::<2>();
+        match self.tilting {
+            Tilting::Inner => (gu * log_tau.neg().exp()).matmul(gv.transpose()),
+            Tilting::Cosine => (normalise_rows(gu) * log_tau.neg().exp()).matmul(normalise_rows(gv).transpose()),
             Tilting::L2 => {
-                // -|a-b|^2/2 = a.b - |a|^2/2 - |b|^2/2: one matmul instead of a B x B x n_e tensor.
-                let half_u = gu.clone().square().sum_dim(1).mul_scalar(0.5);
-                let half_v = gv.clone().square().sum_dim(1).mul_scalar(0.5).transpose();
-                gu.matmul(gv.transpose()) - half_u - half_v
+                // -|a - b|^2 / (2 tau) = a'.b' - |a'|^2/2 - |b'|^2/2 with a' = a/sqrt(tau), b' = b/sqrt(tau):
+                // the product of [a', -|a'|^2/2, 1] and [b', 1, -|b'|^2/2].
+                let scale = log_tau.mul_scalar(-0.5).exp();
+                let (gu, gv) = (gu * scale.clone(), gv * scale);
+                let half_u = gu.clone().square().sum_dim(1).mul_scalar(-0.5);
+                let half_v = gv.clone().square().sum_dim(1).mul_scalar(-0.5);
+                let gu = Tensor::cat(vec![gu, half_u.clone(), half_u.ones_like()], 1);
+                let gv = Tensor::cat(vec![gv, half_v.ones_like(), half_v], 1);
+                gu.matmul(gv.transpose())
             }
-        };
-        let inv_tau = self.log_tau.val().neg().exp().unsqueeze::<2>();
-        raw * inv_tau
+        }
     }
 }
 
