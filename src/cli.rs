@@ -10,6 +10,7 @@ use contrada::cf::inspect::inspect;
 use contrada::cf::NcFile;
 use contrada::config::{self, BackendChoice};
 use contrada::error::{Error, Result};
+use contrada::learn::backend;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
 use contrada::pipeline::runner::{self, RunOptions};
 
@@ -38,6 +39,9 @@ enum Command {
     Inspect(InspectArgs),
     /// Show what a run directory holds: last run, stages, outputs.
     Status(StatusArgs),
+    /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
+    /// small computation on it).
+    Backends(BackendsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +98,15 @@ struct InspectArgs {
 }
 
 #[derive(Args, Debug)]
+struct BackendsArgs {
+    /// Learning backend to select (default: run.backend of the configuration).
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Run directory.
     run_dir: PathBuf,
@@ -122,6 +135,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         }
         Command::Inspect(args) => inspect_file(args),
         Command::Status(args) => status(args),
+        Command::Backends(args) => backends(args),
     }
 }
 
@@ -172,6 +186,23 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
     }
+    Ok(())
+}
+
+fn backends(args: BackendsArgs) -> Result<()> {
+    let extra = args.backend.map(|b| ("run.backend".to_string(), format!("{b:?}").to_lowercase())).into_iter().collect();
+    let resolved = resolve(None, &args.overrides.set, extra)?;
+    let adapters = backend::adapters();
+    if adapters.is_empty() {
+        println!("wgpu adapters: none");
+    }
+    for adapter in adapters {
+        println!("wgpu adapter: {adapter}{}", if adapter.hardware { "" } else { " [software]" });
+    }
+    let choice = resolved.config.run.backend;
+    let selected = backend::select(choice, &resolved.layers.origin("run.backend"))?;
+    backend::smoke_test(&selected.device).map_err(|e| Error::Other(format!("backend {selected}: {e}")))?;
+    println!("backend {}: {selected}", format!("{choice:?}").to_lowercase());
     Ok(())
 }
 

@@ -10,7 +10,7 @@
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 use burn::tensor::wgpu::wgpu;
 
 use crate::config::BackendChoice;
@@ -131,8 +131,13 @@ fn probe() -> Vec<AdapterSummary> {
     if backends.is_empty() {
         return Vec::new();
     }
-    let instance =
-        wgpu::Instance::new(wgpu::InstanceDescriptor { backends, ..wgpu::InstanceDescriptor::new_without_display_handle() });
+    // No debug flags: in debug builds wgpu would otherwise relay every driver-loader complaint
+    // (e.g. "found no drivers" on a machine without Vulkan) as an error line.
+    let instance = wgpu::Instance::new(wgpu::InstanceDescriptor {
+        backends,
+        flags: wgpu::InstanceFlags::empty(),
+        ..wgpu::InstanceDescriptor::new_without_display_handle()
+    });
     block_on(instance.enumerate_adapters(backends)).iter().map(|adapter| summarise(&adapter.get_info())).collect()
 }
 
@@ -153,7 +158,7 @@ fn summarise(info: &wgpu::AdapterInfo) -> AdapterSummary {
 }
 
 /// The wgpu device, initialised once per process (burn refuses a second initialisation of the same
-/// runtime, and every caller should share one device anyway).
+/// runtime, and every caller should share one device anyway) and checked with a small product.
 fn wgpu_device() -> std::result::Result<SelectedBackend, String> {
     static WGPU: Mutex<Option<SelectedBackend>> = Mutex::new(None);
     let mut slot = WGPU.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -166,10 +171,27 @@ fn wgpu_device() -> std::result::Result<SelectedBackend, String> {
         Ok(Err(e)) => return Err(e.to_string()),
         Err(_) => return Err("wgpu panicked while acquiring the adapter".into()),
     };
-    let selected =
-        SelectedBackend { device, kind: BackendKind::Wgpu, adapter: Some(summarise(&setup.adapter.get_info())) };
+    let adapter = summarise(&setup.adapter.get_info());
+    smoke_test(&device).map_err(|message| format!("{adapter}: {message}"))?;
+    let selected = SelectedBackend { device, kind: BackendKind::Wgpu, adapter: Some(adapter) };
     *slot = Some(selected.clone());
     Ok(selected)
+}
+
+/// Multiplies two small matrices on `device` and compares with the known product, so that a
+/// device that comes up but cannot compute is found before training starts.
+pub fn smoke_test(device: &Device) -> std::result::Result<(), String> {
+    let run = std::panic::AssertUnwindSafe(|| {
+        let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], device);
+        let b = Tensor::<2>::from_floats([[5.0, 6.0], [7.0, 8.0]], device);
+        a.matmul(b).into_data().try_into_vec_as::<f32>()
+    });
+    match std::panic::catch_unwind(run) {
+        Ok(Ok(product)) if product == [19.0, 22.0, 43.0, 50.0] => Ok(()),
+        Ok(Ok(product)) => Err(format!("a 2 x 2 product came out as {product:?}, expected [19, 22, 43, 50]")),
+        Ok(Err(e)) => Err(format!("reading a result back failed: {e:?}")),
+        Err(_) => Err("the device panicked on a 2 x 2 product".into()),
+    }
 }
 
 /// Drives a future that resolves without waiting on anything external (wgpu's native adapter
@@ -189,20 +211,12 @@ fn block_on<F: std::future::Future>(future: F) -> F::Output {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use burn::tensor::Tensor;
-
-    fn matmul_check(device: &Device) {
-        let a = Tensor::<2>::from_floats([[1.0, 2.0], [3.0, 4.0]], device);
-        let b = Tensor::<2>::from_floats([[5.0, 6.0], [7.0, 8.0]], device);
-        let c = a.matmul(b).into_data().try_into_vec_as::<f32>().unwrap();
-        assert_eq!(c, vec![19.0, 22.0, 43.0, 50.0]);
-    }
 
     #[test]
     fn cpu_is_always_available_and_computes() {
         let selected = select(BackendChoice::Cpu, "test").unwrap();
         assert_eq!(selected.kind, BackendKind::Cpu);
-        matmul_check(&selected.device);
+        assert_eq!(smoke_test(&selected.device), Ok(()));
     }
 
     #[test]
@@ -219,7 +233,7 @@ mod tests {
                 assert!(!adapters().is_empty());
                 assert_eq!(selected.kind, BackendKind::Wgpu);
                 assert!(selected.adapter.is_some());
-                matmul_check(&selected.device);
+                assert_eq!(smoke_test(&selected.device), Ok(()));
             }
             Err(e) => {
                 assert_eq!(e.exit_code(), crate::error::EXIT_BAD_INPUT);
