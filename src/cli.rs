@@ -10,6 +10,7 @@ use contrada::cf::inspect::inspect;
 use contrada::cf::NcFile;
 use contrada::config::{self, BackendChoice};
 use contrada::error::{Error, Result};
+use contrada::learn::backend;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
 use contrada::pipeline::runner::{self, RunOptions};
 use contrada::pipeline::staging::Staging;
@@ -42,6 +43,9 @@ enum Command {
     Status(StatusArgs),
     /// Generate synthetic truth and observations (OSSE) as CF NetCDF, seeded by run.seed.
     Synth(SynthArgs),
+    /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
+    /// small computation on it).
+    Backends(BackendsArgs),
 }
 
 #[derive(Args, Debug)]
@@ -116,6 +120,15 @@ struct SynthArgs {
 }
 
 #[derive(Args, Debug)]
+struct BackendsArgs {
+    /// Learning backend to select (default: run.backend of the configuration).
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Run directory.
     run_dir: PathBuf,
@@ -145,6 +158,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect_file(args),
         Command::Status(args) => status(args),
         Command::Synth(args) => synth_flow(args),
+        Command::Backends(args) => backends(args),
     }
 }
 
@@ -207,6 +221,23 @@ fn synth_flow(args: SynthArgs) -> Result<()> {
         println!("{}", path.display());
     }
     tracing::info!("synth {}: {summary}", args.flow.name());
+    Ok(())
+}
+
+fn backends(args: BackendsArgs) -> Result<()> {
+    let extra = args.backend.map(|b| ("run.backend".to_string(), format!("{b:?}").to_lowercase())).into_iter().collect();
+    let resolved = resolve(None, &args.overrides.set, extra)?;
+    let adapters = backend::adapters();
+    if adapters.is_empty() {
+        println!("wgpu adapters: none");
+    }
+    for adapter in adapters {
+        println!("wgpu adapter: {adapter}{}", if adapter.hardware { "" } else { " [software]" });
+    }
+    let choice = resolved.config.run.backend;
+    let selected = backend::select(choice, &resolved.layers.origin("run.backend"))?;
+    backend::smoke_test(&selected.device).map_err(|e| Error::Other(format!("backend {selected}: {e}")))?;
+    println!("backend {}: {selected}", format!("{choice:?}").to_lowercase());
     Ok(())
 }
 

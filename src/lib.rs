@@ -10,6 +10,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 pub mod kalman;
+pub mod learn;
 pub mod models;
 pub mod pipeline;
 pub mod progress;

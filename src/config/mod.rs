@@ -7,9 +7,11 @@
 //! the offending value).
 
 mod layers;
+mod train;
 mod validate;
 
 pub use layers::{load, Layers, Resolved};
+pub use train::{Schedule, TrainConfig};
 pub use validate::Problems;
 
 use serde::{Deserialize, Serialize};
@@ -28,6 +30,8 @@ pub struct Config {
     pub synth: crate::synth::config::SynthConfig,
     /// Ensemble Kalman baselines.
     pub baseline: crate::kalman::BaselineConfig,
+    /// The contrastive model and its training.
+    pub train: TrainConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
@@ -112,6 +116,7 @@ impl Config {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
         self.synth.validate(p);
         self.baseline.validate(p);
+        self.train.validate(p);
         self.pipeline.validate(p);
     }
 }
