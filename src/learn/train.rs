@@ -248,6 +248,21 @@ fn evaluate(model: &ContrastiveModel, loss: &Loss, val: &Pairs, batch: usize, de
     (loss_sum / loss_weight.max(1) as f64, Recall::from_ranks(&u_to_v, &v_to_u))
 }
 
+/// Retrieval recall of a trained model on held-out pairs (e.g. the test split), both directions.
+pub fn recall(model: &ContrastiveModel, pairs: Pairs, batch: usize, config: &TrainConfig, device: &Device) -> Result<Recall> {
+    pairs.check("test pairs")?;
+    let loss = Loss { kind: config.loss, lambda_u: config.lambda_u as f32, lambda_v: config.lambda_v as f32 };
+    Ok(evaluate(model, &loss, &pairs, batch.max(2), device).1)
+}
+
+/// Codes `g(x)` of every row of `x` as f64 rows, for the generator (which works on host arrays).
+pub fn codes(encoder: &Encoder, x: ArrayView2<f32>, device: &Device) -> Array2<f64> {
+    if x.nrows() == 0 {
+        return Array2::zeros((0, 0));
+    }
+    to_array(encode(encoder, x, 1024, device)).mapv(f64::from)
+}
+
 /// Codes of every row of `x`, encoded `batch` rows at a time.
 fn encode(encoder: &Encoder, x: ArrayView2<f32>, batch: usize, device: &Device) -> Tensor<2> {
     let parts: Vec<Tensor<2>> = (0..x.nrows())
