@@ -12,6 +12,7 @@ use contrada::config::{self, BackendChoice};
 use contrada::error::{Error, Result};
 use contrada::learn::backend;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
+use contrada::pipeline::hash::derive_seed;
 use contrada::pipeline::runner::{self, RunOptions};
 use contrada::pipeline::staging::Staging;
 use contrada::synth::{self, Flow};
@@ -46,6 +47,8 @@ enum Command {
     /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
     /// small computation on it).
     Backends(BackendsArgs),
+    /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
+    Ingest(IngestArgs),
 }
 
 #[derive(Args, Debug)]
@@ -129,6 +132,22 @@ struct BackendsArgs {
 }
 
 #[derive(Args, Debug)]
+struct IngestArgs {
+    /// Configuration file (TOML) with the [ingest] section, layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// An input named in [ingest]: NAME=PATH, PATH may be a file pattern (repeatable),
+    /// e.g. --input states='archive/ocean_*.nc' --input drifters=gdp.nc.
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    inputs: Vec<String>,
+    /// Output directory (created if needed; dataset.nc and qc.json are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Run directory.
     run_dir: PathBuf,
@@ -143,7 +162,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 /// Runs the parsed command.
@@ -159,6 +183,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Status(args) => status(args),
         Command::Synth(args) => synth_flow(args),
         Command::Backends(args) => backends(args),
+        Command::Ingest(args) => ingest(args),
     }
 }
 
@@ -238,6 +263,31 @@ fn backends(args: BackendsArgs) -> Result<()> {
     let selected = backend::select(choice, &resolved.layers.origin("run.backend"))?;
     backend::smoke_test(&selected.device).map_err(|e| Error::Other(format!("backend {selected}: {e}")))?;
     println!("backend {}: {selected}", format!("{choice:?}").to_lowercase());
+    Ok(())
+}
+
+fn ingest(args: IngestArgs) -> Result<()> {
+    let resolved = resolve(Some(&args.config), &args.overrides.set, Vec::new())?;
+    let config = &resolved.config;
+    let mut problems = config::Problems::default();
+    config.ingest.require(&mut problems);
+    if let Some((key, message)) = problems.0.into_iter().next() {
+        return Err(Error::config(resolved.layers.origin(&key), key, message));
+    }
+    let mut inputs = std::collections::BTreeMap::new();
+    for kv in &args.inputs {
+        let (name, path) = kv.split_once('=').ok_or_else(|| Error::Usage(format!("--input {kv}: expected NAME=PATH, e.g. --input states=ocean.nc")))?;
+        inputs.extend(runner::expand_input(name.trim(), std::path::Path::new(path.trim()), &format!("--input {name}"))?);
+    }
+    let ingest_inputs = contrada::ingest::IngestInputs::from_map(&config.ingest, &inputs, |name| {
+        Error::Usage(format!("--input {name}=PATH is required: [ingest] reads an input called `{name}`"))
+    })?;
+    let staging = Staging::new(&args.out)?;
+    let summary = contrada::ingest::run(config, &ingest_inputs, staging.path(), derive_seed(config.run.seed, "ingest"))?;
+    for path in staging.commit_files()? {
+        println!("{}", path.display());
+    }
+    tracing::debug!("ingest: {summary}");
     Ok(())
 }
 

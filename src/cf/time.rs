@@ -335,6 +335,37 @@ impl TimeUnits {
     }
 }
 
+impl TimeUnits {
+    /// The value in `to`'s units of the instant `value` denotes in these units, read as the same
+    /// calendar date and time of day; `None` when that date does not exist in `to`'s calendar
+    /// (29 February in `noleap`, 30 February outside `360_day`) or `value` cannot be decoded.
+    /// Pairing files of different calendars by calendar date is how cftime-based tools compare
+    /// them: model days carry their calendar label, not a physical instant.
+    pub fn recode(&self, value: f64, to: &TimeUnits) -> Option<f64> {
+        if self == to {
+            return value.is_finite().then_some(value);
+        }
+        let t = self.try_decode(value)?;
+        to.calendar.is_valid_date(t.year, t.month, t.day).then(|| to.encode(&t))
+    }
+}
+
+/// Parses a duration `"<number> <unit>"` (e.g. `"6 hours"`, `"1.5 days"`, `"30 min"`, or `"0"`)
+/// into seconds, with the units [`TimeUnits::parse`] accepts. Negative durations are refused.
+pub fn parse_duration(text: &str) -> Result<f64, String> {
+    let (number, unit) = split_first_word(text);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("duration {text:?}: expected \"<number> <unit>\", e.g. \"6 hours\" or \"1.5 days\""))?;
+    if !value.is_finite() || value < 0.0 {
+        return Err(format!("duration {text:?}: expected a finite, non-negative number"));
+    }
+    if unit.is_empty() {
+        return if value == 0.0 { Ok(0.0) } else { Err(format!("duration {text:?}: a unit is needed, e.g. \"{value} hours\"")) };
+    }
+    Ok(value * unit_seconds(unit).map_err(|e| format!("duration {text:?}: {e}"))?)
+}
+
 /// The first blank-separated word of `text` and the rest, both without surrounding blanks.
 fn split_first_word(text: &str) -> (&str, &str) {
     let text = text.trim();
@@ -1095,5 +1126,32 @@ mod tests {
         assert_eq!(n.to_string(), "2000-02-29 06:00:01.500");
         assert!(CfDateTime::date(2000, 2, 30).to_naive().is_none());
         assert!(CfDateTime::date(1900, 2, 29).to_naive().is_none());
+    }
+
+    #[test]
+    fn recode_keeps_the_calendar_date() {
+        let noleap = units("days since 2000-01-01", Calendar::NoLeap);
+        let standard = units("hours since 2000-01-01", Calendar::Standard);
+        // noleap day 59 is 1 March 2000; in the leap standard year that is day 60 = 1440 hours.
+        assert_eq!(noleap.recode(59.0, &standard), Some(1440.0));
+        assert_eq!(standard.recode(1440.0, &noleap), Some(59.0));
+        // 29 February 2000 (standard day 59) does not exist in noleap.
+        assert_eq!(standard.recode(59.0 * 24.0, &noleap), None);
+        let d360 = units("days since 2000-01-01", Calendar::Day360);
+        // 360_day 30 February does not exist in standard; 1 March does.
+        assert_eq!(d360.recode(59.0, &standard), None);
+        assert_eq!(d360.recode(60.0, &standard), Some(1440.0));
+        assert_eq!(noleap.recode(f64::NAN, &noleap), None);
+    }
+
+    #[test]
+    fn durations_parse_to_seconds() {
+        assert_eq!(parse_duration("6 hours"), Ok(21_600.0));
+        assert_eq!(parse_duration("1.5 days"), Ok(129_600.0));
+        assert_eq!(parse_duration(" 30 min "), Ok(1_800.0));
+        assert_eq!(parse_duration("0"), Ok(0.0));
+        for bad in ["6", "-1 day", "six hours", "2 fortnights", "1 month"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
     }
 }

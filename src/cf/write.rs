@@ -152,6 +152,66 @@ impl NcWriter {
         Ok(())
     }
 
+    /// Adds an unlimited dimension, for outputs whose length is known only once written
+    /// (records appended chunk by chunk).
+    pub fn unlimited_dim(&mut self, name: &str) -> Result<()> {
+        self.file.add_unlimited_dimension(name).map_err(|e| Self::err(&self.path, name, e))?;
+        Ok(())
+    }
+
+    /// Defines a variable over `dims` without writing data, for outputs streamed in hyperslabs
+    /// with [`NcWriter::write_slab`] / [`NcWriter::write_real`]. `chunks` is the HDF5 chunk shape
+    /// (needed when a dimension is unlimited); deflate and shuffle follow the writer's settings.
+    /// Floating-point variables get the `_FillValue` that `write_real` writes for NaN.
+    pub fn define<T: netcdf::NcTypeDescriptor>(&mut self, name: &str, dims: &[&str], chunks: &[usize], attrs: Vec<Attr<'_>>) -> Result<()> {
+        let (deflate, shuffle, path) = (self.deflate, self.shuffle, self.path.clone());
+        let err = |what: &str, e: netcdf::Error| Error::Other(format!("{}: defining {name} ({what}): {e}", path.display()));
+        let mut var = self.file.add_variable::<T>(name, dims).map_err(|e| err("definition", e))?;
+        if !chunks.is_empty() {
+            var.set_chunking(chunks).map_err(|e| err("chunking", e))?;
+            if deflate > 0 {
+                var.set_compression(deflate, shuffle).map_err(|e| err("compression", e))?;
+            }
+        }
+        let fill = match var.vartype() {
+            netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F64) => Some(AttributeValue::Double(FILL_F64)),
+            netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F32) => Some(AttributeValue::Float(FILL_F32)),
+            _ => None,
+        };
+        if let Some(fill) = fill {
+            var.put_attribute("_FillValue", fill).map_err(|e| err("_FillValue", e))?;
+        }
+        for (key, value) in attrs {
+            var.put_attribute(key, value).map_err(|e| err(key, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` into the hyperslab `start .. start+count` of a variable made by
+    /// [`NcWriter::define`] (extending its unlimited dimension as needed).
+    pub fn write_slab<T: netcdf::NcTypeDescriptor>(&mut self, name: &str, start: &[usize], count: &[usize], data: &[T]) -> Result<()> {
+        let path = self.path.clone();
+        let mut var = self.file.variable_mut(name).ok_or_else(|| Error::Other(format!("{}: variable {name} is not defined", path.display())))?;
+        let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
+        var.put_values(data, extents).map_err(|e| Error::Other(format!("{}: writing {name}: {e}", path.display())))
+    }
+
+    /// Writes f64 `data` into a floating-point variable made by [`NcWriter::define`], converting
+    /// to the variable's type (f32 or f64) and NaN to `_FillValue`.
+    pub fn write_real(&mut self, name: &str, start: &[usize], count: &[usize], data: &[f64]) -> Result<()> {
+        let single = self
+            .file
+            .variable(name)
+            .is_some_and(|v| matches!(v.vartype(), netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F32)));
+        if single {
+            let data: Vec<f32> = data.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x as f32 }).collect();
+            self.write_slab(name, start, count, &data)
+        } else {
+            let data: Vec<f64> = data.iter().map(|&x| if x.is_nan() { FILL_F64 } else { x }).collect();
+            self.write_slab(name, start, count, &data)
+        }
+    }
+
     /// Flushes and closes the file.
     pub fn finish(self) -> Result<()> {
         let path = self.path.clone();

@@ -32,6 +32,8 @@ pub struct Config {
     pub baseline: crate::kalman::BaselineConfig,
     /// The contrastive model and its training.
     pub train: TrainConfig,
+    /// The `ingest` stage: states and observations in, paired and normalised training data out.
+    pub ingest: crate::ingest::config::IngestConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
@@ -118,5 +120,16 @@ impl Config {
         self.baseline.validate(p);
         self.train.validate(p);
         self.pipeline.validate(p);
+        self.ingest.validate(p);
+        for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {
+            self.ingest.require(p);
+            for input in self.ingest.input_names() {
+                p.check(
+                    stage.inputs.contains_key(&input),
+                    format!("pipeline.stages[{i}].inputs.{input}"),
+                    format!("stage `{}` needs input `{input}` (named in [ingest]): a file path or pattern", stage.name),
+                );
+            }
+        }
     }
 }

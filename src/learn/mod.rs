@@ -10,3 +10,4 @@ pub mod loss;
 pub mod recall;
 pub mod tilting;
 pub mod train;
+pub mod stage;

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &["synth", "baseline"];
+pub const KINDS: &[&str] = &["synth", "ingest", "train", "baseline"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -52,6 +52,8 @@ pub trait Stage {
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
         "synth" => Ok(Box::new(crate::synth::SynthStage)),
+        "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
+        "train" => Ok(Box::new(crate::learn::stage::TrainStage)),
         "baseline" => Ok(Box::new(crate::kalman::stage::BaselineStage)),
         _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     }
@@ -73,10 +75,32 @@ impl StageContext<'_> {
         parse_options(self.spec)
     }
 
+    /// The files of input `name`: the one file, or every file its pattern matched (`name.0`,
+    /// `name.1`, ... in order); a configuration error naming the key when it is absent.
+    pub fn input_files(&self, name: &str) -> Result<Vec<PathBuf>> {
+        input_files(&self.inputs, name).ok_or_else(|| {
+            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
+        })
+    }
+
     /// The input called `name`, or a configuration error naming the missing key.
     pub fn input(&self, name: &str) -> Result<&Path> {
         self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
             Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
         })
     }
+}
+
+/// The files of input `name` in `inputs` (see [`StageContext::input_files`]); None when absent.
+pub fn input_files(inputs: &BTreeMap<String, PathBuf>, name: &str) -> Option<Vec<PathBuf>> {
+    if let Some(p) = inputs.get(name) {
+        return Some(vec![p.clone()]);
+    }
+    let prefix = format!("{name}.");
+    let mut numbered: Vec<(usize, PathBuf)> = inputs
+        .iter()
+        .filter_map(|(k, p)| k.strip_prefix(&prefix)?.parse::<usize>().ok().map(|i| (i, p.clone())))
+        .collect();
+    numbered.sort();
+    (!numbered.is_empty()).then(|| numbered.into_iter().map(|(_, p)| p).collect())
 }

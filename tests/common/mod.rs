@@ -8,6 +8,10 @@ use std::process::{Command, Output};
 pub fn contrada_in(dir: &Path, args: &[&str]) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_contrada"));
     cmd.args(args).current_dir(dir).env("RUST_LOG", "warn");
+    // Tests run in threads that write NetCDF files while others spawn this binary; a child
+    // inherits any HDF5 file descriptor open at that moment, with its file lock, and a sibling's
+    // child would then fail to open that file. Locking guards nothing between these processes.
+    cmd.env("HDF5_USE_FILE_LOCKING", "FALSE");
     for (k, _) in std::env::vars() {
         if k.starts_with("CONTRADA__") {
             cmd.env_remove(k);
