@@ -29,6 +29,9 @@ EXPERIMENTS = {
     "enkf40": (lambda: da.EnKF("PertObs", N=40, infl=1.06), 40, 1.06, None),
     "letkf10": (lambda: da.LETKF(N=10, infl=1.04, loc_rad=6), 10, 1.04, 6),
     "etkf20": (lambda: da.EnKF("Sqrt", N=20, infl=1.04), 20, 1.04, None),
+    # 3D-Var with B = 0.02 x climatological covariance: what contrada's EnOI (alpha 0.02, static
+    # ensemble from a free run) approximates.
+    "var3d": (lambda: da.Var3D(xB=0.02), 1, 1.0, None),
 }
 
 

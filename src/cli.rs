@@ -49,6 +49,8 @@ enum Command {
     Backends(BackendsArgs),
     /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
     Ingest(IngestArgs),
+    /// One ensemble Kalman analysis (EnKF, ETKF, LETKF, EnOI) of a prior ensemble file.
+    Baseline(BaselineArgs),
 }
 
 #[derive(Args, Debug)]
@@ -148,6 +150,57 @@ struct IngestArgs {
 }
 
 #[derive(Args, Debug)]
+struct BaselineArgs {
+    /// Prior ensemble (NetCDF; the analysed variable has a member dimension).
+    #[arg(long, value_name = "FILE")]
+    prior: PathBuf,
+    /// Observations (NetCDF; gridded like the state, or points with x/y coordinates).
+    #[arg(long, value_name = "FILE")]
+    observations: PathBuf,
+    /// EnOI: static ensemble in the prior's layout.
+    #[arg(long = "static", value_name = "FILE")]
+    static_ensemble: Option<PathBuf>,
+    /// Output directory (analysis_ensemble.nc, analysis_fields.nc).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Analysis scheme (default: baseline.method).
+    #[arg(long, value_enum)]
+    method: Option<contrada::kalman::Method>,
+    /// The analysed variable of the prior.
+    #[arg(long)]
+    variable: String,
+    /// The prior's member dimension.
+    #[arg(long, default_value = "member")]
+    member_dim: String,
+    /// Grid geometry: auto, periodic, plane or sphere.
+    #[arg(long, default_value = "auto")]
+    geometry: String,
+    /// The observed variable.
+    #[arg(long)]
+    obs_variable: String,
+    /// Which observation time to use, when there are several.
+    #[arg(long)]
+    obs_time_index: Option<usize>,
+    /// Observation-error standard deviation.
+    #[arg(long)]
+    obs_error_std: Option<f64>,
+    /// Variable of per-observation error standard deviations.
+    #[arg(long)]
+    obs_error_variable: Option<String>,
+    /// Point observations: x/longitude variable.
+    #[arg(long)]
+    obs_x: Option<String>,
+    /// Point observations: y/latitude variable.
+    #[arg(long)]
+    obs_y: Option<String>,
+    /// Configuration file (a pipeline file's sections, e.g. [baseline]).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Run directory.
     run_dir: PathBuf,
@@ -184,6 +237,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Synth(args) => synth_flow(args),
         Command::Backends(args) => backends(args),
         Command::Ingest(args) => ingest(args),
+        Command::Baseline(args) => baseline(args),
     }
 }
 
@@ -288,6 +342,44 @@ fn ingest(args: IngestArgs) -> Result<()> {
         println!("{}", path.display());
     }
     tracing::debug!("ingest: {summary}");
+    Ok(())
+}
+
+fn baseline(args: BaselineArgs) -> Result<()> {
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
+    let mut options = toml::Table::new();
+    let mut put = |key: &str, value: toml::Value| {
+        options.insert(key.to_string(), value);
+    };
+    put("variable", args.variable.into());
+    put("member_dim", args.member_dim.into());
+    put("geometry", args.geometry.into());
+    put("obs_variable", args.obs_variable.into());
+    if let Some(m) = args.method {
+        put("method", m.name().into());
+    }
+    if let Some(i) = args.obs_time_index {
+        put("obs_time_index", (i as i64).into());
+    }
+    if let Some(e) = args.obs_error_std {
+        put("obs_error_std", e.into());
+    }
+    for (key, value) in [("obs_error_variable", args.obs_error_variable), ("obs_x", args.obs_x), ("obs_y", args.obs_y)] {
+        if let Some(v) = value {
+            put(key, v.into());
+        }
+    }
+    let mut inputs = std::collections::BTreeMap::from([("prior".to_string(), args.prior), ("observations".to_string(), args.observations)]);
+    if let Some(s) = args.static_ensemble {
+        inputs.insert("static".to_string(), s);
+    }
+    for (name, path) in &inputs {
+        if !path.is_file() {
+            return Err(Error::input(path, format!("--{name}: file not found")));
+        }
+    }
+    let summary = contrada::kalman::stage::run_standalone(&resolved.config, options, inputs, &args.out)?;
+    println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?);
     Ok(())
 }
 

@@ -200,3 +200,33 @@ fn bad_inputs_are_clear_errors() {
         assert!(!run_dir.join("etkf/analysis_ensemble.nc").exists(), "no partial output");
     }
 }
+
+#[test]
+fn baseline_command_writes_the_same_analysis() {
+    let _serial = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = tempfile::tempdir().unwrap();
+    write_inputs(dir.path());
+    let (prior, obs, out) = (dir.path().join("prior.nc"), dir.path().join("obs.nc"), dir.path().join("out"));
+    let base = [
+        "baseline", "--prior", prior.to_str().unwrap(), "--observations", obs.to_str().unwrap(), "--out", out.to_str().unwrap(),
+        "--variable", "psi", "--obs-variable", "psi_obs", "--obs-time-index", "1", "--geometry", "periodic", "--method", "letkf",
+        "--set", "baseline.localization_radius=1e6",
+    ];
+    // A missing error standard deviation is a usage error naming the flag, with nothing written.
+    let missing = contrada(&base);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("--obs-error-std"), "{}", String::from_utf8_lossy(&missing.stderr));
+    assert!(!out.exists() && !dir.path().join(".out.partial").exists());
+
+    let mut args = base.to_vec();
+    args.extend(["--obs-error-std", "0.5"]);
+    let run = contrada(&args);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(summary["method"], "letkf");
+    let (wet, xa, _) = expected();
+    let e = analysed(&out.join("analysis_ensemble.nc"), &wet);
+    let mean = e.mean_axis(ndarray::Axis(0)).unwrap();
+    assert!((&mean - &xa).iter().all(|d| d.abs() < 1e-9));
+    assert!(out.join("analysis_fields.nc").is_file());
+}

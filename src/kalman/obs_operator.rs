@@ -168,10 +168,10 @@ impl Grid {
                 return Err(format!("{name} coordinates must be finite and strictly increasing"));
             }
         }
-        if let GridKind::Periodic { lx, ly } = kind {
-            if x.last().unwrap() - x[0] >= lx || (y.len() > 1 && y.last().unwrap() - y[0] >= ly) {
-                return Err(format!("coordinates span at least one period ({lx} x {ly})"));
-            }
+        if let GridKind::Periodic { lx, ly } = kind
+            && (x[x.len() - 1] - x[0] >= lx || (y.len() > 1 && y[y.len() - 1] - y[0] >= ly))
+        {
+            return Err(format!("coordinates span at least one period ({lx} x {ly})"));
         }
         if water.as_ref().is_some_and(|w| w.len() != x.len() * y.len()) {
             return Err(format!("land mask has {} entries for {} grid points", water.as_ref().map_or(0, Vec::len), x.len() * y.len()));

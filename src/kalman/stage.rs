@@ -7,7 +7,8 @@
 //! prior's layout). The scheme and its tuning come from the `[baseline]` section; `options.method`
 //! overrides the scheme so one pipeline can compare several.
 
-use std::path::Path;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
 
 use ndarray::Array2;
 use netcdf::AttributeValue;
@@ -23,8 +24,11 @@ use super::obs_file::{self, ObsSpec};
 use super::obs_operator::observe;
 use super::{Filter, Geometry, Method};
 use crate::cf::{NcFile, NcWriter};
+use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::pipeline::hash::derive_seed;
 use crate::pipeline::spec::StageSpec;
+use crate::pipeline::staging::Staging;
 use crate::stages::{Stage, StageContext};
 
 /// Output file names.
@@ -166,6 +170,35 @@ impl Stage for BaselineStage {
             "innovation_analysis": after,
             "outputs": [ENSEMBLE_FILE, FIELDS_FILE],
         }))
+    }
+}
+
+/// Runs one baseline analysis outside a pipeline (`contrada baseline`): the stage with `options`
+/// (the pipeline options table) and `inputs`, its outputs published atomically into `out`.
+pub fn run_standalone(config: &Config, options: toml::Table, inputs: BTreeMap<String, PathBuf>, out: &Path) -> Result<serde_json::Value> {
+    let spec = StageSpec { name: "baseline".into(), kind: "baseline".into(), inputs: BTreeMap::new(), options };
+    let stage = BaselineStage;
+    let cli_key = |e: Error| match e {
+        // Report option problems by their command-line names.
+        Error::Config { key, message, .. } => {
+            let flag = key.rsplit('.').next().unwrap_or(&key).replace('_', "-");
+            Error::Usage(format!("--{flag}: {message}"))
+        }
+        other => other,
+    };
+    stage.check(&StageSpec { inputs: inputs.keys().map(|k| (k.clone(), String::new())).collect(), ..spec.clone() }).map_err(cli_key)?;
+    let staging = Staging::new(out)?;
+    let ctx = StageContext { config, spec: &spec, inputs, out: staging.path(), window: None, seed: derive_seed(config.run.seed, "baseline") };
+    match stage.run(&ctx) {
+        Ok(summary) => {
+            staging.commit_files()?;
+            Ok(summary)
+        }
+        Err(e) => {
+            // Nothing partial stays behind; the error is what matters, not a failed clean-up.
+            let _ = std::fs::remove_dir_all(staging.path());
+            Err(cli_key(e))
+        }
     }
 }
 

@@ -28,8 +28,8 @@ impl Lorenz96 {
         // modulo: an integer division per neighbour costs more than the arithmetic it indexes.
         out[0] = f(1, n - 1, n - 2, 0);
         out[1] = f(2, 0, n - 1, 1);
-        for i in 2..n - 1 {
-            out[i] = f(i + 1, i - 1, i - 2, i);
+        for (i, o) in out[..n - 1].iter_mut().enumerate().skip(2) {
+            *o = f(i + 1, i - 1, i - 2, i);
         }
         out[n - 1] = f(0, n - 2, n - 3, n - 1);
     }
