@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &["synth"];
+pub const KINDS: &[&str] = &["synth", "evaluate"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -52,6 +52,7 @@ pub trait Stage {
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
         "synth" => Ok(Box::new(crate::synth::SynthStage)),
+        "evaluate" => Ok(Box::new(crate::evaluate::EvaluateStage)),
         _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     }
 }
