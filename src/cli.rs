@@ -1,6 +1,6 @@
 //! Command-line definitions (clap) and the glue from each subcommand to the library.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -51,6 +51,8 @@ enum Command {
     Ingest(IngestArgs),
     /// One ensemble Kalman analysis (EnKF, ETKF, LETKF, EnOI) of a prior ensemble file.
     Baseline(BaselineArgs),
+    /// Score analyses against the truth and write the comparison report (tables and plots).
+    Evaluate(EvaluateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -201,6 +203,45 @@ struct BaselineArgs {
 }
 
 #[derive(Args, Debug)]
+struct EvaluateArgs {
+    /// Output directory (created if needed; files of the same name are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Truth states file (OSSE), e.g. sample_data/lagrangian/today/lagrangian_states.nc.
+    #[arg(long, value_name = "FILE")]
+    truth: PathBuf,
+    /// An analysis file, named NAME=FILE or just FILE (named after analysis_NAME.nc); repeatable.
+    #[arg(long = "analysis", value_name = "[NAME=]FILE")]
+    analyses: Vec<String>,
+    /// Bank of past states, scored as the climatological ensemble.
+    #[arg(long, value_name = "FILE")]
+    bank: Option<PathBuf>,
+    /// Drifter trajectories (CF DSG) to draw over the analysis means.
+    #[arg(long, value_name = "FILE")]
+    observations: Option<PathBuf>,
+    /// metrics.csv of the train stage, for the training curves.
+    #[arg(long, value_name = "FILE")]
+    training: Option<PathBuf>,
+    /// recall.json of the train stage, for R@1 and R@5 of the encoder methods.
+    #[arg(long, value_name = "FILE")]
+    recall: Option<PathBuf>,
+    /// Variables to score, comma-separated (default: every gridded variable of the truth the analyses hold).
+    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
+    variables: Vec<String>,
+    /// Truth time to score against: "match" (the analyses' time, else the only one) or a date-time.
+    #[arg(long, value_name = "match|DATETIME")]
+    truth_time: Option<String>,
+    /// Window shown in the report, YYYY-MM-DD (default: the analyses' window attribute).
+    #[arg(long, value_name = "DATE")]
+    window: Option<String>,
+    /// Configuration file (TOML) layered over the built-in defaults (for run.seed).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct StatusArgs {
     /// Run directory.
     run_dir: PathBuf,
@@ -238,6 +279,7 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Backends(args) => backends(args),
         Command::Ingest(args) => ingest(args),
         Command::Baseline(args) => baseline(args),
+        Command::Evaluate(args) => evaluate(args),
     }
 }
 
@@ -380,6 +422,42 @@ fn baseline(args: BaselineArgs) -> Result<()> {
     }
     let summary = contrada::kalman::stage::run_standalone(&resolved.config, options, inputs, &args.out)?;
     println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?);
+    Ok(())
+}
+
+fn evaluate(args: EvaluateArgs) -> Result<()> {
+    use contrada::evaluate::config::{EvaluateOptions, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
+    let window = args.window.as_deref().map(parse_window).transpose()?;
+    let opts = EvaluateOptions { variables: (!args.variables.is_empty()).then_some(args.variables), truth_time: args.truth_time };
+    opts.check("evaluate", "command line")?;
+    let mut inputs = BTreeMap::new();
+    inputs.insert(TRUTH.to_string(), args.truth);
+    for (key, path) in [(BANK, args.bank), (OBSERVATIONS, args.observations), (TRAINING, args.training), (RECALL, args.recall)] {
+        if let Some(p) = path {
+            inputs.insert(key.to_string(), p);
+        }
+    }
+    for a in &args.analyses {
+        let (name, path) = match a.split_once('=') {
+            Some((name, path)) => (name.trim().to_string(), PathBuf::from(path.trim())),
+            None => {
+                let stem = std::path::Path::new(a).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                (stem.trim_start_matches("analysis_").to_string(), PathBuf::from(a))
+            }
+        };
+        if inputs.insert(format!("analysis_{name}"), path).is_some() {
+            return Err(Error::Usage(format!("--analysis {a}: a second analysis named `{name}`; name them NAME=FILE")));
+        }
+    }
+    // Same seed as a pipeline stage named "evaluate".
+    let seed = contrada::pipeline::hash::derive_seed(resolved.config.run.seed, "evaluate");
+    let staging = Staging::new(&args.out)?;
+    let summary = contrada::evaluate::evaluate(&inputs, &opts, window, seed, staging.path())?;
+    staging.commit_files()?;
+    println!("{}", args.out.join(contrada::evaluate::report::REPORT_HTML).display());
+    println!("{}", args.out.join(contrada::evaluate::report::REPORT_MD).display());
+    tracing::info!("evaluate: {summary}");
     Ok(())
 }
 

@@ -8,6 +8,7 @@ pub mod assimilate;
 pub mod cf;
 pub mod config;
 pub mod error;
+pub mod evaluate;
 pub mod ingest;
 pub mod metrics;
 pub mod kalman;
