@@ -152,7 +152,7 @@ impl Stage for AssimilateStage {
             };
             let latent = bank_codes.outer_iter().map(|g| (&g - &obs_code).mapv(|x| x * x).sum().sqrt()).fold(f64::INFINITY, f64::min);
             let path = ctx.out.join(format!("analysis_{}.nc", method.name()));
-            let members = fields.write(&path, ctx, &combination, analysis_time, &bank, method.name())?;
+            let members = fields.write(&path, ctx, &combination, (analysis_time, &window.time_units), method.name())?;
             let mut diag = json!({
                 "method": method.name(),
                 "members": members,
@@ -264,11 +264,10 @@ impl BankFields {
     }
 
     /// Writes `analysis_M.nc`; returns the ensemble size.
-    fn write(&self, path: &Path, ctx: &StageContext, comb: &Combination, time: f64, bank: &Dataset, method: &str) -> Result<usize> {
+    fn write(&self, path: &Path, ctx: &StageContext, comb: &Combination, (time, u): (f64, &crate::cf::time::TimeUnits), method: &str) -> Result<usize> {
         let mut w = NcWriter::create(path, &ctx.config.io, &format!("contrada analysis ({method})"))?;
         w.global("method", method)?;
         w.global("window", ctx.window.map_or_else(|| "all".to_string(), |d| d.to_string()).as_str())?;
-        let u = &bank.time_units;
         let units = format!("{} since {}", crate::cf::dsg::unit_name(u.unit_seconds), u.epoch);
         w.coord("time", &[time], vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into())])?;
         let members = match comb {
