@@ -330,6 +330,13 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
     }
+    for outcome in &outcomes {
+        let mut reports = Vec::new();
+        find_named(&opts.run_dir.join(&outcome.stage), "report.html", &mut reports);
+        for r in reports {
+            println!("report: {}", r.display());
+        }
+    }
     Ok(())
 }
 
@@ -501,7 +508,7 @@ fn status(args: StatusArgs) -> Result<()> {
         println!("running now: {}", lock.trim());
     }
     let mut manifests = Vec::new();
-    find_manifests(dir, &mut manifests);
+    find_named(dir, MANIFEST, &mut manifests);
     manifests.sort();
     for path in manifests {
         let m: Manifest = read_json(&path)?;
@@ -514,14 +521,14 @@ fn status(args: StatusArgs) -> Result<()> {
     Ok(())
 }
 
-fn find_manifests(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+/// Files called `name` below `dir` (hidden staging directories skipped).
+fn find_named(dir: &std::path::Path, name: &str, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if path.is_dir() && !hidden {
-            find_manifests(&path, out);
-        } else if entry.file_name() == MANIFEST {
+        if path.is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
+            find_named(&path, name, out);
+        } else if entry.file_name() == name {
             out.push(path);
         }
     }

@@ -9,6 +9,9 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     quiet_graphics_stack();
+    // Like other Unix tools, end quietly when the reader of stdout goes away (`contrada status | head`).
+    // SAFETY: restoring the default disposition of a signal before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(e) => {
