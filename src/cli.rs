@@ -10,8 +10,12 @@ use contrada::cf::inspect::inspect;
 use contrada::cf::NcFile;
 use contrada::config::{self, BackendChoice};
 use contrada::error::{Error, Result};
+use contrada::learn::backend;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
+use contrada::pipeline::hash::derive_seed;
 use contrada::pipeline::runner::{self, RunOptions};
+use contrada::pipeline::staging::Staging;
+use contrada::synth::{self, Flow};
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
 #[derive(Parser, Debug)]
@@ -38,6 +42,13 @@ enum Command {
     Inspect(InspectArgs),
     /// Show what a run directory holds: last run, stages, outputs.
     Status(StatusArgs),
+    /// Generate synthetic truth and observations (OSSE) as CF NetCDF, seeded by run.seed.
+    Synth(SynthArgs),
+    /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
+    /// small computation on it).
+    Backends(BackendsArgs),
+    /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
+    Ingest(IngestArgs),
     /// One ensemble Kalman analysis (EnKF, ETKF, LETKF, EnOI) of a prior ensemble file.
     Baseline(BaselineArgs),
 }
@@ -93,6 +104,49 @@ struct InspectArgs {
     /// Exit with code 2 when any CF problem is found.
     #[arg(long)]
     strict: bool,
+}
+
+#[derive(Args, Debug)]
+struct SynthArgs {
+    /// Which flow to generate.
+    #[arg(value_enum)]
+    flow: Flow,
+    /// Output directory (created if needed; files of the same name are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Number of samples (lorenz96: observation times); sets synth.<flow>.samples.
+    #[arg(long, value_name = "N")]
+    samples: Option<usize>,
+    /// Configuration file (TOML) layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+struct BackendsArgs {
+    /// Learning backend to select (default: run.backend of the configuration).
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+struct IngestArgs {
+    /// Configuration file (TOML) with the [ingest] section, layered over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: PathBuf,
+    /// An input named in [ingest]: NAME=PATH, PATH may be a file pattern (repeatable),
+    /// e.g. --input states='archive/ocean_*.nc' --input drifters=gdp.nc.
+    #[arg(long = "input", value_name = "NAME=PATH")]
+    inputs: Vec<String>,
+    /// Output directory (created if needed; dataset.nc and qc.json are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    overrides: Overrides,
 }
 
 #[derive(Args, Debug)]
@@ -161,7 +215,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 /// Runs the parsed command.
@@ -175,6 +234,9 @@ pub fn execute(cli: Cli) -> Result<()> {
         }
         Command::Inspect(args) => inspect_file(args),
         Command::Status(args) => status(args),
+        Command::Synth(args) => synth_flow(args),
+        Command::Backends(args) => backends(args),
+        Command::Ingest(args) => ingest(args),
         Command::Baseline(args) => baseline(args),
     }
 }
@@ -226,6 +288,60 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
     }
+    Ok(())
+}
+
+fn synth_flow(args: SynthArgs) -> Result<()> {
+    let extra = args.samples.map(|n| vec![(synth::samples_key(args.flow), n.to_string())]).unwrap_or_default();
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, extra)?;
+    let staging = Staging::new(&args.out)?;
+    let summary = synth::generate(args.flow, &resolved.config, resolved.config.run.seed, staging.path())?;
+    for path in staging.commit_files()? {
+        println!("{}", path.display());
+    }
+    tracing::info!("synth {}: {summary}", args.flow.name());
+    Ok(())
+}
+
+fn backends(args: BackendsArgs) -> Result<()> {
+    let extra = args.backend.map(|b| ("run.backend".to_string(), format!("{b:?}").to_lowercase())).into_iter().collect();
+    let resolved = resolve(None, &args.overrides.set, extra)?;
+    let adapters = backend::adapters();
+    if adapters.is_empty() {
+        println!("wgpu adapters: none");
+    }
+    for adapter in adapters {
+        println!("wgpu adapter: {adapter}{}", if adapter.hardware { "" } else { " [software]" });
+    }
+    let choice = resolved.config.run.backend;
+    let selected = backend::select(choice, &resolved.layers.origin("run.backend"))?;
+    backend::smoke_test(&selected.device).map_err(|e| Error::Other(format!("backend {selected}: {e}")))?;
+    println!("backend {}: {selected}", format!("{choice:?}").to_lowercase());
+    Ok(())
+}
+
+fn ingest(args: IngestArgs) -> Result<()> {
+    let resolved = resolve(Some(&args.config), &args.overrides.set, Vec::new())?;
+    let config = &resolved.config;
+    let mut problems = config::Problems::default();
+    config.ingest.require(&mut problems);
+    if let Some((key, message)) = problems.0.into_iter().next() {
+        return Err(Error::config(resolved.layers.origin(&key), key, message));
+    }
+    let mut inputs = std::collections::BTreeMap::new();
+    for kv in &args.inputs {
+        let (name, path) = kv.split_once('=').ok_or_else(|| Error::Usage(format!("--input {kv}: expected NAME=PATH, e.g. --input states=ocean.nc")))?;
+        inputs.extend(runner::expand_input(name.trim(), std::path::Path::new(path.trim()), &format!("--input {name}"))?);
+    }
+    let ingest_inputs = contrada::ingest::IngestInputs::from_map(&config.ingest, &inputs, |name| {
+        Error::Usage(format!("--input {name}=PATH is required: [ingest] reads an input called `{name}`"))
+    })?;
+    let staging = Staging::new(&args.out)?;
+    let summary = contrada::ingest::run(config, &ingest_inputs, staging.path(), derive_seed(config.run.seed, "ingest"))?;
+    for path in staging.commit_files()? {
+        println!("{}", path.display());
+    }
+    tracing::debug!("ingest: {summary}");
     Ok(())
 }
 

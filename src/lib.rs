@@ -4,13 +4,19 @@
 //! Data flows one way: each stage reads the files earlier stages wrote, never their internals.
 //! The `contrada` binary is a thin command line over this library.
 
+pub mod assimilate;
 pub mod cf;
 pub mod config;
 pub mod error;
+pub mod ingest;
 pub mod kalman;
+pub mod learn;
+pub mod metrics;
 pub mod models;
 pub mod pipeline;
 pub mod progress;
+pub mod report;
 pub mod stages;
+pub mod synth;
 
 pub use error::{Error, Result};

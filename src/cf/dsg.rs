@@ -7,7 +7,7 @@
 
 use super::read::NcFile;
 use super::time::TimeUnits;
-use super::write::{Attr, NcWriter};
+use super::write::{Attr, NcWriter, Precision};
 use crate::error::{Error, Result};
 
 /// One drifter's track; `time` is in the file's time units.
@@ -148,6 +148,12 @@ fn trajectory_ids(file: &NcFile, n: usize) -> Vec<String> {
 /// variables `trajectory` (cf_role trajectory_id), `rowSize`, `time`, `x`, `y`. `xy_attrs` are
 /// the attributes of the x and y variables (units, standard_name). Sets `featureType`.
 pub fn write_ragged(w: &mut NcWriter, set: &TrajectorySet, x_attrs: Vec<Attr<'_>>, y_attrs: Vec<Attr<'_>>) -> Result<()> {
+    write_ragged_as(w, set, Precision::F64, x_attrs, y_attrs)
+}
+
+/// Like [`write_ragged`], with the positions stored as `precision` (time is always f64: a day
+/// count in f32 would lose minutes after a few years).
+pub fn write_ragged_as(w: &mut NcWriter, set: &TrajectorySet, precision: Precision, x_attrs: Vec<Attr<'_>>, y_attrs: Vec<Attr<'_>>) -> Result<()> {
     let n_traj = set.trajectories.len();
     let flat = |f: fn(&Trajectory) -> &Vec<f64>| set.trajectories.iter().flat_map(|t| f(t).iter().copied()).collect::<Vec<f64>>();
     let (time, x, y) = (flat(|t| &t.time), flat(|t| &t.x), flat(|t| &t.y));
@@ -161,8 +167,8 @@ pub fn write_ragged(w: &mut NcWriter, set: &TrajectorySet, x_attrs: Vec<Attr<'_>
     let u = &set.time_units;
     let units = format!("{} since {}", unit_name(u.unit_seconds), u.epoch);
     w.var_f64("time", &["obs"], &time, vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into()), ("axis", "T".into())])?;
-    w.var_f64("x", &["obs"], &x, x_attrs)?;
-    w.var_f64("y", &["obs"], &y, y_attrs)?;
+    w.var_real("x", &["obs"], &x, precision, x_attrs)?;
+    w.var_real("y", &["obs"], &y, precision, y_attrs)?;
     Ok(())
 }
 

@@ -136,9 +136,13 @@ fn time_range(file: &NcFile, name: &str, monotonic: bool) -> Result<TimeRange> {
         var: name.to_string(),
         calendar: units.calendar.name().to_string(),
         count: values.len(),
-        first: units.decode(lo).to_string(),
-        last: units.decode(hi).to_string(),
+        first: decode_or_raw(&units, lo),
+        last: decode_or_raw(&units, hi),
     })
+}
+
+fn decode_or_raw(units: &super::time::TimeUnits, v: f64) -> String {
+    units.try_decode(v).map_or_else(|| format!("{v} (not decodable)"), |t| t.to_string())
 }
 
 impl fmt::Display for Report {

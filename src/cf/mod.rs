@@ -9,5 +9,5 @@ pub mod read;
 pub mod time;
 pub mod write;
 
-pub use read::{MaskedArray, NcFile, TimeAxis};
+pub use read::{MaskCounts, MaskRule, MaskedArray, NcFile, TimeAxis};
 pub use write::NcWriter;

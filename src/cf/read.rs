@@ -142,6 +142,16 @@ impl NcFile {
         self.read_slab(name, &start, &shape)
     }
 
+    /// Reads the whole variable as a flat row-major vector, masked and unpacked like
+    /// [`NcFile::read`], but without failing when every value is missing (a coordinate that is
+    /// unknown everywhere, an all-masked observation block).
+    pub fn read_values(&self, name: &str) -> Result<Vec<f64>> {
+        let count: Vec<usize> = self.var(name)?.dimensions().iter().map(|d| d.len()).collect();
+        let mut values = Vec::new();
+        self.read_slab_into(name, &vec![0; count.len()], &count, &mut values)?;
+        Ok(values)
+    }
+
     /// Reads the whole variable and checks that its dimensions are exactly `dims`.
     pub fn read_expect(&self, name: &str, dims: &[&str]) -> Result<MaskedArray> {
         let have = self.var_dims(name)?;
@@ -155,20 +165,52 @@ impl NcFile {
     /// pieces. A variable whose slab is entirely missing is an error (it would silently empty a
     /// data set downstream).
     pub fn read_slab(&self, name: &str, start: &[usize], count: &[usize]) -> Result<MaskedArray> {
-        let var = self.var(name)?;
-        let dims: Vec<String> = var.dimensions().iter().map(|d| d.name()).collect();
-        if !matches!(var.vartype(), netcdf::types::NcVariableType::Int(_) | netcdf::types::NcVariableType::Float(_)) {
-            return Err(self.var_error(name, "expected a numeric variable"));
-        }
-        let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
-        let raw: Vec<f64> = var.get_values(extents).map_err(|e| self.var_error(name, format!("cannot read: {e}")))?;
-        let mask = MaskRule::of(self, name);
-        let data: Vec<f64> = raw.into_iter().map(|x| mask.apply(x)).collect();
+        let mut data = Vec::new();
+        self.read_slab_into(name, start, count, &mut data)?;
         if !data.is_empty() && data.iter().all(|x| x.is_nan()) {
             return Err(self.var_error(name, "every value is missing (_FillValue, missing_value or outside valid_range); expected data"));
         }
+        let dims = self.var_dims(name)?;
         let data = ArrayD::from_shape_vec(IxDyn(count), data).map_err(|e| Error::Other(e.to_string()))?;
         Ok(MaskedArray { dims, data })
+    }
+
+    /// Reads the hyperslab `start .. start+count` into `buf` (resized; row-major over the
+    /// variable's dimensions), masked and unpacked like [`NcFile::read_slab`], and counts why values
+    /// were masked. Unlike `read_slab`, an all-missing slab is not an error: observations may
+    /// legitimately be absent (a cloudy day), and the caller reuses `buf` across chunks.
+    pub fn read_slab_into(&self, name: &str, start: &[usize], count: &[usize], buf: &mut Vec<f64>) -> Result<MaskCounts> {
+        self.read_slab_raw_into(name, start, count, buf)?;
+        Ok(self.mask_rule(name).apply_all(buf))
+    }
+
+    /// Like [`NcFile::read_slab_into`] but without masking or unpacking: the stored values, for
+    /// callers that select a few of them first and then apply [`NcFile::mask_rule`] to those.
+    pub fn read_slab_raw_into(&self, name: &str, start: &[usize], count: &[usize], buf: &mut Vec<f64>) -> Result<()> {
+        let var = self.var(name)?;
+        if !matches!(var.vartype(), netcdf::types::NcVariableType::Int(_) | netcdf::types::NcVariableType::Float(_)) {
+            return Err(self.var_error(name, "expected a numeric variable"));
+        }
+        let rank = var.dimensions().len();
+        if start.len() != rank || count.len() != rank {
+            return Err(self.var_error(name, format!("has {rank} dimensions; a slab of {} was asked for", count.len())));
+        }
+        buf.clear();
+        buf.resize(count.iter().product(), 0.0);
+        let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
+        var.get_values_into(buf.as_mut_slice(), extents).map_err(|e| self.var_error(name, format!("cannot read: {e}")))
+    }
+
+    /// The CF masking and unpacking rule of variable `name` (`_FillValue`, `missing_value`,
+    /// `valid_range`/`valid_min`/`valid_max`, `scale_factor`, `add_offset`).
+    pub fn mask_rule(&self, name: &str) -> MaskRule {
+        MaskRule::of(self, name)
+    }
+
+    /// The HDF5 chunk shape of variable `name` (None for contiguous or NetCDF-3 storage): reads
+    /// aligned to it avoid decompressing a chunk twice.
+    pub fn chunking(&self, name: &str) -> Result<Option<Vec<usize>>> {
+        self.var(name)?.chunking().map_err(|e| self.var_error(name, format!("cannot read its chunking: {e}")))
     }
 
     /// The parsed `units` and `calendar` of time variable `name`.
@@ -180,25 +222,40 @@ impl NcFile {
             None => Calendar::Standard,
             Some(c) => c.parse::<Calendar>().map_err(|e| self.var_error(name, format!("calendar attribute: {e}")))?,
         };
-        TimeUnits::parse(&units_text, calendar).map_err(|e| self.var_error(name, format!("units \"{units_text}\": {e}")))
+        TimeUnits::parse(&units_text, calendar).map_err(|e| self.var_error(name, e))
     }
 
     /// Reads and decodes a time coordinate; its values must be set and strictly increasing.
     pub fn read_time(&self, name: &str) -> Result<TimeAxis> {
-        let units = self.time_units(name)?;
-        let values = self.read(name)?.data.into_raw_vec_and_offset().0;
+        let (units, values) = self.read_time_values(name)?;
         if let Some(i) = values.iter().position(|v| v.is_nan()) {
             return Err(self.var_error(name, format!("time value {i} is missing; expected every time to be set")));
         }
         if let Some(i) = values.windows(2).position(|w| w[1] <= w[0]) {
-            let t = |k: usize| units.decode(values[k]);
+            let t = |k: usize| units.try_decode(values[k]).map_or_else(|| "undecodable".to_string(), |d| d.to_string());
             return Err(self.var_error(
                 name,
                 format!("time is not strictly increasing: value {} ({}) follows value {} ({}); expected sorted, unique times", i + 1, t(i + 1), i, t(i)),
             ));
         }
-        let times = values.iter().map(|&v| units.decode(v)).collect();
+        let times = values
+            .iter()
+            .enumerate()
+            .map(|(i, &v)| units.try_decode(v).ok_or_else(|| self.var_error(name, format!("time value {i} ({v}) is outside the representable range"))))
+            .collect::<Result<_>>()?;
         Ok(TimeAxis { values, units, times })
+    }
+
+    /// The parsed units and the raw values of time variable `name`, missing values as NaN and
+    /// without any ordering check: for callers that quality-control times themselves (duplicates,
+    /// gaps) instead of rejecting the file.
+    pub fn read_time_values(&self, name: &str) -> Result<(TimeUnits, Vec<f64>)> {
+        let units = self.time_units(name)?;
+        let dims = self.var_dims(name)?;
+        let count: Vec<usize> = dims.iter().map(|d| self.dim_len(d)).collect::<Result<_>>()?;
+        let mut values = Vec::new();
+        self.read_slab_into(name, &vec![0; count.len()], &count, &mut values)?;
+        Ok((units, values))
     }
 
     /// Name of the variable whose `attr` attribute equals `value` (e.g. `standard_name = "time"`).
@@ -207,8 +264,9 @@ impl NcFile {
     }
 }
 
-/// The CF masking and unpacking rules of one variable.
-struct MaskRule {
+/// The CF masking and unpacking rules of one variable (see [`NcFile::mask_rule`]).
+#[derive(Debug, Clone)]
+pub struct MaskRule {
     fill: Option<f64>,
     missing: Vec<f64>,
     valid_min: f64,
@@ -240,14 +298,63 @@ impl MaskRule {
         }
     }
 
-    /// Masks on the packed value (CF: fill and valid range are in packed units), then unpacks.
-    fn apply(&self, x: f64) -> f64 {
+    /// Why `x` (a packed value) is masked: CF fill and valid range are in packed units.
+    fn classify(&self, x: f64) -> Masked {
         let is_fill = self.fill.is_some_and(|f| x == f || (f.is_nan() && x.is_nan()));
-        if x.is_nan() || is_fill || self.missing.contains(&x) || x < self.valid_min || x > self.valid_max {
-            f64::NAN
+        if x.is_nan() || is_fill || self.missing.contains(&x) {
+            Masked::Missing
+        } else if x < self.valid_min || x > self.valid_max {
+            Masked::OutOfRange
         } else {
-            x * self.scale + self.offset
+            Masked::No
         }
+    }
+
+    /// Masks and unpacks `values` in place (NaN where masked) and counts the masked values by reason.
+    pub fn apply_all(&self, values: &mut [f64]) -> MaskCounts {
+        let mut counts = MaskCounts::default();
+        let plain = self.fill.is_none() && self.missing.is_empty() && self.valid_min == f64::NEG_INFINITY && self.valid_max == f64::INFINITY;
+        if plain && self.scale == 1.0 && self.offset == 0.0 {
+            // The common unpacked, unmasked case: only NaN can be missing; no rewrite needed.
+            counts.missing = values.iter().filter(|x| x.is_nan()).count();
+            return counts;
+        }
+        for x in values.iter_mut() {
+            match self.classify(*x) {
+                Masked::No => *x = *x * self.scale + self.offset,
+                Masked::Missing => {
+                    counts.missing += 1;
+                    *x = f64::NAN;
+                }
+                Masked::OutOfRange => {
+                    counts.out_of_range += 1;
+                    *x = f64::NAN;
+                }
+            }
+        }
+        counts
+    }
+}
+
+enum Masked {
+    No,
+    Missing,
+    OutOfRange,
+}
+
+/// How many values of a read were masked, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct MaskCounts {
+    /// NaN, `_FillValue` or `missing_value`.
+    pub missing: usize,
+    /// Outside `valid_range` / `valid_min` / `valid_max`.
+    pub out_of_range: usize,
+}
+
+impl std::ops::AddAssign for MaskCounts {
+    fn add_assign(&mut self, other: MaskCounts) {
+        self.missing += other.missing;
+        self.out_of_range += other.out_of_range;
     }
 }
 

@@ -29,6 +29,18 @@ pub struct NcWriter {
 /// An attribute `(name, value)` for [`NcWriter`] calls.
 pub type Attr<'a> = (&'a str, AttributeValue);
 
+/// Storage type of floating-point data variables: `f64` keeps every bit of a computation, `f32`
+/// halves the file where seven significant digits are enough (shipped sample data, plots).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Precision {
+    /// 32-bit floats (NC_FLOAT).
+    F32,
+    /// 64-bit floats (NC_DOUBLE).
+    #[default]
+    F64,
+}
+
 impl NcWriter {
     /// Creates `path` with the CF global attributes: `Conventions`, `title`, `institution`,
     /// `source` (contrada version and git revision) and `history` (time and command line).
@@ -86,6 +98,17 @@ impl NcWriter {
         self.put::<f32>(name, dims, &data, attrs, has_nan.then_some(AttributeValue::Float(FILL_F32)))
     }
 
+    /// Adds a floating-point variable over `dims`, stored as `precision` (values computed in f64).
+    pub fn var_real(&mut self, name: &str, dims: &[&str], data: &[f64], precision: Precision, attrs: Vec<Attr<'_>>) -> Result<()> {
+        match precision {
+            Precision::F64 => self.var_f64(name, dims, data, attrs),
+            Precision::F32 => {
+                let single: Vec<f32> = data.iter().map(|&x| x as f32).collect();
+                self.var_f32(name, dims, &single, attrs)
+            }
+        }
+    }
+
     /// Adds an integer variable over `dims`.
     pub fn var_i32(&mut self, name: &str, dims: &[&str], data: &[i32], attrs: Vec<Attr<'_>>) -> Result<()> {
         self.put::<i32>(name, dims, data, attrs, None)
@@ -127,6 +150,66 @@ impl NcWriter {
             var.put_values(data, ..).map_err(|e| err("values", e))?;
         }
         Ok(())
+    }
+
+    /// Adds an unlimited dimension, for outputs whose length is known only once written
+    /// (records appended chunk by chunk).
+    pub fn unlimited_dim(&mut self, name: &str) -> Result<()> {
+        self.file.add_unlimited_dimension(name).map_err(|e| Self::err(&self.path, name, e))?;
+        Ok(())
+    }
+
+    /// Defines a variable over `dims` without writing data, for outputs streamed in hyperslabs
+    /// with [`NcWriter::write_slab`] / [`NcWriter::write_real`]. `chunks` is the HDF5 chunk shape
+    /// (needed when a dimension is unlimited); deflate and shuffle follow the writer's settings.
+    /// Floating-point variables get the `_FillValue` that `write_real` writes for NaN.
+    pub fn define<T: netcdf::NcTypeDescriptor>(&mut self, name: &str, dims: &[&str], chunks: &[usize], attrs: Vec<Attr<'_>>) -> Result<()> {
+        let (deflate, shuffle, path) = (self.deflate, self.shuffle, self.path.clone());
+        let err = |what: &str, e: netcdf::Error| Error::Other(format!("{}: defining {name} ({what}): {e}", path.display()));
+        let mut var = self.file.add_variable::<T>(name, dims).map_err(|e| err("definition", e))?;
+        if !chunks.is_empty() {
+            var.set_chunking(chunks).map_err(|e| err("chunking", e))?;
+            if deflate > 0 {
+                var.set_compression(deflate, shuffle).map_err(|e| err("compression", e))?;
+            }
+        }
+        let fill = match var.vartype() {
+            netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F64) => Some(AttributeValue::Double(FILL_F64)),
+            netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F32) => Some(AttributeValue::Float(FILL_F32)),
+            _ => None,
+        };
+        if let Some(fill) = fill {
+            var.put_attribute("_FillValue", fill).map_err(|e| err("_FillValue", e))?;
+        }
+        for (key, value) in attrs {
+            var.put_attribute(key, value).map_err(|e| err(key, e))?;
+        }
+        Ok(())
+    }
+
+    /// Writes `data` into the hyperslab `start .. start+count` of a variable made by
+    /// [`NcWriter::define`] (extending its unlimited dimension as needed).
+    pub fn write_slab<T: netcdf::NcTypeDescriptor>(&mut self, name: &str, start: &[usize], count: &[usize], data: &[T]) -> Result<()> {
+        let path = self.path.clone();
+        let mut var = self.file.variable_mut(name).ok_or_else(|| Error::Other(format!("{}: variable {name} is not defined", path.display())))?;
+        let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
+        var.put_values(data, extents).map_err(|e| Error::Other(format!("{}: writing {name}: {e}", path.display())))
+    }
+
+    /// Writes f64 `data` into a floating-point variable made by [`NcWriter::define`], converting
+    /// to the variable's type (f32 or f64) and NaN to `_FillValue`.
+    pub fn write_real(&mut self, name: &str, start: &[usize], count: &[usize], data: &[f64]) -> Result<()> {
+        let single = self
+            .file
+            .variable(name)
+            .is_some_and(|v| matches!(v.vartype(), netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F32)));
+        if single {
+            let data: Vec<f32> = data.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x as f32 }).collect();
+            self.write_slab(name, start, count, &data)
+        } else {
+            let data: Vec<f64> = data.iter().map(|&x| if x.is_nan() { FILL_F64 } else { x }).collect();
+            self.write_slab(name, start, count, &data)
+        }
     }
 
     /// Flushes and closes the file.

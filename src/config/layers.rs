@@ -128,7 +128,92 @@ fn build(builder: config::builder::ConfigBuilder<config::builder::DefaultState>,
 fn deserialize(source: &config::Config, origin: impl Fn(&str) -> String) -> Result<Config> {
     serde_path_to_error::deserialize::<_, Config>(source.clone()).map_err(|e| {
         let key = e.path().to_string();
-        let message = e.inner().to_string();
+        let inner = e.inner().to_string();
+        // The config crate appends " for key `...`"; the key is already in our message.
+        let message = inner.split(" for key `").next().unwrap_or(&inner).to_string();
         Error::config(origin(&key), key, message)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pipeline_file(dir: &Path, text: &str) -> std::path::PathBuf {
+        let p = dir.join("p.toml");
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn layers_override_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline_file(dir.path(), "[run]\nseed = 1\n[io]\ndeflate_level = 1\nshuffle = false\n");
+        let r = load(Some(&p), env(&[("CONTRADA__IO__DEFLATE_LEVEL", "2"), ("CONTRADA__RUN__SEED", "3")]), &[("run.seed".into(), "5".into())]).unwrap();
+        assert_eq!(r.config.run.seed, 5, "command line beats environment");
+        assert_eq!(r.config.io.deflate_level, 2, "environment beats pipeline file");
+        assert!(!r.config.io.shuffle, "pipeline file beats defaults");
+        assert_eq!(r.config.pipeline.name, "p", "pipeline name defaults to the file stem");
+        assert_eq!(r.layers.origin("io.shuffle"), p.display().to_string());
+        assert_eq!(r.layers.origin("io.deflate_level"), "environment variable CONTRADA__IO__DEFLATE_LEVEL");
+    }
+
+    #[test]
+    fn unknown_key_names_the_file_and_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline_file(dir.path(), "[io]\ndeflate = 3\n");
+        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap();
+        let msg = e.to_string();
+        assert_eq!(e.exit_code(), 2);
+        assert!(msg.contains(&p.display().to_string()) && msg.contains("io.deflate") && msg.contains("deflate_level"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_environment_key_names_the_variable() {
+        let e = load(None, env(&[("CONTRADA__RUN__SEEDS", "3")]), &[]).err().unwrap().to_string();
+        assert!(e.contains("CONTRADA__RUN__SEEDS") && e.contains("seed"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_value_names_where_it_was_set() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline_file(dir.path(), "[io]\ndeflate_level = 12\n");
+        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
+        assert!(e.contains(&p.display().to_string()) && e.contains("io.deflate_level") && e.contains("0 to 9"), "{e}");
+        let e = load(Some(&p), env(&[("CONTRADA__IO__DEFLATE_LEVEL", "-1")]), &[]).err().unwrap().to_string();
+        assert!(e.contains("CONTRADA__IO__DEFLATE_LEVEL") && e.contains("-1"), "{e}");
+    }
+
+    #[test]
+    fn bad_enum_lists_the_allowed_values() {
+        let e = load(None, HashMap::new(), &[("run.backend".into(), "tpu".into())]).err().unwrap().to_string();
+        assert!(e.contains("command line") && e.contains("run.backend") && e.contains("wgpu") && e.contains("cpu"), "{e}");
+    }
+
+    #[test]
+    fn unknown_stage_kind_and_forward_references_are_rejected() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline_file(dir.path(), "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\n");
+        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
+        assert!(e.contains("pipeline.stages[0].kind") && e.contains("teleport"), "{e}");
+        let p = pipeline_file(
+            dir.path(),
+            "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\ninputs = { x = \"stage:b/out.nc\" }\n",
+        );
+        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
+        assert!(e.contains("pipeline.stages[0]"), "{e}");
+    }
+
+    #[test]
+    fn invalid_toml_is_an_input_error_naming_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = pipeline_file(dir.path(), "[run\nseed = 1\n");
+        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap();
+        assert_eq!(e.exit_code(), 2);
+        assert!(e.to_string().contains("p.toml") && e.to_string().contains("TOML"), "{e}");
+    }
 }

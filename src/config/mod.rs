@@ -7,9 +7,11 @@
 //! the offending value).
 
 mod layers;
+mod train;
 mod validate;
 
 pub use layers::{load, Layers, Resolved};
+pub use train::{Schedule, TrainConfig};
 pub use validate::Problems;
 
 use serde::{Deserialize, Serialize};
@@ -24,15 +26,21 @@ pub struct Config {
     pub run: RunConfig,
     /// NetCDF output settings.
     pub io: IoConfig,
+    /// Synthetic data (OSSE) generators.
+    pub synth: crate::synth::config::SynthConfig,
     /// Ensemble Kalman baselines.
     pub baseline: crate::kalman::BaselineConfig,
+    /// The contrastive model and its training.
+    pub train: TrainConfig,
+    /// The `ingest` stage: states and observations in, paired and normalised training data out.
+    pub ingest: crate::ingest::config::IngestConfig,
     /// The stages of the pipeline (only set by pipeline files).
     pub pipeline: PipelineSpec,
 }
 
 /// Which burn backend the learning stages use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "lowercase", try_from = "String")]
 pub enum BackendChoice {
     /// wgpu when a hardware adapter exists, the CPU backend otherwise.
     #[default]
@@ -41,6 +49,31 @@ pub enum BackendChoice {
     Wgpu,
     /// Force the CPU backend.
     Cpu,
+}
+
+/// Implements `TryFrom<String>` for a `clap::ValueEnum` configuration choice, so that a bad value
+/// is reported with the allowed ones (the config crate's own enum errors do not list them).
+/// Use with `#[serde(try_from = "String")]` on the enum.
+#[macro_export]
+macro_rules! choice_from_string {
+    ($t:ty) => {
+        impl TryFrom<String> for $t {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                $crate::config::parse_choice(&s)
+            }
+        }
+    };
+}
+
+choice_from_string!(BackendChoice);
+
+/// Parses a choice case-insensitively; the error lists the allowed values.
+pub fn parse_choice<T: clap::ValueEnum>(s: &str) -> Result<T, String> {
+    T::from_str(s, true).map_err(|_| {
+        let allowed: Vec<String> = T::value_variants().iter().filter_map(|v| v.to_possible_value()).map(|p| p.get_name().to_string()).collect();
+        format!("unknown value `{s}`; allowed: {}", allowed.join(", "))
+    })
 }
 
 /// The `[run]` section.
@@ -83,7 +116,20 @@ impl Config {
     /// Range checks on every section; each problem names its dotted key and what is allowed.
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
+        self.synth.validate(p);
         self.baseline.validate(p);
+        self.train.validate(p);
         self.pipeline.validate(p);
+        self.ingest.validate(p);
+        for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {
+            self.ingest.require(p);
+            for input in self.ingest.input_names() {
+                p.check(
+                    stage.inputs.contains_key(&input),
+                    format!("pipeline.stages[{i}].inputs.{input}"),
+                    format!("stage `{}` needs input `{input}` (named in [ingest]): a file path or pattern", stage.name),
+                );
+            }
+        }
     }
 }

@@ -167,7 +167,9 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     Ok(true)
 }
 
-/// Maps each named input to a path that exists; `stage:NAME/FILE` points into this run.
+/// Maps each named input to a path that exists; `stage:NAME/FILE` points into this run. A value
+/// with a file pattern (`*`, `?`, `[...]`) expands to every matching file, in sorted order, under
+/// the keys `NAME.0`, `NAME.1`, ... (see [`expand_input`]), so each file is hashed in the manifest.
 fn resolve_inputs(config: &Config, opts: &RunOptions, spec: &StageSpec) -> Result<BTreeMap<String, PathBuf>> {
     let mut out = BTreeMap::new();
     for (name, value) in &spec.inputs {
@@ -179,15 +181,30 @@ fn resolve_inputs(config: &Config, opts: &RunOptions, spec: &StageSpec) -> Resul
             }
             None => PathBuf::from(value),
         };
-        if !path.exists() {
-            return Err(Error::input(
-                &path,
-                format!("input `{name}` of stage `{}` (pipeline.stages.{}.inputs.{name}) does not exist", spec.name, spec.name),
-            ));
-        }
-        out.insert(name.clone(), path);
+        let context = format!("input `{name}` of stage `{}` (pipeline.stages.{}.inputs.{name})", spec.name, spec.name);
+        out.extend(expand_input(name, &path, &context)?);
     }
     Ok(out)
+}
+
+/// The files an input names: `path` itself under the key `name` when it exists, or, when it is a
+/// pattern, each match in sorted order under `name.0`, `name.1`, ... A pattern that matches no
+/// file, or a path that does not exist, is an input error mentioning `context`.
+pub fn expand_input(name: &str, path: &Path, context: &str) -> Result<Vec<(String, PathBuf)>> {
+    let text = path.to_string_lossy();
+    if !text.contains(['*', '?', '[']) {
+        if !path.exists() {
+            return Err(Error::input(path, format!("{context} does not exist")));
+        }
+        return Ok(vec![(name.to_string(), path.to_path_buf())]);
+    }
+    let matches = glob::glob(&text).map_err(|e| Error::input(path, format!("{context}: bad file pattern: {e}")))?;
+    let mut files: Vec<PathBuf> = matches.filter_map(|m| m.ok()).filter(|p| p.is_file()).collect();
+    files.sort();
+    if files.is_empty() {
+        return Err(Error::input(path, format!("{context}: the pattern matches no file")));
+    }
+    Ok(files.into_iter().enumerate().map(|(i, p)| (format!("{name}.{i}"), p)).collect())
 }
 
 /// Whether `dir` holds a complete manifest with this fingerprint and every output it lists, intact.

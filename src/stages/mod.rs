@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &["baseline"];
+pub const KINDS: &[&str] = &["synth", "ingest", "train", "assimilate", "baseline"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -51,18 +51,36 @@ pub trait Stage {
 /// The stage implementation for `kind` (already validated against [`KINDS`]).
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
+        "synth" => Ok(Box::new(crate::synth::SynthStage)),
+        "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
+        "train" => Ok(Box::new(crate::learn::stage::TrainStage)),
+        "assimilate" => Ok(Box::new(crate::assimilate::stage::AssimilateStage)),
         "baseline" => Ok(Box::new(crate::kalman::stage::BaselineStage)),
         _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     }
+}
+
+/// Parses the `options` table of `spec` into a kind's typed options (also usable from
+/// [`Stage::check`], before any stage runs); errors name the offending key.
+pub fn parse_options<T: DeserializeOwned>(spec: &StageSpec) -> Result<T> {
+    let value = toml::Value::Table(spec.options.clone());
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
+        Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", spec.name, e.path()), e.inner().to_string())
+    })
 }
 
 impl StageContext<'_> {
     /// Parses this stage's `options` table into the kind's typed options, rejecting unknown keys
     /// with an error that names the key.
     pub fn options<T: DeserializeOwned>(&self) -> Result<T> {
-        let value = toml::Value::Table(self.spec.options.clone());
-        serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-            Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", self.spec.name, e.path()), e.inner().to_string())
+        parse_options(self.spec)
+    }
+
+    /// The files of input `name`: the one file, or every file its pattern matched (`name.0`,
+    /// `name.1`, ... in order); a configuration error naming the key when it is absent.
+    pub fn input_files(&self, name: &str) -> Result<Vec<PathBuf>> {
+        input_files(&self.inputs, name).ok_or_else(|| {
+            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
         })
     }
 
@@ -72,4 +90,18 @@ impl StageContext<'_> {
             Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
         })
     }
+}
+
+/// The files of input `name` in `inputs` (see [`StageContext::input_files`]); None when absent.
+pub fn input_files(inputs: &BTreeMap<String, PathBuf>, name: &str) -> Option<Vec<PathBuf>> {
+    if let Some(p) = inputs.get(name) {
+        return Some(vec![p.clone()]);
+    }
+    let prefix = format!("{name}.");
+    let mut numbered: Vec<(usize, PathBuf)> = inputs
+        .iter()
+        .filter_map(|(k, p)| k.strip_prefix(&prefix)?.parse::<usize>().ok().map(|i| (i, p.clone())))
+        .collect();
+    numbered.sort();
+    (!numbered.is_empty()).then(|| numbered.into_iter().map(|(_, p)| p).collect())
 }

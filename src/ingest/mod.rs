@@ -1,0 +1,335 @@
+//! The `ingest` stage: CF NetCDF states and observations in, paired, quality-controlled,
+//! split and normalised training data out (`dataset.nc`, see [`dataset`]), with a QC summary
+//! (`qc.json`, see [`qc`]).
+//!
+//! Everything about the user's files comes from the `[ingest]` configuration ([`config`]) and the
+//! stage inputs (a path or a file pattern per input). The run:
+//! 1. reads the time axes of the states and of every observation source, with time QC;
+//! 2. refuses sources whose times do not overlap the states' (an empty data set helps no one);
+//! 3. pairs each state time with its observation windows by calendar date ([`pairing`]);
+//! 4. splits the paired times into train/validation/test by contiguous blocks ([`split`]);
+//! 5. streams the state archive in chunks of times: QC, the observation vectors, appending rows to
+//!    `dataset.nc`, and accumulating training statistics and an EOF sample ([`stats`]);
+//! 6. writes the normalisation and the EOF basis, and `qc.json`.
+//!
+//! Memory: one chunk of states (`chunk_mb`), the observation rows of the current windows, the
+//! trajectories, per-element moments, and the EOF sample (`eof.max_memory_mb`). Nothing else
+//! grows with the length of the archive.
+
+pub mod config;
+pub mod dataset;
+pub mod field;
+pub mod observations;
+pub mod pairing;
+pub mod qc;
+pub mod split;
+pub mod state;
+pub mod stats;
+pub mod timeline;
+pub mod tracks;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use ndarray::Array1;
+use netcdf::AttributeValue;
+use serde_json::json;
+
+use crate::config::{Config, IoConfig};
+use crate::error::{Error, Result};
+use crate::pipeline::hash::derive_seed;
+use crate::pipeline::spec::StageSpec;
+use crate::progress::Progress;
+use crate::stages::{Stage, StageContext};
+use config::{IngestConfig, Normalise};
+use dataset::{DatasetWriter, EofBasis, GridVariable, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
+use field::FieldReader;
+use observations::Source;
+use pairing::{Candidate, Window};
+use qc::{NamedQc, QcSummary, SampleCounts};
+use split::Split;
+use state::{RowStatus, StateQc, StateSource};
+use stats::{ElementMoments, Reservoir};
+
+/// The files of each input an ingest reads.
+#[derive(Debug, Clone)]
+pub struct IngestInputs {
+    /// The state files, in time order.
+    pub state: Vec<PathBuf>,
+    /// Per observation source (configuration order), its files.
+    pub sources: Vec<Vec<PathBuf>>,
+}
+
+impl IngestInputs {
+    /// Looks up the inputs `cfg` names in `inputs` (a path per key, or `key.N` for the files of a
+    /// pattern); `missing` makes the error for an absent key.
+    pub fn from_map(cfg: &IngestConfig, inputs: &BTreeMap<String, PathBuf>, missing: impl Fn(&str) -> Error) -> Result<IngestInputs> {
+        let get = |name: &str| crate::stages::input_files(inputs, name).ok_or_else(|| missing(name));
+        Ok(IngestInputs { state: get(&cfg.state.input)?, sources: cfg.observations.iter().map(|o| get(o.input_name())).collect::<Result<_>>()? })
+    }
+}
+
+/// The `ingest` pipeline stage; everything it needs is in `[ingest]` and its inputs.
+pub struct IngestStage;
+
+impl Stage for IngestStage {
+    fn config_sections(&self) -> &'static [&'static str] {
+        &["ingest", "io"]
+    }
+
+    fn check(&self, spec: &StageSpec) -> Result<()> {
+        match spec.options.keys().next() {
+            Some(k) => Err(Error::config("pipeline file", format!("pipeline.stages.{}.options.{k}", spec.name), "the ingest stage takes no options; configure it in [ingest]")),
+            None => Ok(()),
+        }
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
+        let cfg = &ctx.config.ingest;
+        let inputs = IngestInputs::from_map(cfg, &ctx.inputs, |name| {
+            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", ctx.spec.name), "this input is required (named in [ingest])")
+        })?;
+        run(ctx.config, &inputs, ctx.out, ctx.seed)
+    }
+}
+
+/// Runs an ingest of `inputs` as configured, writing `dataset.nc` and `qc.json` into `out` (a
+/// staging directory); returns a summary for the manifest.
+pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Result<serde_json::Value> {
+    let cfg = &config.ingest;
+    let mut problems = crate::config::Problems::default();
+    cfg.require(&mut problems);
+    if let Some((key, message)) = problems.0.into_iter().next() {
+        return Err(Error::config("configuration", key, message));
+    }
+    let tol = config::seconds(&cfg.tolerance);
+    let mut state_qc = StateQc::default();
+    let state = StateSource::open(&cfg.state, &inputs.state, tol, &mut state_qc)?;
+    let mut sources: Vec<Source> = cfg.observations.iter().zip(&inputs.sources).map(|(c, p)| Source::open(c, p, &cfg.qc, tol)).collect::<Result<_>>()?;
+    for s in &sources {
+        pairing::check_overlap(&state.timeline, &state.paths, s)?;
+    }
+    let plan = pairing::plan(&state.timeline, &mut sources, cfg.incomplete, tol);
+    tracing::info!("ingest: {} of {} state times paired ({} dropped as incomplete, {} padded)", plan.report.paired, plan.report.state_times, plan.report.dropped_incomplete, plan.report.padded);
+    if plan.candidates.is_empty() {
+        let per: Vec<String> = plan.report.sources.iter().map(|s| format!("`{}`: {} complete, {} incomplete, {} dates not in its calendar", s.name, s.complete, s.incomplete, s.date_not_in_calendar)).collect();
+        let files: Vec<String> = sources.iter().flat_map(|s| s.paths().iter().map(|p| p.display().to_string())).collect();
+        return Err(Error::input(
+            &inputs.state[0],
+            format!("no state time could be paired with observations from {} ({}); widen the windows, set ingest.incomplete = \"pad\", or check the files", files.join(", "), per.join("; ")),
+        ));
+    }
+
+    // Windows in state time units, for the split guard.
+    let su = state.timeline.units.unit_seconds;
+    let (before, after) = sources.iter().fold((0.0f64, 0.0f64), |(b, a), s| {
+        let (sb, sa) = s.window();
+        let k = s.units().unit_seconds / su;
+        (b.max(sb * k), a.max(sa * k))
+    });
+    let times: Vec<f64> = plan.candidates.iter().map(|c| state.timeline.entries[c.entry].value).collect();
+    let split_seed = derive_seed(seed, "split");
+    let labels = split::assign(&times, before, after, &cfg.split, split_seed);
+    let mut samples = SampleCounts { dropped_split_guard: labels.iter().filter(|l| l.is_none()).count(), ..Default::default() };
+    let kept: Vec<(&Candidate, Split)> = plan.candidates.iter().zip(&labels).filter_map(|(c, l)| l.map(|l| (c, l))).collect();
+
+    let obs_layout = observations::obs_layout(&sources);
+    let grid: Vec<GridVariable> = state
+        .variables
+        .iter()
+        .map(|v| GridVariable { name: v.name.clone(), units: v.units.clone(), long_name: v.long_name.clone(), level_dim: v.level_dim.clone(), point_dims: v.point_dims.clone(), point_shape: v.point_shape.clone() })
+        .collect();
+    let metas: Vec<SourceMeta> = sources.iter().zip(&cfg.observations).map(|(s, c)| source_meta(s, c)).collect();
+    let state_files: Vec<String> = state.paths.iter().map(|p| p.display().to_string()).collect();
+    let globals = vec![
+        ("normalisation".to_string(), AttributeValue::Str(format!("{:?}", cfg.stats.normalise).to_lowercase())),
+        ("split_fractions".to_string(), AttributeValue::Doubles(vec![cfg.split.train, cfg.split.validation, cfg.split.test])),
+        ("split_blocks".to_string(), AttributeValue::Longlong(cfg.split.blocks as i64)),
+        ("split_seed".to_string(), AttributeValue::Str(split_seed.to_string())),
+        ("incomplete_windows".to_string(), AttributeValue::Str(format!("{:?}", cfg.incomplete).to_lowercase())),
+    ];
+    let header = Header {
+        time_units: &state.timeline.units,
+        member_dim: state.member_dim.as_deref(),
+        grid: &grid,
+        state: &state.layout,
+        obs: &obs_layout,
+        sources: &metas,
+        state_files: &state_files,
+        precision: cfg.precision,
+        globals,
+    };
+    let io = IoConfig { deflate_level: cfg.deflate_level, ..config.io.clone() };
+    let mut writer = DatasetWriter::create(&out.join(DATASET_FILE), &io, &header)?;
+
+    let (sd, od, members) = (state.dim(), obs_layout.variable.len(), state.members);
+    let mut state_moments = ElementMoments::new(sd);
+    let mut obs_moments = ElementMoments::new(od);
+    let mut reservoir = (cfg.eof.modes > 0).then(|| Reservoir::new(sd, cfg.eof.max_snapshots, cfg.eof.max_memory_mb << 20, derive_seed(seed, "eof")));
+    let per_chunk = state.times_per_chunk(cfg.chunk_mb);
+    let progress = Progress::new("ingest", (kept.len() * members) as u64);
+    let (mut reader, mut buf, mut rows) = (FieldReader::default(), Vec::new(), Rows::default());
+    let (mut obs_vals, mut obs_mask) = (vec![0.0; od], vec![0u8; od]);
+    let mut train_rows = 0;
+    let mut k = 0;
+    while k < kept.len() {
+        let first = state.timeline.entries[kept[k].0.entry];
+        let mut end = k + 1;
+        while end < kept.len() {
+            let e = state.timeline.entries[kept[end].0.entry];
+            if e.file != first.file || e.index - first.index >= per_chunk {
+                break;
+            }
+            end += 1;
+        }
+        let last = state.timeline.entries[kept[end - 1].0.entry];
+        state.read(&mut reader, first.file, first.index, last.index - first.index + 1, &mut buf, &mut state_qc)?;
+        for &(cand, split) in &kept[k..end] {
+            let e = state.timeline.entries[cand.entry];
+            fill_obs(&mut sources, cand, &mut obs_vals, &mut obs_mask)?;
+            let observed = od == 0 || obs_mask.iter().any(|&m| m == 1);
+            for m in 0..members {
+                let r = (e.index - first.index) * members + m;
+                let row = &buf[r * sd..(r + 1) * sd];
+                samples.snapshots_read += 1;
+                if state.check(row, &mut state_qc) != RowStatus::Good {
+                    samples.dropped_state_qc += 1;
+                    continue;
+                }
+                if !observed {
+                    samples.dropped_no_observations += 1;
+                    continue;
+                }
+                rows.time.push(e.value);
+                rows.member.push(m as i32);
+                rows.split.push(split as i32);
+                rows.file.push(e.file as i32);
+                rows.index.push(e.index as i32);
+                rows.state.extend_from_slice(row);
+                rows.obs.extend_from_slice(&obs_vals);
+                rows.obs_mask.extend(obs_mask.iter().map(|&v| v as i8));
+                match split {
+                    Split::Train => {
+                        samples.train += 1;
+                        train_rows += 1;
+                        state_moments.add_row(row);
+                        obs_moments.add_row(&obs_vals);
+                        if let Some(r) = reservoir.as_mut() {
+                            r.offer(row);
+                        }
+                    }
+                    Split::Validation => samples.validation += 1,
+                    Split::Test => samples.test += 1,
+                }
+            }
+        }
+        writer.append(&rows)?;
+        rows.clear();
+        progress.inc(((end - k) * members) as u64);
+        k = end;
+    }
+    progress.finish();
+    samples.written = writer.rows();
+    if samples.written == 0 {
+        return Err(Error::input(
+            &inputs.state[0],
+            format!(
+                "no sample survived pairing, the split and quality control ({} left out by state QC, {} without observations)",
+                samples.dropped_state_qc, samples.dropped_no_observations
+            ),
+        ));
+    }
+    // A single observation window (what a daily assimilation feeds a trained model) has no
+    // statistics of its own: the model brings the training set's. Identity statistics are
+    // written and said so, rather than refusing the window.
+    let (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof) = if train_rows < 2 {
+        tracing::warn!("ingest: {train_rows} training sample(s): no normalisation statistics or EOFs (mean 0, std 1 written); use this data set only with a model trained elsewhere");
+        let (sd_n, od_n) = (state.layout.variable.len(), obs_layout.variable.len());
+        (vec![0.0; sd_n], vec![1.0; sd_n], vec![0.0; od_n], vec![1.0; od_n], 0, 0, None)
+    } else {
+        let groups = (cfg.stats.normalise == Normalise::Variable).then_some(state.layout.variable.as_slice());
+        let (state_mean, state_std, state_degenerate) = state_moments.normalisation(groups);
+        let (obs_mean, obs_std, obs_degenerate) = obs_moments.normalisation(Some(&obs_layout.variable));
+        let eof = match reservoir {
+            Some(r) => {
+                let training_snapshots = r.seen();
+                let mut x = r.into_matrix();
+                let (mean, std) = (Array1::from(state_mean.clone()), Array1::from(state_std.clone()));
+                x -= &mean;
+                x /= &std;
+                let e = stats::eof(x, cfg.eof.modes)?;
+                Some(EofBasis { modes: e.modes, mean: e.mean, variance: e.variance, total_variance: e.total_variance, snapshots: e.snapshots, training_snapshots })
+            }
+            None => None,
+        };
+        (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof)
+    };
+    writer.finish(&Statistics { state_mean: &state_mean, state_std: &state_std, obs_mean: &obs_mean, obs_std: &obs_std, eof: eof.as_ref() })?;
+
+    let summary = QcSummary {
+        state: state_qc,
+        sources: sources.iter().map(|s| NamedQc { name: s.name().to_string(), kind: s.kind_name().to_string(), counts: s.qc() }).collect(),
+        pairing: plan.report,
+        samples,
+    };
+    summary.write(out)?;
+    let explained: Vec<f64> = eof.as_ref().map_or_else(Vec::new, |e| {
+        let mut acc = 0.0;
+        e.variance.iter().map(|v| { acc += v; acc / e.total_variance }).collect()
+    });
+    tracing::info!(
+        "ingest: {} samples written (train {}, validation {}, test {}); state_dim {sd}, obs_dim {od}{}",
+        samples.written, samples.train, samples.validation, samples.test,
+        explained.last().map_or_else(String::new, |f| format!("; {} EOFs explain {:.1}% of the variance", explained.len(), 100.0 * f))
+    );
+    Ok(json!({
+        "samples": samples.written,
+        "train": samples.train,
+        "validation": samples.validation,
+        "test": samples.test,
+        "state_dim": sd,
+        "obs_dim": od,
+        "paired_state_times": summary.pairing.paired,
+        "state_times": summary.pairing.state_times,
+        "dropped_split_guard": samples.dropped_split_guard,
+        "dropped_state_qc": samples.dropped_state_qc,
+        "dropped_no_observations": samples.dropped_no_observations,
+        "constant_state_elements": state_degenerate,
+        "constant_obs_elements": obs_degenerate,
+        "eof_modes": eof.as_ref().map_or(0, |e| e.modes.nrows()),
+        "eof_snapshots": eof.as_ref().map_or(0, |e| e.snapshots),
+        "eof_cumulative_explained_variance": explained,
+    }))
+}
+
+/// Fills the observation vector of one candidate from every source.
+fn fill_obs(sources: &mut [Source], cand: &Candidate, vals: &mut [f64], mask: &mut [u8]) -> Result<()> {
+    let mut at = 0;
+    for (src, (tau, window)) in sources.iter_mut().zip(&cand.windows) {
+        let len = src.len();
+        let (v, m) = (&mut vals[at..at + len], &mut mask[at..at + len]);
+        match (src, window) {
+            (Source::Field(f), Window::Field(range)) => f.fill(range.clone(), *tau, v, m)?,
+            (Source::Tracks(t), Window::Tracks(slots)) => t.fill(slots, *tau, v, m),
+            _ => {
+                v.fill(f64::NAN);
+                m.fill(0);
+            }
+        }
+        at += len;
+    }
+    Ok(())
+}
+
+fn source_meta(s: &Source, c: &config::ObservationConfig) -> SourceMeta {
+    let pairing = match s {
+        Source::Field(_) => format!(
+            "observations from {} before to {} after the state time, {} per element",
+            c.window_before.as_deref().unwrap_or("0"),
+            c.window_after.as_deref().unwrap_or("0"),
+            format!("{:?}", c.combine.unwrap_or_default()).to_lowercase()
+        ),
+        Source::Tracks(t) => format!("segments of {} ending at the state time, {} points, {} tracks", c.segment.as_deref().unwrap_or("0"), t.points, t.slots),
+    };
+    SourceMeta { name: s.name().to_string(), kind: s.kind_name().to_string(), files: s.paths().iter().map(|p| p.display().to_string()).collect(), pairing }
+}

@@ -1,0 +1,473 @@
+//! Observation sources: gridded fields and station series (read like states, through
+//! [`super::field`]), and drifter trajectories ([`super::tracks`]), behind one [`Source`] type that
+//! pairing and the data pass use.
+//!
+//! A gridded or stations source contributes `variables × elements` values to the observation
+//! vector, variable-major; an element is a grid point kept by the mask and the domain check, or a
+//! station with a position inside the domain. Its observations are read in windows of times that
+//! move forward with the state times, through a small cache, so a long archive is never held in
+//! memory.
+
+use std::ops::Range;
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use super::config::{Combine, ObsKind, ObservationConfig, QcConfig};
+use super::field::{FieldLayout, FieldReader, Projection, Roles, Target};
+use super::state::{coordinate, nonempty};
+use super::timeline::{self, TimeQc, Timeline};
+use super::tracks::{TrackQc, TrackSource};
+use crate::cf::time::TimeUnits;
+use crate::cf::NcFile;
+use crate::error::{Error, Result};
+
+/// An observation source of any kind.
+pub enum Source {
+    /// gridded or stations.
+    Field(FieldSource),
+    /// trajectories.
+    Tracks(TrackSource),
+}
+
+/// Per observation element: which source and variable, where, when relative to the state time,
+/// and with what error.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ObsLayout {
+    /// Index of the source.
+    pub source: Vec<i32>,
+    /// Index into the observed variables of all sources (see [`ObsLayout::variable_names`]).
+    pub variable: Vec<i32>,
+    /// Element within the source: flat grid point, station, or `track * points + point`.
+    pub index: Vec<i64>,
+    /// x / longitude of a gridded point or station (NaN for trajectories: there it is the value).
+    pub x: Vec<f64>,
+    /// y / latitude, as `x`.
+    pub y: Vec<f64>,
+    /// Time of the value relative to the state time, seconds (trajectory points; 0 otherwise).
+    pub time_offset: Vec<f64>,
+    /// Observation error standard deviation (NaN where unknown).
+    pub error_std: Vec<f64>,
+    /// Names of the sources.
+    pub source_names: Vec<String>,
+    /// `source.variable` names, e.g. `drifters.x`, `sst.analysed_sst`.
+    pub variable_names: Vec<String>,
+    /// Units of each variable.
+    pub variable_units: Vec<String>,
+}
+
+/// Quality control of a gridded or stations source.
+#[derive(Debug, Clone, Copy, Default, Serialize)]
+pub struct FieldQc {
+    /// Times in the files and why some were left out.
+    #[serde(flatten)]
+    pub time: TimeQc,
+    /// Grid points left out by the mask.
+    pub elements_masked: usize,
+    /// Points or stations left out because their position is outside the domain.
+    pub elements_outside_domain: usize,
+    /// Stations left out because their position is missing.
+    pub elements_without_position: usize,
+    /// Values read (observation times inside some window × elements × variables).
+    pub values_read: usize,
+    /// Values missing (fill, missing_value, NaN).
+    pub values_missing: usize,
+    /// Values outside the file's valid_range.
+    pub values_outside_valid_range: usize,
+    /// Values outside the configured limits.
+    pub values_outside_limits: usize,
+}
+
+/// One observed variable of a field source.
+struct FieldVariable {
+    name: String,
+    units: String,
+    layouts: Vec<FieldLayout>,
+    limits: Option<(f64, f64)>,
+    error_std: f64,
+}
+
+/// A gridded or stations source.
+pub struct FieldSource {
+    /// Source name.
+    pub name: String,
+    /// gridded or stations.
+    pub kind: ObsKind,
+    /// The files.
+    pub paths: Vec<PathBuf>,
+    files: Vec<NcFile>,
+    /// The kept observation times.
+    pub timeline: Timeline,
+    variables: Vec<FieldVariable>,
+    elements: Vec<(usize, usize)>,
+    x: Vec<f64>,
+    y: Vec<f64>,
+    /// Window before and after the state time, in timeline units.
+    pub window: (f64, f64),
+    combine: Combine,
+    /// Quality control counts.
+    pub qc: FieldQc,
+    reader: FieldReader,
+    cache: Cache,
+}
+
+/// Rows of observation times `start .. start + rows`, each `len` values.
+#[derive(Default)]
+struct Cache {
+    start: usize,
+    rows: usize,
+    values: Vec<f64>,
+}
+
+/// Whether `(x, y)` is inside the configured domain (no check on an axis without one).
+pub fn in_domain(qc: &QcConfig, x: f64, y: f64) -> bool {
+    let inside = |d: &[f64], v: f64| d.len() != 2 || (v >= d[0] && v <= d[1]);
+    inside(&qc.domain_x, x) && inside(&qc.domain_y, y)
+}
+
+/// The error standard deviation of variable `var`: configured, or from its attribute, else NaN.
+pub fn error_std(file: &NcFile, var: &str, cfg: &ObservationConfig) -> Result<f64> {
+    if let Some(e) = cfg.error_std {
+        return Ok(e);
+    }
+    match &cfg.error_attribute {
+        None => Ok(f64::NAN),
+        Some(a) => file
+            .attr_f64s(Some(var), a)
+            .and_then(|v| v.first().copied())
+            .filter(|e| e.is_finite() && *e > 0.0)
+            .ok_or_else(|| file.var_error(var, format!("no positive numeric attribute `{a}` (the configured error_attribute)"))),
+    }
+}
+
+impl FieldSource {
+    /// Opens a gridded or stations source.
+    pub fn open(cfg: &ObservationConfig, paths: &[PathBuf], qc_cfg: &QcConfig, tolerance: f64) -> Result<FieldSource> {
+        let kind = cfg.kind();
+        let files: Vec<NcFile> = paths.iter().map(NcFile::open).collect::<Result<_>>()?;
+        let time_dim = cfg.time_dim.clone().unwrap_or_else(|| "time".into());
+        let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &time_dim, &cfg.time_var)).collect::<Result<_>>()?;
+        let mut qc = FieldQc::default();
+        let timeline = timeline::build(&files, &time_vars, tolerance, &mut qc.time)?;
+        let roles = Roles { time: &time_dim, member: None, level: None };
+        let mut variables = Vec::new();
+        for name in &cfg.variables {
+            let layouts: Vec<FieldLayout> = files.iter().map(|f| FieldLayout::of(f, name, &roles)).collect::<Result<_>>()?;
+            for (k, l) in layouts.iter().enumerate() {
+                let first = variables.first().map_or(&layouts[0], |v: &FieldVariable| &v.layouts[0]);
+                if l.point_dims() != first.point_dims() || l.point_shape() != first.point_shape() {
+                    return Err(files[k].var_error(
+                        name,
+                        format!("its dimensions other than time ({}) differ from those of `{}` in {}; one source's variables must share a grid", l.point_dims().join(", "), first.var, paths[0].display()),
+                    ));
+                }
+            }
+            if kind == ObsKind::Stations {
+                let station = cfg.station_dim.as_deref().unwrap_or_default();
+                if layouts[0].point_dims() != [station] {
+                    return Err(files[0].var_error(
+                        name,
+                        format!("has dimensions ({}); a stations variable must have exactly the time dimension `{time_dim}` and the station dimension `{station}`", layouts[0].dims.join(", ")),
+                    ));
+                }
+            }
+            variables.push(FieldVariable {
+                name: name.clone(),
+                units: files[0].attr_str(Some(name), "units").unwrap_or_default(),
+                limits: cfg.limits.iter().find(|l| &l.variable == name).map(|l| (l.min, l.max)),
+                error_std: error_std(&files[0], name, cfg)?,
+                layouts,
+            });
+        }
+        let l0 = variables[0].layouts[0].clone();
+        let mut elements: Vec<(usize, usize)> = (0..l0.points()).map(|p| (0, p)).collect();
+        if let Some(m) = cfg.mask_var.as_deref().and_then(nonempty) {
+            let mask = Projection::new(&files[0], m, &l0)?
+                .ok_or_else(|| files[0].var_error(m, format!("the mask's dimensions must be among ({})", l0.point_dims().join(", "))))?;
+            let before = elements.len();
+            elements.retain(|&(l, p)| mask.at(&l0, l, p).is_finite() && mask.at(&l0, l, p) != 0.0);
+            qc.elements_masked = before - elements.len();
+        }
+        let x = coordinate(&files[0], &l0, &cfg.x_var, "X", &["longitude", "projection_x_coordinate", "grid_longitude"])?;
+        let y = coordinate(&files[0], &l0, &cfg.y_var, "Y", &["latitude", "projection_y_coordinate", "grid_latitude"])?;
+        let domain = !qc_cfg.domain_x.is_empty() || !qc_cfg.domain_y.is_empty();
+        let (x, y) = match (x, y) {
+            (Some(x), Some(y)) => (x, y),
+            _ if kind == ObsKind::Stations || domain => {
+                let why = if kind == ObsKind::Stations { "a stations source needs them" } else { "the domain check ([ingest.qc]) needs them" };
+                return Err(Error::input(
+                    &paths[0],
+                    format!("source `{}`: no x and y (or longitude and latitude) coordinates over ({}) found; {why}: set x_var and y_var", cfg.name, l0.point_dims().join(", ")),
+                ));
+            }
+            _ => {
+                let n = elements.len();
+                return Ok(Self::assemble(cfg, paths, files, timeline, variables, elements, vec![f64::NAN; n], vec![f64::NAN; n], qc));
+            }
+        };
+        let (mut xs, mut ys, mut kept) = (Vec::new(), Vec::new(), Vec::new());
+        for &(l, p) in &elements {
+            let (px, py) = (x.at(&l0, l, p), y.at(&l0, l, p));
+            if px.is_nan() || py.is_nan() {
+                qc.elements_without_position += 1;
+            } else if !in_domain(qc_cfg, px, py) {
+                qc.elements_outside_domain += 1;
+            } else {
+                kept.push((l, p));
+                xs.push(px);
+                ys.push(py);
+            }
+        }
+        if kept.is_empty() {
+            return Err(Error::input(&paths[0], format!("source `{}`: no point or station is left after the mask and the domain check", cfg.name)));
+        }
+        Ok(Self::assemble(cfg, paths, files, timeline, variables, kept, xs, ys, qc))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        cfg: &ObservationConfig,
+        paths: &[PathBuf],
+        files: Vec<NcFile>,
+        timeline: Timeline,
+        variables: Vec<FieldVariable>,
+        elements: Vec<(usize, usize)>,
+        x: Vec<f64>,
+        y: Vec<f64>,
+        qc: FieldQc,
+    ) -> FieldSource {
+        let (before, after) = cfg.window();
+        let u = timeline.units.unit_seconds;
+        FieldSource {
+            name: cfg.name.clone(),
+            kind: cfg.kind(),
+            paths: paths.to_vec(),
+            files,
+            timeline,
+            variables,
+            elements,
+            x,
+            y,
+            window: (before / u, after / u),
+            combine: cfg.combine.unwrap_or_default(),
+            qc,
+            reader: FieldReader::default(),
+            cache: Cache::default(),
+        }
+    }
+
+    /// Values this source contributes to the observation vector.
+    pub fn len(&self) -> usize {
+        self.variables.len() * self.elements.len()
+    }
+
+    /// Makes the cache hold observation times `range` (entries of the timeline), reading only
+    /// those not already held; ranges are expected to move forward.
+    fn ensure(&mut self, range: Range<usize>) -> Result<()> {
+        let len = self.len();
+        let (cs, ce) = (self.cache.start, self.cache.start + self.cache.rows);
+        if range.start >= cs && range.end <= ce {
+            return Ok(());
+        }
+        // Rows from range.start on stay cached when the new range starts inside the old one.
+        let first_new = if range.start >= cs && range.start < ce {
+            self.cache.values.drain(..(range.start - cs) * len);
+            ce
+        } else {
+            self.cache.values.clear();
+            range.start
+        };
+        self.cache.start = range.start;
+        let at = self.cache.values.len();
+        self.cache.values.resize(at + (range.end - first_new) * len, 0.0);
+        let mut k = first_new;
+        while k < range.end {
+            // One read per run of consecutive times in one file.
+            let e = self.timeline.entries[k];
+            let mut n = 1;
+            while k + n < range.end && self.timeline.entries[k + n].file == e.file && self.timeline.entries[k + n].index == e.index + n {
+                n += 1;
+            }
+            let row0 = at + (k - first_new) * len;
+            let out = &mut self.cache.values[row0..row0 + n * len];
+            for (vi, v) in self.variables.iter().enumerate() {
+                let target = Target { out: &mut *out, stride: len, col: vi * self.elements.len() };
+                let counts = self.reader.read(&self.files[e.file], &v.layouts[e.file], e.index, n, &self.elements, target)?;
+                self.qc.values_missing += counts.missing;
+                self.qc.values_outside_valid_range += counts.out_of_range;
+                if let Some((lo, hi)) = v.limits {
+                    for r in 0..n {
+                        let cols = r * len + vi * self.elements.len()..r * len + (vi + 1) * self.elements.len();
+                        for x in &mut out[cols] {
+                            if *x < lo || *x > hi {
+                                *x = f64::NAN;
+                                self.qc.values_outside_limits += 1;
+                            }
+                        }
+                    }
+                }
+            }
+            self.qc.values_read += n * len;
+            k += n;
+        }
+        self.cache.rows = range.end - self.cache.start;
+        Ok(())
+    }
+
+    /// Fills `vals`/`mask` (this source's part of one observation vector) from the observation
+    /// times `range` around the state time `tau` (timeline units).
+    pub fn fill(&mut self, range: Range<usize>, tau: f64, vals: &mut [f64], mask: &mut [u8]) -> Result<()> {
+        self.ensure(range.clone())?;
+        let len = self.len();
+        let rows = |j: usize| &self.cache.values[(j - self.cache.start) * len..(j - self.cache.start + 1) * len];
+        for c in 0..len {
+            let (mut best, mut best_dt, mut sum, mut count) = (f64::NAN, f64::INFINITY, 0.0, 0usize);
+            for j in range.clone() {
+                let v = rows(j)[c];
+                if v.is_nan() {
+                    continue;
+                }
+                let dt = (self.timeline.entries[j].value - tau).abs();
+                if dt < best_dt {
+                    (best, best_dt) = (v, dt);
+                }
+                sum += v;
+                count += 1;
+            }
+            let value = match self.combine {
+                Combine::Nearest => best,
+                Combine::Mean if count > 0 => sum / count as f64,
+                Combine::Mean => f64::NAN,
+            };
+            vals[c] = value;
+            mask[c] = u8::from(!value.is_nan());
+        }
+        Ok(())
+    }
+
+    fn describe_layout(&self, s: i32, layout: &mut ObsLayout) {
+        for v in &self.variables {
+            let var = layout.variable_names.len() as i32;
+            layout.variable_names.push(format!("{}.{}", self.name, v.name));
+            layout.variable_units.push(v.units.clone());
+            for (k, &(_, p)) in self.elements.iter().enumerate() {
+                layout.source.push(s);
+                layout.variable.push(var);
+                layout.index.push(p as i64);
+                layout.x.push(self.x[k]);
+                layout.y.push(self.y[k]);
+                layout.time_offset.push(0.0);
+                layout.error_std.push(v.error_std);
+            }
+        }
+    }
+}
+
+/// Quality control counts of a source, for qc.json.
+#[derive(Debug, Clone, Copy, Serialize)]
+#[serde(untagged)]
+pub enum SourceQc {
+    /// gridded or stations.
+    Field(FieldQc),
+    /// trajectories.
+    Tracks(TrackQc),
+}
+
+impl Source {
+    /// Opens the source `cfg` from `paths`.
+    pub fn open(cfg: &ObservationConfig, paths: &[PathBuf], qc: &QcConfig, tolerance: f64) -> Result<Source> {
+        Ok(match cfg.kind() {
+            ObsKind::Trajectories => Source::Tracks(TrackSource::open(cfg, paths, qc, tolerance)?),
+            _ => Source::Field(FieldSource::open(cfg, paths, qc, tolerance)?),
+        })
+    }
+
+    /// Source name.
+    pub fn name(&self) -> &str {
+        match self {
+            Source::Field(f) => &f.name,
+            Source::Tracks(t) => &t.name,
+        }
+    }
+
+    /// The files.
+    pub fn paths(&self) -> &[PathBuf] {
+        match self {
+            Source::Field(f) => &f.paths,
+            Source::Tracks(t) => &t.paths,
+        }
+    }
+
+    /// Units of the source's times.
+    pub fn units(&self) -> &TimeUnits {
+        match self {
+            Source::Field(f) => &f.timeline.units,
+            Source::Tracks(t) => &t.units,
+        }
+    }
+
+    /// Values this source contributes to the observation vector (trajectories: once the number
+    /// of tracks is known).
+    pub fn len(&self) -> usize {
+        match self {
+            Source::Field(f) => f.len(),
+            Source::Tracks(t) => t.len(),
+        }
+    }
+
+    /// Whether the source contributes no values.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// First and last observation time (source units), or None without observations.
+    pub fn span(&self) -> Option<(f64, f64)> {
+        match self {
+            Source::Field(f) => f.timeline.span(),
+            Source::Tracks(t) => t.span(),
+        }
+    }
+
+    /// The window around a state time, in source units: (before, after).
+    pub fn window(&self) -> (f64, f64) {
+        match self {
+            Source::Field(f) => f.window,
+            Source::Tracks(t) => (t.segment, 0.0),
+        }
+    }
+
+    /// QC counts.
+    pub fn qc(&self) -> SourceQc {
+        match self {
+            Source::Field(f) => SourceQc::Field(f.qc),
+            Source::Tracks(t) => SourceQc::Tracks(t.qc),
+        }
+    }
+
+    /// Describes the kind in words for metadata.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Source::Field(f) if f.kind == ObsKind::Stations => "stations",
+            Source::Field(_) => "gridded",
+            Source::Tracks(_) => "trajectories",
+        }
+    }
+
+    /// Appends this source's (index `s`) elements to `layout`.
+    pub fn describe_layout(&self, s: i32, layout: &mut ObsLayout) {
+        layout.source_names.push(self.name().to_string());
+        match self {
+            Source::Field(f) => f.describe_layout(s, layout),
+            Source::Tracks(t) => t.describe_layout(s, layout),
+        }
+    }
+}
+
+/// The layout of the whole observation vector.
+pub fn obs_layout(sources: &[Source]) -> ObsLayout {
+    let mut layout = ObsLayout::default();
+    for (s, src) in sources.iter().enumerate() {
+        src.describe_layout(s as i32, &mut layout);
+    }
+    layout
+}

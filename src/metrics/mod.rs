@@ -1,0 +1,5 @@
+//! Verification scores for analyses and ensembles, one definition used by every stage and report.
+
+pub mod scores;
+
+pub use scores::{bias, crps_fair, rank_histogram, rmse, spread, EnsembleScores};

@@ -1,0 +1,4 @@
+//! The comparison report: score tables (Markdown and self-contained HTML) and PNG plots.
+
+pub mod plots;
+pub mod table;

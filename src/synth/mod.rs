@@ -1,0 +1,151 @@
+//! `synth`: observing-system simulation experiments (OSSEs). Built-in flows write truth states
+//! and synthetic observations as CF-1.8 NetCDF, deterministically from a seed, for the later
+//! stages to read back like any user file.
+//!
+//! - [`lagrangian`]: the paper's random-Fourier incompressible flow observed by drifters;
+//! - [`gaussian`]: the paper's Gaussian random field, with its exact covariance blocks;
+//! - [`lorenz96`]: a Lorenz-96 truth run observed with noise, for the Kalman baselines.
+//!
+//! The same [`generate`] serves the `contrada synth` command and the `synth` pipeline stage.
+
+pub mod config;
+pub mod gaussian;
+pub mod lagrangian;
+pub mod lorenz96;
+
+use std::path::Path;
+use std::time::Instant;
+
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::config::{Config, Problems};
+use crate::error::{Error, Result};
+use crate::pipeline::spec::StageSpec;
+use crate::progress::Progress;
+use crate::stages::{parse_options, Stage, StageContext};
+
+/// The built-in flows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Flow {
+    /// Random-Fourier flow with drifters (`lagrangian_states.nc`, `lagrangian_drifters.nc`).
+    Lagrangian,
+    /// Gaussian random field (`gaussian.nc`).
+    Gaussian,
+    /// Lorenz-96 truth and observations (`lorenz96.nc`).
+    Lorenz96,
+}
+
+impl Flow {
+    /// The name used on the command line and in `[synth.<name>]`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Flow::Lagrangian => "lagrangian",
+            Flow::Gaussian => "gaussian",
+            Flow::Lorenz96 => "lorenz96",
+        }
+    }
+}
+
+/// Generates `flow` as configured in `config.synth`, seeded by `seed`, writing its files into the
+/// existing directory `dir` (a staging directory: the caller publishes it). Returns a summary for
+/// the manifest: flow, sample count, files, seconds and samples per second.
+pub fn generate(flow: Flow, config: &Config, seed: u64, dir: &Path) -> Result<serde_json::Value> {
+    let (synth, io) = (&config.synth, &config.io);
+    let t0 = Instant::now();
+    let (samples, files) = match flow {
+        Flow::Lagrangian => {
+            let cfg = &synth.lagrangian;
+            let progress = Progress::new("synth lagrangian", cfg.samples as u64);
+            let samples = lagrangian::generate(cfg, seed, &progress);
+            progress.finish();
+            log_rate("lagrangian", cfg.samples, t0);
+            lagrangian::write_states(&dir.join(lagrangian::STATES_FILE), cfg, &samples, seed, io)?;
+            lagrangian::write_drifters(&dir.join(lagrangian::DRIFTERS_FILE), cfg, &samples, seed, io)?;
+            (cfg.samples, vec![lagrangian::STATES_FILE, lagrangian::DRIFTERS_FILE])
+        }
+        Flow::Gaussian => {
+            let cfg = &synth.gaussian;
+            let field = gaussian::GaussianField::new(cfg);
+            let progress = Progress::new("synth gaussian", cfg.samples as u64);
+            let samples = field.sample(cfg.samples, seed, &progress);
+            progress.finish();
+            gaussian::write(&dir.join(gaussian::FILE), cfg, &field, &samples, seed, io)?;
+            (cfg.samples, vec![gaussian::FILE])
+        }
+        Flow::Lorenz96 => {
+            let cfg = &synth.lorenz96;
+            let run = lorenz96::run(cfg, seed);
+            lorenz96::write(&dir.join(lorenz96::FILE), cfg, &run, seed, io)?;
+            (cfg.samples, vec![lorenz96::FILE])
+        }
+    };
+    let seconds = t0.elapsed().as_secs_f64();
+    Ok(json!({ "flow": flow.name(), "samples": samples, "files": files, "seed": seed, "seconds": seconds }))
+}
+
+fn log_rate(what: &str, n: usize, t0: Instant) {
+    let s = t0.elapsed().as_secs_f64();
+    tracing::info!("{what}: generated {n} samples in {s:.1} s ({:.0} samples/s)", n as f64 / s.max(1e-9));
+}
+
+/// The key that sets the sample count of `flow`.
+pub fn samples_key(flow: Flow) -> String {
+    format!("synth.{}.samples", flow.name())
+}
+
+/// Options of a `synth` stage in a pipeline file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SynthOptions {
+    /// Which flow to generate.
+    flow: Flow,
+    /// Overrides `synth.<flow>.samples` for this stage.
+    #[serde(default)]
+    samples: Option<usize>,
+}
+
+/// The `synth` pipeline stage: `kind = "synth"`, `options = { flow = "lagrangian" }`, no inputs.
+pub struct SynthStage;
+
+impl SynthStage {
+    fn options(spec: &StageSpec) -> Result<SynthOptions> {
+        let opts: SynthOptions = parse_options(spec)?;
+        if let Some(n) = opts.samples {
+            let mut p = Problems::default();
+            p.range(&format!("pipeline.stages.{}.options.samples", spec.name), n, 1, config::MAX_SAMPLES);
+            if let Some((key, message)) = p.0.into_iter().next() {
+                return Err(Error::config("pipeline file", key, message));
+            }
+        }
+        Ok(opts)
+    }
+}
+
+impl Stage for SynthStage {
+    fn config_sections(&self) -> &'static [&'static str] {
+        &["synth", "io"]
+    }
+
+    fn check(&self, spec: &StageSpec) -> Result<()> {
+        Self::options(spec)?;
+        if let Some(name) = spec.inputs.keys().next() {
+            return Err(Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", spec.name), "a synth stage takes no inputs"));
+        }
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
+        let opts = Self::options(ctx.spec)?;
+        let mut config = ctx.config.clone();
+        if let Some(n) = opts.samples {
+            match opts.flow {
+                Flow::Lagrangian => config.synth.lagrangian.samples = n,
+                Flow::Gaussian => config.synth.gaussian.samples = n,
+                Flow::Lorenz96 => config.synth.lorenz96.samples = n,
+            }
+        }
+        generate(opts.flow, &config, ctx.seed, ctx.out)
+    }
+}
