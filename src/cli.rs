@@ -162,7 +162,7 @@ struct BaselineArgs {
     /// EnOI: static ensemble in the prior's layout.
     #[arg(long = "static", value_name = "FILE")]
     static_ensemble: Option<PathBuf>,
-    /// Output directory (analysis_ensemble.nc, analysis_fields.nc).
+    /// Output directory (analysis_METHOD.nc with the ensemble and fields, diagnostics_METHOD.json).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Analysis scheme (default: baseline.method).

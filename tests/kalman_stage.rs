@@ -1,8 +1,9 @@
 //! The `baseline` stage end to end, through the real binary: a prior ensemble (member dimension in
 //! the middle, a land point, extra coordinate variables) and gridded observations written here,
-//! a pipeline with ETKF, EnKF and LETKF stages, and the outputs checked against the exact Kalman
-//! update of the prior's mean and sample covariance (which the ETKF reproduces exactly, and the
-//! EnKF's mean too, its perturbations being centred).
+//! a pipeline with ETKF, EnKF and LETKF stages, and the outputs (`analysis_<method>.nc`,
+//! `diagnostics_<method>.json`, the `assimilate` stage's convention) checked against the exact
+//! Kalman update of the prior's mean and sample covariance (which the ETKF reproduces exactly, and
+//! the EnKF's mean too, its perturbations being centred).
 
 use std::path::Path;
 use std::process::Command;
@@ -129,7 +130,8 @@ fn baseline_stage_matches_the_kalman_update() {
     let (wet, xa, pa) = expected();
 
     for stage in ["etkf", "enkf", "letkf"] {
-        let e = analysed(&run_dir.join(stage).join("analysis_ensemble.nc"), &wet);
+        let file = run_dir.join(stage).join(format!("analysis_{stage}.nc"));
+        let e = analysed(&file, &wet);
         let mean = e.mean_axis(ndarray::Axis(0)).unwrap();
         assert!((&mean - &xa).iter().all(|d| d.abs() < 1e-9), "{stage}: analysis mean differs from the Kalman mean");
         let a = &e - &mean;
@@ -144,17 +146,17 @@ fn baseline_stage_matches_the_kalman_update() {
             assert!(cov.diag().sum() < prior_cov_trace);
         }
 
-        // Same layout and variables as the prior.
-        let f = NcFile::open(run_dir.join(stage).join("analysis_ensemble.nc")).unwrap();
+        // Same layout and variables as the prior, plus the analysis fields.
+        let f = NcFile::open(&file).unwrap();
         let mut names = f.var_names();
         names.sort();
-        assert_eq!(names, vec!["member", "psi", "time", "x"]);
+        assert_eq!(names, vec!["member", "psi", "psi_increment", "psi_mean", "psi_spread", "time", "x"]);
         assert!(f.is_integer("member").unwrap());
         assert_eq!(f.attr_str(Some("psi"), "units").as_deref(), Some("m2 s-1"));
         assert_eq!(f.attr_str(Some("time"), "units").as_deref(), Some("days since 2000-01-01"));
 
         // Analysis fields: mean and spread of the analysis ensemble on the state grid.
-        let fields = NcFile::open(run_dir.join(stage).join("analysis_fields.nc")).unwrap();
+        let fields = NcFile::open(&file).unwrap();
         let m = fields.read_expect("psi_mean", &["time", "x"]).unwrap();
         let s = fields.read_expect("psi_spread", &["time", "x"]).unwrap();
         assert!(m.data[[0, LAND]].is_nan() && s.data[[0, LAND]].is_nan());
@@ -163,6 +165,9 @@ fn baseline_stage_matches_the_kalman_update() {
             assert!((s.data[[0, j]] - cov[(k, k)].sqrt()).abs() < 1e-12);
         }
         assert_eq!(fields.read("x").unwrap().data.len(), N_X);
+        let diagnostics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join(stage).join(format!("diagnostics_{stage}.json"))).unwrap()).unwrap();
+        assert_eq!(diagnostics["method"], stage);
+        assert!(diagnostics["wall_time_s"].as_f64().unwrap() > 0.0);
     }
 
     // The manifest summary has the innovation diagnostics: the analysis fits the data better.
@@ -197,7 +202,7 @@ fn bad_inputs_are_clear_errors() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(2), "{extra}: {stderr}");
         assert!(stderr.contains(message), "{extra}: {stderr}");
-        assert!(!run_dir.join("etkf/analysis_ensemble.nc").exists(), "no partial output");
+        assert!(!run_dir.join("etkf/analysis_etkf.nc").exists(), "no partial output");
     }
 }
 
@@ -225,8 +230,8 @@ fn baseline_command_writes_the_same_analysis() {
     let summary: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
     assert_eq!(summary["method"], "letkf");
     let (wet, xa, _) = expected();
-    let e = analysed(&out.join("analysis_ensemble.nc"), &wet);
+    let e = analysed(&out.join("analysis_letkf.nc"), &wet);
     let mean = e.mean_axis(ndarray::Axis(0)).unwrap();
     assert!((&mean - &xa).iter().all(|d| d.abs() < 1e-9));
-    assert!(out.join("analysis_fields.nc").is_file());
+    assert!(out.join("diagnostics_letkf.json").is_file());
 }

@@ -1,6 +1,9 @@
 //! The `baseline` pipeline stage, single-analysis mode: a prior ensemble and observations in, the
-//! analysis ensemble (same file layout and variables as the prior, so a model can restart from
-//! it) and the analysis fields (mean, spread, increment) out, as CF NetCDF.
+//! analysis out, with the output convention of the `assimilate` stage (read by `evaluate`):
+//! `analysis_<method>.nc` holds the analysis ensemble in the prior's layout (same dimensions and
+//! variables, so a model can restart from it) plus the fields `<var>_mean`, `<var>_spread` and
+//! `<var>_increment` on the state grid; `diagnostics_<method>.json` holds the innovation
+//! statistics and the wall time.
 //!
 //! Inputs: `prior` (NetCDF with the analysed variable along a member dimension), `observations`
 //! (see [`super::obs_file`]) and, for EnOI, `static` (an ensemble of archive states in the
@@ -31,10 +34,15 @@ use crate::pipeline::spec::StageSpec;
 use crate::pipeline::staging::Staging;
 use crate::stages::{Stage, StageContext};
 
-/// Output file names.
-pub const ENSEMBLE_FILE: &str = "analysis_ensemble.nc";
-/// Output file names.
-pub const FIELDS_FILE: &str = "analysis_fields.nc";
+/// The analysis file of `method`.
+pub fn analysis_file(method: Method) -> String {
+    format!("analysis_{}.nc", method.name())
+}
+
+/// The diagnostics file of `method`.
+pub fn diagnostics_file(method: Method) -> String {
+    format!("diagnostics_{}.json", method.name())
+}
 
 /// Options of a `baseline` stage in a pipeline file.
 #[derive(Debug, Clone, Deserialize)]
@@ -107,6 +115,7 @@ impl Stage for BaselineStage {
         if let Some(m) = options.method {
             config.method = m;
         }
+        let started = std::time::Instant::now();
         let options_key = format!("pipeline.stages.{}.options", ctx.spec.name);
         let prior_path = ctx.input("prior")?;
         let prior_file = NcFile::open(prior_path)?;
@@ -155,9 +164,9 @@ impl Stage for BaselineStage {
         let increment: Vec<f64> = mean.iter().zip(&prior_mean).map(|(a, b)| a - b).collect();
 
         let title = format!("contrada {} analysis of `{}`", config.method.name(), options.variable);
-        write_ensemble(ctx, &prior_file, &prior, &ensemble, &title)?;
-        write_fields(ctx, &prior_file, &prior, &[("mean", &mean), ("spread", &spread_field), ("increment", &increment)], &title)?;
-        Ok(json!({
+        let fields: [(&str, &[f64]); 3] = [("mean", &mean), ("spread", &spread_field), ("increment", &increment)];
+        write_analysis(ctx, &analysis_file(config.method), &prior_file, &prior, &ensemble, &fields, &title)?;
+        let summary = json!({
             "method": config.method.name(),
             "members": members,
             "state_elements": n,
@@ -168,8 +177,11 @@ impl Stage for BaselineStage {
             "analysis_spread": spread(ensemble.view(), &mean),
             "innovation_prior": before,
             "innovation_analysis": after,
-            "outputs": [ENSEMBLE_FILE, FIELDS_FILE],
-        }))
+            "wall_time_s": started.elapsed().as_secs_f64(),
+        });
+        let diagnostics = staged(ctx, &diagnostics_file(config.method));
+        std::fs::write(&diagnostics, serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&diagnostics, e))?;
+        Ok(summary)
     }
 }
 
@@ -255,55 +267,42 @@ fn staged(ctx: &StageContext, name: &str) -> std::path::PathBuf {
     Path::new(ctx.out).join(name)
 }
 
-/// The analysis ensemble: the prior file with the analysed variable replaced.
-fn write_ensemble(ctx: &StageContext, file: &NcFile, prior: &PriorEnsemble, ensemble: &Array2<f64>, title: &str) -> Result<()> {
-    let mut w = NcWriter::create(&staged(ctx, ENSEMBLE_FILE), &ctx.config.io, title)?;
+/// The analysis file: the prior file with the analysed variable replaced by the analysis
+/// ensemble, plus the analysis fields `<variable>_<statistic>` on the state dimensions.
+fn write_analysis(ctx: &StageContext, name: &str, file: &NcFile, prior: &PriorEnsemble, ensemble: &Array2<f64>, fields: &[(&str, &[f64])], title: &str) -> Result<()> {
+    let mut w = NcWriter::create(&staged(ctx, name), &ctx.config.io, title)?;
     copy_globals(&mut w, file)?;
-    for (name, len) in file.dims() {
-        w.dim(&name, len)?;
+    for (dim, len) in file.dims() {
+        w.dim(&dim, len)?;
     }
-    for name in file.var_names() {
-        if name == prior.variable {
+    let taken: Vec<String> = fields.iter().map(|(statistic, _)| format!("{}_{statistic}", prior.variable)).collect();
+    for var in file.var_names() {
+        if var == prior.variable {
             let dims: Vec<&str> = prior.dims.iter().map(String::as_str).collect();
-            let attrs = copied_attributes(file, &name)?;
-            w.var_f64(&name, &dims, &prior.to_layout(ensemble), borrowed(&attrs))?;
-        } else if file.read(&name).is_ok() {
-            copy_variable(&mut w, file, &name)?;
+            let attrs = copied_attributes(file, &var)?;
+            w.var_f64(&var, &dims, &prior.to_layout(ensemble), borrowed(&attrs))?;
+        } else if taken.contains(&var) {
+            tracing::warn!("{}: variable `{var}` is replaced by the analysis field of the same name", file.path().display());
+        } else if file.read(&var).is_ok() {
+            copy_variable(&mut w, file, &var)?;
         } else {
-            tracing::warn!("{}: variable `{name}` is not numeric or has no data; not copied to {ENSEMBLE_FILE}", file.path().display());
-        }
-    }
-    w.finish()
-}
-
-/// Analysis fields on the state grid, named `<variable>_<statistic>`, with the coordinate
-/// variables of the state dimensions.
-fn write_fields(ctx: &StageContext, file: &NcFile, prior: &PriorEnsemble, fields: &[(&str, &[f64])], title: &str) -> Result<()> {
-    let mut w = NcWriter::create(&staged(ctx, FIELDS_FILE), &ctx.config.io, title)?;
-    copy_globals(&mut w, file)?;
-    for (dim, &len) in prior.state_dims.iter().zip(&prior.state_shape) {
-        w.dim(dim, len)?;
-    }
-    for dim in &prior.state_dims {
-        if file.has_var(dim) && file.var_dims(dim)? == [dim.clone()] {
-            copy_variable(&mut w, file, dim)?;
+            tracing::warn!("{}: variable `{var}` is not numeric or has no data; not copied to {name}", file.path().display());
         }
     }
     let dims: Vec<&str> = prior.state_dims.iter().map(String::as_str).collect();
     let units = file.attr_str(Some(&prior.variable), "units");
     let long = file.attr_str(Some(&prior.variable), "long_name").unwrap_or_else(|| prior.variable.clone());
-    for (statistic, values) in fields {
-        let mut attrs: Vec<(&str, AttributeValue)> = vec![("long_name", format!("analysis ensemble {statistic} of {long}").into())];
+    for ((statistic, values), var) in fields.iter().zip(&taken) {
+        let mut attrs: Vec<(&str, AttributeValue)> = vec![("long_name", format!("{long} (analysis {statistic})").into())];
         if let Some(u) = &units {
             attrs.push(("units", u.as_str().into()));
         }
-        if *statistic == "spread" {
-            attrs.push(("comment", "unbiased ensemble standard deviation (ddof = 1)".into()));
+        match *statistic {
+            "spread" => attrs.push(("comment", "unbiased ensemble standard deviation (ddof = 1)".into())),
+            "increment" => attrs.push(("comment", "analysis mean minus prior mean".into())),
+            _ => {}
         }
-        if *statistic == "increment" {
-            attrs.push(("comment", "analysis mean minus prior mean".into()));
-        }
-        w.var_f64(&format!("{}_{statistic}", prior.variable), &dims, &prior.field(values), attrs)?;
+        w.var_f64(var, &dims, &prior.field(values), attrs)?;
     }
     w.finish()
 }
