@@ -108,11 +108,10 @@ pub fn variable_table(eval: &Evaluation, var: &Variable) -> Table {
     Table { columns, rows }
 }
 
-/// Methods as rows: ensemble size, ESS, recall, cost.
+/// Methods as rows: ESS, recall, cost (ensemble sizes are in the report's first paragraph).
 pub fn method_table(eval: &Evaluation) -> Table {
     let nan = f64::NAN;
     let columns = vec![
-        ("members".to_string(), Better::None),
         ("ESS".to_string(), Better::Higher),
         ("R@1".to_string(), Better::Higher),
         ("R@5".to_string(), Better::Higher),
@@ -125,7 +124,7 @@ pub fn method_table(eval: &Evaluation) -> Table {
         .map(|m| {
             let (r1, r5) = m.recall.as_ref().map_or((nan, nan), |r| (r.r1_u2v, r.r5_u2v));
             let mib = m.peak_rss_bytes.map_or(nan, |b| b / (1024.0 * 1024.0));
-            (m.name.clone(), vec![m.members as f64, m.ess.unwrap_or(nan), r1, r5, m.wall_time_s.unwrap_or(nan), mib])
+            (m.name.clone(), vec![m.ess.unwrap_or(nan), r1, r5, m.wall_time_s.unwrap_or(nan), mib])
         })
         .collect();
     Table { columns, rows }
@@ -182,6 +181,7 @@ fn plot_maps(dir: &Path, eval: &Evaluation, doc: &mut Document) -> Result<()> {
         let error_range = colour_range(Scale::Diverging, errors.iter().flatten().copied());
         let max_std = eval.methods.iter().flat_map(|m| scores(m, var).std.iter().copied()).filter(|v| v.is_finite()).fold(0.0, f64::max);
         let spread_range = (0.0, if max_std > 0.0 { max_std } else { 1.0 });
+        let bar = unit_text(var);
         for (m, error) in eval.methods.iter().zip(&errors) {
             let s = scores(m, var);
             let top = [field(var, "truth".into(), &var.truth), field(var, format!("{} mean", m.name), &s.mean)];
@@ -193,17 +193,18 @@ fn plot_maps(dir: &Path, eval: &Evaluation, doc: &mut Document) -> Result<()> {
                 &dir.join(&file),
                 &title,
                 &[
-                    MapGroup { panels: &top, scale, units: &var.units, range: Some(field_range), tracks: &[] },
-                    MapGroup { panels: &err, scale: Scale::Diverging, units: &var.units, range: Some(error_range), tracks: &[] },
-                    MapGroup { panels: &spread, scale: Scale::Sequential, units: &var.units, range: Some(spread_range), tracks: &[] },
+                    MapGroup { panels: &top, scale, units: &bar, range: Some(field_range), tracks: &[] },
+                    MapGroup { panels: &err, scale: Scale::Diverging, units: &bar, range: Some(error_range), tracks: &[] },
+                    MapGroup { panels: &spread, scale: Scale::Sequential, units: &bar, range: Some(spread_range), tracks: &[] },
                 ],
             )?;
-            doc.blocks.push(Block::Image { file, caption: format!("{}: truth, {} mean, error and spread", var.label(), m.name) });
+            doc.blocks.push(Block::Image { file, caption: format!("{}: truth, {} mean, error and spread", var.name, m.name) });
         }
     }
     Ok(())
 }
 
+/// Units in brackets for titles and colour bars (`[1]`: dimensionless).
 fn unit_text(var: &Variable) -> String {
     if var.units.is_empty() { "(no units)".into() } else { format!("[{}]", var.units) }
 }
@@ -218,13 +219,14 @@ fn plot_tracks(dir: &Path, eval: &Evaluation, tracks: &[Vec<(f64, f64)>], doc: &
         let all: Vec<f64> = panels.iter().flat_map(|p| p.data.iter().copied()).collect();
         let scale = field_scale(&all);
         let range = colour_range(scale, all);
+        let bar = unit_text(var);
         let chunks: Vec<&[Field]> = panels.chunks(PANELS_PER_FIGURE).collect();
         for (k, chunk) in chunks.iter().enumerate() {
             let file = if chunks.len() == 1 { format!("tracks_{}.png", safe(&var.name)) } else { format!("tracks_{}_{}.png", safe(&var.name), k + 1) };
             let title = format!("{} {} with the observed drifter tracks, {}", var.name, unit_text(var), eval.truth.time);
-            map_figure(&dir.join(&file), &title, &[MapGroup { panels: chunk, scale, units: &var.units, range: Some(range), tracks }])?;
+            map_figure(&dir.join(&file), &title, &[MapGroup { panels: chunk, scale, units: &bar, range: Some(range), tracks }])?;
             let names: Vec<&str> = chunk.iter().map(|p| p.title.as_str()).collect();
-            doc.blocks.push(Block::Image { file, caption: format!("{}: {} with drifter tracks", var.label(), names.join(", ")) });
+            doc.blocks.push(Block::Image { file, caption: format!("{}: {} with drifter tracks", var.name, names.join(", ")) });
         }
     }
     Ok(())

@@ -167,7 +167,15 @@ fn draw_group(path: &Path, area: &DrawingArea<BitMapBackend, plotters::coord::Sh
         .caption(group.units, (FONT, 14))
         .build_cartesian_2d(0.0..1.0, lo..hi)
         .map_err(|e| plot_err(path, e))?;
-    chart.configure_mesh().disable_mesh().disable_x_axis().label_style((FONT, 12)).draw().map_err(|e| plot_err(path, e))?;
+    let span = hi - lo;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_label_formatter(&|v| tick_label(*v, span))
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
     let steps = 100;
     chart
         .draw_series((0..steps).map(|k| {
@@ -176,6 +184,16 @@ fn draw_group(path: &Path, area: &DrawingArea<BitMapBackend, plotters::coord::Sh
         }))
         .map_err(|e| plot_err(path, e))?;
     Ok(())
+}
+
+/// A colour-bar tick: one decimal more than the magnitude of the bar's `span` needs, and an exact
+/// "0" for ticks that are zero up to rounding (never "-0.0").
+fn tick_label(v: f64, span: f64) -> String {
+    if v.abs() <= 1e-9 * span.abs() {
+        return "0".into();
+    }
+    let decimals = (1 - span.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// Rank histograms of several methods side by side, normalised to frequencies (flat = calibrated).
@@ -195,7 +213,15 @@ pub fn rank_histograms(path: &Path, title: &str, hists: &[(String, Vec<u64>)]) -
             .y_label_area_size(45)
             .build_cartesian_2d(0.0..hist.len() as f64, 0.0..top)
             .map_err(|e| plot_err(path, e))?;
-        chart.configure_mesh().disable_mesh().x_desc("rank of truth").y_desc("frequency").label_style((FONT, 11)).draw().map_err(|e| plot_err(path, e))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("rank of truth")
+            .y_desc("frequency")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
         chart
             .draw_series(freq.iter().enumerate().map(|(k, &f)| Rectangle::new([(k as f64 + 0.05, 0.0), (k as f64 + 0.95, f)], BLUE.mix(0.6).filled())))
             .map_err(|e| plot_err(path, e))?;
@@ -238,6 +264,15 @@ pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_bar_ticks_are_short_and_never_negative_zero() {
+        assert_eq!(tick_label(-1e-17, 1.6), "0");
+        assert_eq!(tick_label(-0.4, 1.6), "-0.4");
+        assert_eq!(tick_label(0.25, 0.33), "0.25");
+        assert_eq!(tick_label(30.0, 80.0), "30");
+        assert_eq!(tick_label(0.002, 0.008), "0.0020");
+    }
 
     #[test]
     fn colour_ranges_follow_the_scale() {
