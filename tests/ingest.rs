@@ -588,3 +588,111 @@ fn configuration_mistakes_are_named() {
     let (o, _) = ingest(dir, LAGRANGIAN_CONFIG, &[("states", "states_a.nc")], &[]);
     assert!(stderr(&o).contains("--input drifters=PATH"), "{}", stderr(&o));
 }
+
+#[test]
+fn synth_lagrangian_output_round_trips() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    // 100 kept positions per track, spaced 10 * 1e-4 model units of 2.5 days: the segment ending at
+    // each time stamp spans 99 * 0.0025 days.
+    std::fs::write(dir.join("synth.toml"), "[synth.lagrangian]\nreleases = [[0.25, 0.25], [0.75, 0.75]]\ndt = 1e-4\noutput_every = 10\ngrid = 8\n").unwrap();
+    let o = contrada_in(dir, &["synth", "lagrangian", "--out", "syn", "--samples", "12", "--config", "synth.toml"]);
+    ok(&o);
+    let config = r#"
+[ingest]
+precision = "f64"
+[ingest.state]
+variables = ["coef", "psi", "u", "v"]
+[[ingest.observations]]
+name = "drifters"
+kind = "trajectories"
+segment = "0.2475 days"
+points = 100
+"#;
+    let (o, out) = ingest(dir, config, &[("states", "syn/lagrangian_states.nc"), ("drifters", "syn/lagrangian_drifters.nc")], &[]);
+    ok(&o);
+    let d = Dataset::load(out.join("dataset.nc")).unwrap();
+    assert_eq!(d.state.dim(), (12, 98 + 3 * 64));
+    assert_eq!(d.obs.ncols(), 2 * 100 * 2);
+    let states = contrada::cf::NcFile::open(dir.join("syn/lagrangian_states.nc")).unwrap();
+    let coef = states.read_values("coef").unwrap();
+    let psi = states.read_values("psi").unwrap();
+    let tracks = contrada::cf::NcFile::open(dir.join("syn/lagrangian_drifters.nc")).unwrap();
+    let [rows, x, y, sample, drifter] = ["rowSize", "x", "y", "sample_index", "drifter"].map(|v| tracks.read_values(v).unwrap());
+    let starts: Vec<usize> = rows.iter().scan(0, |acc, &n| { let s = *acc; *acc += n as usize; Some(s) }).collect();
+    for i in 0..12 {
+        let t = d.source[i].1;
+        assert_eq!(d.state.row(i).slice(ndarray::s![..98]).to_vec(), coef[t * 98..(t + 1) * 98].to_vec(), "sample {i}");
+        assert_eq!(d.state.row(i).slice(ndarray::s![98..98 + 64]).to_vec(), psi[t * 64..(t + 1) * 64].to_vec());
+        for slot in 0..2 {
+            // The track synth wrote for this sample and release point.
+            let k = (0..rows.len()).find(|&k| sample[k] as usize == t && drifter[k] as usize == slot).unwrap();
+            for p in 0..100 {
+                let at = (slot * 100 + p) * 2;
+                assert_eq!((d.obs[[i, at]], d.obs[[i, at + 1]]), (x[starts[k] + p], y[starts[k] + p]), "sample {i} slot {slot} point {p}");
+            }
+        }
+    }
+}
+
+#[test]
+fn ensemble_members_and_observations_over_several_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    let units = "days since 2001-01-01";
+    write_file(&dir.join("ens.nc"), |w| {
+        w.coord("time", &[0.0, 1.0, 2.0, 3.0], time_attrs(units, "standard")).unwrap();
+        w.dim("member", 3).unwrap();
+        w.dim("x", 5).unwrap();
+        let v: Vec<f64> = (0..4).flat_map(|t| (0..3).flat_map(move |m| (0..5).map(move |x| (100 * t + 10 * m + x) as f64))).collect();
+        w.var_f64("s", &["time", "member", "x"], &v, vec![("units", "K".into())]).unwrap();
+    });
+    // Two observation files; the second repeats day 2 with other values, which QC drops.
+    for (name, days, dup) in [("obs_a.nc", vec![0.0, 1.0, 2.0], false), ("obs_b.nc", vec![2.0, 3.0], true)] {
+        write_file(&dir.join(name), |w| {
+            w.coord("time", &days, time_attrs(units, "standard")).unwrap();
+            w.dim("x", 5).unwrap();
+            let v: Vec<f64> = days.iter().flat_map(|&t| (0..5).map(move |x| if dup && t == 2.0 { 999.0 } else { 1000.0 + 100.0 * t + x as f64 })).collect();
+            w.var_f64("o", &["time", "x"], &v, vec![]).unwrap();
+        });
+    }
+    let config = r#"
+[ingest]
+precision = "f64"
+[ingest.state]
+variables = ["s"]
+member_dim = "member"
+[ingest.split]
+train = 1.0
+validation = 0.0
+test = 0.0
+[[ingest.observations]]
+name = "o"
+kind = "gridded"
+variables = ["o"]
+"#;
+    let (o, out) = ingest(dir, config, &[("states", "ens.nc"), ("o", "obs_*.nc")], &[]);
+    ok(&o);
+    let d = Dataset::load(out.join("dataset.nc")).unwrap();
+    assert_eq!(d.state.dim(), (12, 5));
+    assert_eq!(d.member.as_deref(), Some(&[0, 1, 2, 0, 1, 2, 0, 1, 2, 0, 1, 2][..]));
+    for i in 0..12 {
+        let (t, m) = (d.time[i], d.member.as_ref().unwrap()[i] as f64);
+        assert_eq!(t, (i / 3) as f64);
+        for x in 0..5 {
+            assert_eq!(d.state[[i, x]], 100.0 * t + 10.0 * m + x as f64);
+            assert_eq!(d.obs[[i, x]], 1000.0 + 100.0 * t + x as f64, "sample {i}: the first of the duplicate times is kept");
+        }
+    }
+    let qc = qc_json(&out);
+    assert_eq!(qc["sources"][0]["duplicate_time"], 1, "{qc:#}");
+    assert_eq!(qc["samples"]["snapshots_read"], 12);
+    // 12 snapshots of 5 elements (the EOFs come from the 5 x 5 covariance) that all move together:
+    // one EOF, the uniform pattern, explains everything.
+    let eof = d.eof.unwrap();
+    assert_eq!(eof.modes.nrows(), 1);
+    for c in eof.modes.row(0) {
+        assert!((c - 1.0 / 5f64.sqrt()).abs() < 1e-9, "{}", eof.modes);
+    }
+    assert!((eof.variance[0] - eof.total_variance).abs() < 1e-9 * eof.total_variance);
+}

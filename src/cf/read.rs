@@ -184,9 +184,10 @@ impl NcFile {
         Ok(self.mask_rule(name).apply_all(buf))
     }
 
-    /// Like [`NcFile::read_slab_into`] but without masking or unpacking: the stored values, for
-    /// callers that select a few of them first and then apply [`NcFile::mask_rule`] to those.
-    pub fn read_slab_raw_into(&self, name: &str, start: &[usize], count: &[usize], buf: &mut Vec<f64>) -> Result<()> {
+    /// Like [`NcFile::read_slab_into`] but without masking or unpacking, converted to `T` by
+    /// netcdf-c: the stored values, for callers that select a few of them first and then apply
+    /// [`NcFile::mask_rule`] to those. Reading a `float` variable as `f32` skips a conversion pass.
+    pub fn read_slab_raw_into<T: netcdf::NcTypeDescriptor + Copy + Default>(&self, name: &str, start: &[usize], count: &[usize], buf: &mut Vec<T>) -> Result<()> {
         let var = self.var(name)?;
         if !matches!(var.vartype(), netcdf::types::NcVariableType::Int(_) | netcdf::types::NcVariableType::Float(_)) {
             return Err(self.var_error(name, "expected a numeric variable"));
@@ -196,9 +197,14 @@ impl NcFile {
             return Err(self.var_error(name, format!("has {rank} dimensions; a slab of {} was asked for", count.len())));
         }
         buf.clear();
-        buf.resize(count.iter().product(), 0.0);
+        buf.resize(count.iter().product(), T::default());
         let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
         var.get_values_into(buf.as_mut_slice(), extents).map_err(|e| self.var_error(name, format!("cannot read: {e}")))
+    }
+
+    /// Whether variable `name` is stored as 32-bit floats.
+    pub fn is_f32(&self, name: &str) -> Result<bool> {
+        Ok(matches!(self.var(name)?.vartype(), netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F32)))
     }
 
     /// The CF masking and unpacking rule of variable `name` (`_FillValue`, `missing_value`,
@@ -267,6 +273,10 @@ impl NcFile {
 /// The CF masking and unpacking rules of one variable (see [`NcFile::mask_rule`]).
 #[derive(Debug, Clone)]
 pub struct MaskRule {
+    /// No fill, missing value, valid range or packing: only NaN is missing.
+    plain: bool,
+    /// Only a `_FillValue` (not NaN), no missing value, valid range or packing.
+    fill_only: bool,
     fill: Option<f64>,
     missing: Vec<f64>,
     valid_min: f64,
@@ -288,13 +298,38 @@ impl MaskRule {
         if let Some(v) = get("valid_max").and_then(|v| v.first().copied()) {
             hi = v;
         }
-        MaskRule {
-            fill: get("_FillValue").and_then(|v| v.first().copied()),
-            missing: get("missing_value").unwrap_or_default(),
-            valid_min: lo,
-            valid_max: hi,
-            scale: get("scale_factor").and_then(|v| v.first().copied()).unwrap_or(1.0),
-            offset: get("add_offset").and_then(|v| v.first().copied()).unwrap_or(0.0),
+        let fill = get("_FillValue").and_then(|v| v.first().copied());
+        let missing = get("missing_value").unwrap_or_default();
+        let scale = get("scale_factor").and_then(|v| v.first().copied()).unwrap_or(1.0);
+        let offset = get("add_offset").and_then(|v| v.first().copied()).unwrap_or(0.0);
+        let plain = fill.is_none() && missing.is_empty() && lo == f64::NEG_INFINITY && hi == f64::INFINITY && scale == 1.0 && offset == 0.0;
+        let fill_only = fill.is_some_and(|f| !f.is_nan()) && missing.is_empty() && lo == f64::NEG_INFINITY && hi == f64::INFINITY && scale == 1.0 && offset == 0.0;
+        MaskRule { plain, fill_only, fill, missing, valid_min: lo, valid_max: hi, scale, offset }
+    }
+
+    /// The unpacked value of stored value `x`, or NaN where masked (counted in `counts`).
+    #[inline]
+    pub fn unpack(&self, x: f64, counts: &mut MaskCounts) -> f64 {
+        if self.plain {
+            counts.missing += usize::from(x.is_nan());
+            return x;
+        }
+        if self.fill_only {
+            // The common model-output case, kept branch-free: only _FillValue (or NaN) is missing.
+            let missing = x.is_nan() || Some(x) == self.fill;
+            counts.missing += usize::from(missing);
+            return if missing { f64::NAN } else { x };
+        }
+        match self.classify(x) {
+            Masked::No => x * self.scale + self.offset,
+            Masked::Missing => {
+                counts.missing += 1;
+                f64::NAN
+            }
+            Masked::OutOfRange => {
+                counts.out_of_range += 1;
+                f64::NAN
+            }
         }
     }
 
@@ -310,27 +345,32 @@ impl MaskRule {
         }
     }
 
-    /// Masks and unpacks `values` in place (NaN where masked) and counts the masked values by reason.
+    /// Unpacks `values` into `out` (NaN where masked), counting the masked ones; the loops of the
+    /// common cases are branch-free so that they vectorise.
+    #[inline]
+    pub fn unpack_all(&self, values: impl Iterator<Item = f64>, out: &mut [f64], counts: &mut MaskCounts) {
+        if self.plain || self.fill_only {
+            let fill = if self.plain { f64::NAN } else { self.fill.unwrap_or(f64::NAN) };
+            let mut missing = 0usize;
+            for (o, x) in out.iter_mut().zip(values) {
+                let m = x.is_nan() || x == fill;
+                missing += usize::from(m);
+                *o = if m { f64::NAN } else { x };
+            }
+            counts.missing += missing;
+        } else {
+            for (o, x) in out.iter_mut().zip(values) {
+                *o = self.unpack(x, counts);
+            }
+        }
+    }
+
+    /// Masks and unpacks `values` in place (NaN where masked) and counts the masked values by
+    /// reason.
     pub fn apply_all(&self, values: &mut [f64]) -> MaskCounts {
         let mut counts = MaskCounts::default();
-        let plain = self.fill.is_none() && self.missing.is_empty() && self.valid_min == f64::NEG_INFINITY && self.valid_max == f64::INFINITY;
-        if plain && self.scale == 1.0 && self.offset == 0.0 {
-            // The common unpacked, unmasked case: only NaN can be missing; no rewrite needed.
-            counts.missing = values.iter().filter(|x| x.is_nan()).count();
-            return counts;
-        }
         for x in values.iter_mut() {
-            match self.classify(*x) {
-                Masked::No => *x = *x * self.scale + self.offset,
-                Masked::Missing => {
-                    counts.missing += 1;
-                    *x = f64::NAN;
-                }
-                Masked::OutOfRange => {
-                    counts.out_of_range += 1;
-                    *x = f64::NAN;
-                }
-            }
+            *x = self.unpack(*x, &mut counts);
         }
         counts
     }

@@ -13,7 +13,8 @@ use crate::error::{Error, Result};
 
 /// The netCDF default fill value for doubles (and, cast, floats): what xarray expects to see.
 pub const FILL_F64: f64 = 9.969_209_968_386_869e36;
-const FILL_F32: f32 = 9.969_21e36;
+/// The netCDF default fill value for floats.
+pub const FILL_F32: f32 = 9.969_21e36;
 /// Largest chunk we ask for, in elements (4 MiB of doubles): big enough for fast reads of whole
 /// fields, small enough for partial reads and bounded memory in the HDF5 chunk cache.
 const MAX_CHUNK_ELEMS: usize = 1 << 19;
@@ -160,9 +161,10 @@ impl NcWriter {
     }
 
     /// Defines a variable over `dims` without writing data, for outputs streamed in hyperslabs
-    /// with [`NcWriter::write_slab`] / [`NcWriter::write_real`]. `chunks` is the HDF5 chunk shape
+    /// with [`NcWriter::write_slab`]. `chunks` is the HDF5 chunk shape
     /// (needed when a dimension is unlimited); deflate and shuffle follow the writer's settings.
-    /// Floating-point variables get the `_FillValue` that `write_real` writes for NaN.
+    /// Floating-point variables get the default `_FillValue` ([`FILL_F64`], [`FILL_F32`]): write
+    /// it where a value is missing.
     pub fn define<T: netcdf::NcTypeDescriptor>(&mut self, name: &str, dims: &[&str], chunks: &[usize], attrs: Vec<Attr<'_>>) -> Result<()> {
         let (deflate, shuffle, path) = (self.deflate, self.shuffle, self.path.clone());
         let err = |what: &str, e: netcdf::Error| Error::Other(format!("{}: defining {name} ({what}): {e}", path.display()));
@@ -194,22 +196,6 @@ impl NcWriter {
         let mut var = self.file.variable_mut(name).ok_or_else(|| Error::Other(format!("{}: variable {name} is not defined", path.display())))?;
         let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
         var.put_values(data, extents).map_err(|e| Error::Other(format!("{}: writing {name}: {e}", path.display())))
-    }
-
-    /// Writes f64 `data` into a floating-point variable made by [`NcWriter::define`], converting
-    /// to the variable's type (f32 or f64) and NaN to `_FillValue`.
-    pub fn write_real(&mut self, name: &str, start: &[usize], count: &[usize], data: &[f64]) -> Result<()> {
-        let single = self
-            .file
-            .variable(name)
-            .is_some_and(|v| matches!(v.vartype(), netcdf::types::NcVariableType::Float(netcdf::types::FloatType::F32)));
-        if single {
-            let data: Vec<f32> = data.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x as f32 }).collect();
-            self.write_slab(name, start, count, &data)
-        } else {
-            let data: Vec<f64> = data.iter().map(|&x| if x.is_nan() { FILL_F64 } else { x }).collect();
-            self.write_slab(name, start, count, &data)
-        }
     }
 
     /// Flushes and closes the file.

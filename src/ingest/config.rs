@@ -271,7 +271,7 @@ pub struct EofConfig {
 
 impl Default for EofConfig {
     fn default() -> Self {
-        EofConfig { modes: 20, max_snapshots: 2000, max_memory_mb: 2048 }
+        EofConfig { modes: 20, max_snapshots: 2000, max_memory_mb: 512 }
     }
 }
 
@@ -393,6 +393,7 @@ impl ObservationConfig {
             (self.window_before.is_some(), "window_before"),
             (self.window_after.is_some(), "window_after"),
             (self.combine.is_some(), "combine"),
+            (!self.limits.is_empty(), "limits"),
         ] {
             if tracks {
                 only(p, set, k, "gridded or stations");

@@ -41,7 +41,7 @@ use super::split::Split;
 use super::state::StateLayout;
 use crate::cf::dsg::unit_name;
 use crate::cf::time::TimeUnits;
-use crate::cf::write::{Attr, Precision};
+use crate::cf::write::{Attr, Precision, FILL_F32, FILL_F64};
 use crate::cf::{NcFile, NcWriter};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
@@ -105,8 +105,50 @@ pub struct Header<'a> {
     pub globals: Vec<(String, AttributeValue)>,
 }
 
+/// Floating-point values in the storage type of `dataset.nc`, NaN stored as the fill value.
+#[derive(Debug)]
+pub enum Real {
+    /// Single precision.
+    F32(Vec<f32>),
+    /// Double precision.
+    F64(Vec<f64>),
+}
+
+impl Real {
+    /// An empty buffer of `precision`.
+    pub fn new(precision: Precision) -> Real {
+        match precision {
+            Precision::F32 => Real::F32(Vec::new()),
+            Precision::F64 => Real::F64(Vec::new()),
+        }
+    }
+
+    /// Appends `xs`, converted.
+    pub fn push(&mut self, xs: &[f64]) {
+        match self {
+            Real::F32(v) => v.extend(xs.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x as f32 })),
+            Real::F64(v) => v.extend(xs.iter().map(|&x| if x.is_nan() { FILL_F64 } else { x })),
+        }
+    }
+
+    /// Removes every value, keeping the allocation.
+    pub fn clear(&mut self) {
+        match self {
+            Real::F32(v) => v.clear(),
+            Real::F64(v) => v.clear(),
+        }
+    }
+
+    fn write(&self, w: &mut NcWriter, name: &str, start: &[usize], count: &[usize]) -> Result<()> {
+        match self {
+            Real::F32(v) => w.write_slab(name, start, count, v),
+            Real::F64(v) => w.write_slab(name, start, count, v),
+        }
+    }
+}
+
 /// A chunk of rows to append.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Rows {
     /// State times.
     pub time: Vec<f64>,
@@ -119,14 +161,28 @@ pub struct Rows {
     /// Time index in that file.
     pub index: Vec<i32>,
     /// State vectors, row-major.
-    pub state: Vec<f64>,
-    /// Observation vectors, row-major, NaN where masked.
-    pub obs: Vec<f64>,
+    pub state: Real,
+    /// Observation vectors, row-major, NaN (fill) where masked.
+    pub obs: Real,
     /// 1 where observed.
     pub obs_mask: Vec<i8>,
 }
 
 impl Rows {
+    /// No rows yet, values stored as `precision`.
+    pub fn new(precision: Precision) -> Rows {
+        Rows {
+            time: Vec::new(),
+            member: Vec::new(),
+            split: Vec::new(),
+            file: Vec::new(),
+            index: Vec::new(),
+            state: Real::new(precision),
+            obs: Real::new(precision),
+            obs_mask: Vec::new(),
+        }
+    }
+
     /// Number of rows.
     pub fn len(&self) -> usize {
         self.time.len()
@@ -298,9 +354,9 @@ impl DatasetWriter {
         self.w.write_slab("split", &[at], &[n], &r.split)?;
         self.w.write_slab("state_file", &[at], &[n], &r.file)?;
         self.w.write_slab("state_time_index", &[at], &[n], &r.index)?;
-        self.w.write_real("state", &[at, 0], &[n, self.state_dim], &r.state)?;
+        r.state.write(&mut self.w, "state", &[at, 0], &[n, self.state_dim])?;
         if self.obs_dim > 0 {
-            self.w.write_real("obs", &[at, 0], &[n, self.obs_dim], &r.obs)?;
+            r.obs.write(&mut self.w, "obs", &[at, 0], &[n, self.obs_dim])?;
             self.w.write_slab("obs_mask", &[at, 0], &[n, self.obs_dim], &r.obs_mask)?;
         }
         self.rows += n;

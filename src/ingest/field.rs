@@ -7,7 +7,7 @@
 //! when there is none) and the row-major flat index over the point dimensions, which are every
 //! dimension that is not time, member or level, in file order.
 
-use crate::cf::{MaskCounts, NcFile};
+use crate::cf::{MaskCounts, MaskRule, NcFile};
 use crate::error::Result;
 
 /// Which dimensions play which role.
@@ -109,91 +109,114 @@ impl FieldLayout {
     pub fn bytes_per_time(&self) -> usize {
         8 * self.shape.iter().enumerate().filter(|(a, _)| *a != self.time_axis).map(|(_, n)| n).product::<usize>()
     }
-
-    /// The multi-index over [`FieldLayout::element_dims`] of element `(level, point)`.
-    pub fn element_index(&self, level: usize, point: usize) -> Vec<usize> {
-        let mut idx = Vec::with_capacity(self.point_axes.len() + 1);
-        if self.level_axis.is_some() {
-            idx.push(level);
-        }
-        idx.extend(unravel(point, &self.point_shape()));
-        idx
-    }
 }
 
-/// The row-major multi-index of `flat` in `shape`.
-pub fn unravel(mut flat: usize, shape: &[usize]) -> Vec<usize> {
-    let mut idx = vec![0; shape.len()];
-    for (i, &n) in shape.iter().enumerate().rev() {
-        idx[i] = flat % n.max(1);
-        flat /= n.max(1);
-    }
-    idx
-}
-
-/// Reads chunks of a variable at selected elements, reusing its buffer between reads.
+/// A slab of a variable as stored: times `t0 .. t0+n`, every member and point, the levels
+/// `lmin ..= lmax`; `float` variables stay `f32` (half the memory, no conversion pass).
 #[derive(Debug, Default)]
-pub struct FieldReader {
-    buf: Vec<f64>,
-    offsets: Vec<usize>,
+pub struct Slab {
+    f32: Vec<f32>,
+    f64: Vec<f64>,
+    single: bool,
+    count: Vec<usize>,
+    lmin: usize,
 }
 
-/// Where the values of one read go: rows of `stride` values, this variable's elements starting
-/// at column `col` of each row.
-pub struct Target<'a> {
-    /// Row-major output, `rows × stride`; rows are (time, member) pairs, member fastest.
-    pub out: &'a mut [f64],
-    /// Values per row.
-    pub stride: usize,
-    /// First column of this variable.
-    pub col: usize,
+impl Slab {
+    /// Bytes held.
+    pub fn bytes(&self) -> usize {
+        if self.single { 4 * self.f32.len() } else { 8 * self.f64.len() }
+    }
 }
 
-impl FieldReader {
-    /// Reads times `t0 .. t0+n` of `layout` from `file` at `elements` (pairs of level and point
-    /// index), masked and unpacked, into `target`; returns the masking counts over the selected
-    /// values only.
-    pub fn read(&mut self, file: &NcFile, layout: &FieldLayout, t0: usize, n: usize, elements: &[(usize, usize)], target: Target) -> Result<MaskCounts> {
-        let (lmin, lmax) = elements.iter().fold((usize::MAX, 0), |(lo, hi), &(l, _)| (lo.min(l), hi.max(l)));
-        let (lmin, lmax) = if elements.is_empty() { (0, 0) } else { (lmin, lmax) };
-        let mut start = vec![0; layout.shape.len()];
-        let mut count = layout.shape.clone();
-        start[layout.time_axis] = t0;
-        count[layout.time_axis] = n;
-        if let Some(a) = layout.level_axis {
-            start[a] = lmin;
-            count[a] = lmax - lmin + 1;
+/// The range of level indices `elements` use.
+pub fn level_range(elements: &[(usize, usize)]) -> (usize, usize) {
+    let lmin = elements.iter().map(|e| e.0).min().unwrap_or(0);
+    let lmax = elements.iter().map(|e| e.0).max().unwrap_or(0);
+    (lmin, lmax)
+}
+
+impl FieldLayout {
+    /// Reads times `t0 .. t0+n` and levels `levels` (inclusive) of this variable into `slab`.
+    pub fn read(&self, file: &NcFile, t0: usize, n: usize, levels: (usize, usize), slab: &mut Slab) -> Result<()> {
+        let mut start = vec![0; self.shape.len()];
+        let mut count = self.shape.clone();
+        start[self.time_axis] = t0;
+        count[self.time_axis] = n;
+        if let Some(a) = self.level_axis {
+            start[a] = levels.0;
+            count[a] = levels.1 - levels.0 + 1;
         }
-        file.read_slab_raw_into(&layout.var, &start, &count, &mut self.buf)?;
+        slab.single = file.is_f32(&self.var)?;
+        if slab.single {
+            file.read_slab_raw_into(&self.var, &start, &count, &mut slab.f32)?;
+        } else {
+            file.read_slab_raw_into(&self.var, &start, &count, &mut slab.f64)?;
+        }
+        slab.count = count;
+        slab.lmin = levels.0;
+        Ok(())
+    }
+}
+
+/// Picks the selected elements out of slabs of one variable; the offsets are computed once per
+/// slab shape and reused.
+#[derive(Debug, Default)]
+pub struct Gather {
+    key: Option<(Vec<usize>, usize)>,
+    /// Runs of elements stored one after the other: (offset in the slab, length); a land mask
+    /// leaves long runs of sea points, copied without per-element offsets.
+    runs: Vec<(usize, usize)>,
+    time_stride: usize,
+    member_stride: usize,
+}
+
+impl Gather {
+    fn prepare(&mut self, layout: &FieldLayout, slab: &Slab, elements: &[(usize, usize)]) {
+        if self.key.as_ref().is_some_and(|(c, l)| *c == slab.count && *l == slab.lmin) {
+            return;
+        }
+        let count = &slab.count;
         let mut strides = vec![1; count.len()];
         for a in (0..count.len().saturating_sub(1)).rev() {
             strides[a] = strides[a + 1] * count[a + 1];
         }
         let point_shape = layout.point_shape();
-        self.offsets.clear();
+        self.runs.clear();
         for &(level, point) in elements {
-            let mut off = layout.level_axis.map_or(0, |a| (level - lmin) * strides[a]);
-            for (k, i) in unravel(point, &point_shape).into_iter().enumerate() {
-                off += i * strides[layout.point_axes[k]];
+            let mut off = layout.level_axis.map_or(0, |a| (level - slab.lmin) * strides[a]);
+            let mut rest = point;
+            for (k, &n) in point_shape.iter().enumerate().rev() {
+                off += (rest % n) * strides[layout.point_axes[k]];
+                rest /= n;
             }
-            self.offsets.push(off);
+            match self.runs.last_mut() {
+                Some((start, len)) if *start + *len == off => *len += 1,
+                _ => self.runs.push((off, 1)),
+            }
         }
-        let members = layout.members();
-        let (st, sm) = (strides[layout.time_axis], layout.member_axis.map_or(0, |a| strides[a]));
-        let rule = file.mask_rule(&layout.var);
+        self.time_stride = strides[layout.time_axis];
+        self.member_stride = layout.member_axis.map_or(0, |a| strides[a]);
+        self.key = Some((slab.count.clone(), slab.lmin));
+    }
+
+    /// Writes member `m` at time `t` (both within the slab) of `elements` into `dst`, masked and
+    /// unpacked by `rule`; returns the masking counts.
+    pub fn row(&mut self, layout: &FieldLayout, slab: &Slab, elements: &[(usize, usize)], rule: &MaskRule, t: usize, m: usize, dst: &mut [f64]) -> MaskCounts {
+        self.prepare(layout, slab, elements);
+        let base = t * self.time_stride + m * self.member_stride;
         let mut counts = MaskCounts::default();
-        for t in 0..n {
-            for m in 0..members {
-                let base = t * st + m * sm;
-                let row = (t * members + m) * target.stride + target.col;
-                let dst = &mut target.out[row..row + elements.len()];
-                for (d, &off) in dst.iter_mut().zip(&self.offsets) {
-                    *d = self.buf[base + off];
-                }
-                counts += rule.apply_all(dst);
+        let mut at = 0;
+        for &(off, len) in &self.runs {
+            let out = &mut dst[at..at + len];
+            if slab.single {
+                rule.unpack_all(slab.f32[base + off..base + off + len].iter().map(|&x| f64::from(x)), out, &mut counts);
+            } else {
+                rule.unpack_all(slab.f64[base + off..base + off + len].iter().copied(), out, &mut counts);
             }
+            at += len;
         }
-        Ok(counts)
+        counts
     }
 }
 
@@ -228,7 +251,18 @@ impl Projection {
 
     /// The value at element `(level, point)` of `layout`.
     pub fn at(&self, layout: &FieldLayout, level: usize, point: usize) -> f64 {
-        let idx = layout.element_index(level, point);
-        self.values[idx.iter().zip(&self.strides).map(|(i, s)| i * s).sum::<usize>()]
+        let mut k = self.strides.len();
+        let mut flat = 0;
+        let mut rest = point;
+        for &a in layout.point_axes.iter().rev() {
+            k -= 1;
+            let n = layout.shape[a].max(1);
+            flat += (rest % n) * self.strides[k];
+            rest /= n;
+        }
+        if layout.level_axis.is_some() {
+            flat += level * self.strides[0];
+        }
+        self.values[flat]
     }
 }

@@ -30,6 +30,7 @@ pub mod tracks;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
 use ndarray::Array1;
 use netcdf::AttributeValue;
@@ -43,13 +44,12 @@ use crate::progress::Progress;
 use crate::stages::{Stage, StageContext};
 use config::{IngestConfig, Normalise};
 use dataset::{DatasetWriter, EofBasis, GridVariable, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
-use field::FieldReader;
 use observations::Source;
 use pairing::{Candidate, Window};
 use qc::{NamedQc, QcSummary, SampleCounts};
 use split::Split;
-use state::{RowStatus, StateQc, StateSource};
-use stats::{ElementMoments, Reservoir};
+use state::{Chunk, RowStatus, StateQc, StateSource};
+use stats::{ElementMoments, Reservoir, StateMoments};
 
 /// The files of each input an ingest reads.
 #[derive(Debug, Clone)]
@@ -103,6 +103,8 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         return Err(Error::config("configuration", key, message));
     }
     let tol = config::seconds(&cfg.tolerance);
+    let clock = Instant::now();
+    let mut timings = Timings::default();
     let mut state_qc = StateQc::default();
     let state = StateSource::open(&cfg.state, &inputs.state, tol, &mut state_qc)?;
     let mut sources: Vec<Source> = cfg.observations.iter().zip(&inputs.sources).map(|(c, p)| Source::open(c, p, &cfg.qc, tol)).collect::<Result<_>>()?;
@@ -130,7 +132,7 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
     let times: Vec<f64> = plan.candidates.iter().map(|c| state.timeline.entries[c.entry].value).collect();
     let split_seed = derive_seed(seed, "split");
     let labels = split::assign(&times, before, after, &cfg.split, split_seed);
-    let mut samples = SampleCounts { dropped_split_guard: labels.iter().filter(|l| l.is_none()).count(), ..Default::default() };
+    let samples = SampleCounts { dropped_split_guard: labels.iter().filter(|l| l.is_none()).count(), ..Default::default() };
     let kept: Vec<(&Candidate, Split)> = plan.candidates.iter().zip(&labels).filter_map(|(c, l)| l.map(|l| (c, l))).collect();
 
     let obs_layout = observations::obs_layout(&sources);
@@ -162,73 +164,21 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
     let io = IoConfig { deflate_level: cfg.deflate_level, ..config.io.clone() };
     let mut writer = DatasetWriter::create(&out.join(DATASET_FILE), &io, &header)?;
 
-    let (sd, od, members) = (state.dim(), obs_layout.variable.len(), state.members);
-    let mut state_moments = ElementMoments::new(sd);
-    let mut obs_moments = ElementMoments::new(od);
-    let mut reservoir = (cfg.eof.modes > 0).then(|| Reservoir::new(sd, cfg.eof.max_snapshots, cfg.eof.max_memory_mb << 20, derive_seed(seed, "eof")));
-    let per_chunk = state.times_per_chunk(cfg.chunk_mb);
-    let progress = Progress::new("ingest", (kept.len() * members) as u64);
-    let (mut reader, mut buf, mut rows) = (FieldReader::default(), Vec::new(), Rows::default());
-    let (mut obs_vals, mut obs_mask) = (vec![0.0; od], vec![0u8; od]);
-    let mut train_rows = 0;
-    let mut k = 0;
-    while k < kept.len() {
-        let first = state.timeline.entries[kept[k].0.entry];
-        let mut end = k + 1;
-        while end < kept.len() {
-            let e = state.timeline.entries[kept[end].0.entry];
-            if e.file != first.file || e.index - first.index >= per_chunk {
-                break;
-            }
-            end += 1;
-        }
-        let last = state.timeline.entries[kept[end - 1].0.entry];
-        state.read(&mut reader, first.file, first.index, last.index - first.index + 1, &mut buf, &mut state_qc)?;
-        for &(cand, split) in &kept[k..end] {
-            let e = state.timeline.entries[cand.entry];
-            fill_obs(&mut sources, cand, &mut obs_vals, &mut obs_mask)?;
-            let observed = od == 0 || obs_mask.iter().any(|&m| m == 1);
-            for m in 0..members {
-                let r = (e.index - first.index) * members + m;
-                let row = &buf[r * sd..(r + 1) * sd];
-                samples.snapshots_read += 1;
-                if state.check(row, &mut state_qc) != RowStatus::Good {
-                    samples.dropped_state_qc += 1;
-                    continue;
-                }
-                if !observed {
-                    samples.dropped_no_observations += 1;
-                    continue;
-                }
-                rows.time.push(e.value);
-                rows.member.push(m as i32);
-                rows.split.push(split as i32);
-                rows.file.push(e.file as i32);
-                rows.index.push(e.index as i32);
-                rows.state.extend_from_slice(row);
-                rows.obs.extend_from_slice(&obs_vals);
-                rows.obs_mask.extend(obs_mask.iter().map(|&v| v as i8));
-                match split {
-                    Split::Train => {
-                        samples.train += 1;
-                        train_rows += 1;
-                        state_moments.add_row(row);
-                        obs_moments.add_row(&obs_vals);
-                        if let Some(r) = reservoir.as_mut() {
-                            r.offer(row);
-                        }
-                    }
-                    Split::Validation => samples.validation += 1,
-                    Split::Test => samples.test += 1,
-                }
-            }
-        }
-        writer.append(&rows)?;
-        rows.clear();
-        progress.inc(((end - k) * members) as u64);
-        k = end;
-    }
-    progress.finish();
+    let (sd, od) = (state.dim(), obs_layout.variable.len());
+    let ranges = state.variables.iter().map(|v| v.columns.clone()).collect();
+    let mut pass = Pass {
+        state_moments: StateMoments::new(cfg.stats.normalise == Normalise::Variable, ranges, sd),
+        obs_moments: ElementMoments::new(od),
+        reservoir: (cfg.eof.modes > 0).then(|| Reservoir::new(sd, cfg.eof.max_snapshots, cfg.eof.max_memory_mb << 20, derive_seed(seed, "eof"))),
+        samples,
+        state_qc,
+        train_rows: 0,
+    };
+    timings.prepare = clock.elapsed().as_secs_f64();
+    let c = Instant::now();
+    stream(&state, &mut sources, &kept, cfg, &mut writer, &mut pass, &mut timings)?;
+    timings.pass = c.elapsed().as_secs_f64();
+    let Pass { state_moments, obs_moments, reservoir, mut samples, state_qc, train_rows } = pass;
     samples.written = writer.rows();
     if samples.written == 0 {
         return Err(Error::input(
@@ -247,23 +197,25 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         let (sd_n, od_n) = (state.layout.variable.len(), obs_layout.variable.len());
         (vec![0.0; sd_n], vec![1.0; sd_n], vec![0.0; od_n], vec![1.0; od_n], 0, 0, None)
     } else {
-        let groups = (cfg.stats.normalise == Normalise::Variable).then_some(state.layout.variable.as_slice());
-        let (state_mean, state_std, state_degenerate) = state_moments.normalisation(groups);
+        let (state_mean, state_std, state_degenerate) = state_moments.normalisation();
         let (obs_mean, obs_std, obs_degenerate) = obs_moments.normalisation(Some(&obs_layout.variable));
         let eof = match reservoir {
             Some(r) => {
                 let training_snapshots = r.seen();
+                let c = Instant::now();
                 let mut x = r.into_matrix();
                 let (mean, std) = (Array1::from(state_mean.clone()), Array1::from(state_std.clone()));
                 x -= &mean;
                 x /= &std;
                 let e = stats::eof(x, cfg.eof.modes)?;
+                timings.eof = c.elapsed().as_secs_f64();
                 Some(EofBasis { modes: e.modes, mean: e.mean, variance: e.variance, total_variance: e.total_variance, snapshots: e.snapshots, training_snapshots })
             }
             None => None,
         };
         (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof)
     };
+    let c = Instant::now();
     writer.finish(&Statistics { state_mean: &state_mean, state_std: &state_std, obs_mean: &obs_mean, obs_std: &obs_std, eof: eof.as_ref() })?;
 
     let summary = QcSummary {
@@ -273,6 +225,8 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         samples,
     };
     summary.write(out)?;
+    timings.finish = c.elapsed().as_secs_f64();
+    timings.total = clock.elapsed().as_secs_f64();
     let explained: Vec<f64> = eof.as_ref().map_or_else(Vec::new, |e| {
         let mut acc = 0.0;
         e.variance.iter().map(|v| { acc += v; acc / e.total_variance }).collect()
@@ -299,7 +253,194 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         "eof_modes": eof.as_ref().map_or(0, |e| e.modes.nrows()),
         "eof_snapshots": eof.as_ref().map_or(0, |e| e.snapshots),
         "eof_cumulative_explained_variance": explained,
+        "timings_s": timings,
     }))
+}
+
+/// Where the time of a run went, in seconds (in the manifest summary): the data pass is bounded
+/// below by reading the states plus writing the rows, which netcdf-c serialises; the rest of the
+/// pass (QC, statistics, conversion) runs on a worker thread beside them.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+struct Timings {
+    /// Opening the files, time QC, pairing, split and the output header.
+    prepare: f64,
+    /// The data pass.
+    pass: f64,
+    /// ...of which reading (and decompressing) the states,
+    read_states: f64,
+    /// ...reading observations and building observation vectors,
+    read_observations: f64,
+    /// ...and writing rows.
+    write: f64,
+    /// EOFs (normalising the sampled snapshots, the decomposition).
+    eof: f64,
+    /// Statistics, EOFs and qc.json written, file closed.
+    finish: f64,
+    /// Everything.
+    total: f64,
+}
+
+/// What the data pass accumulates.
+struct Pass {
+    state_moments: StateMoments,
+    obs_moments: ElementMoments,
+    reservoir: Option<Reservoir>,
+    samples: SampleCounts,
+    state_qc: StateQc,
+    train_rows: usize,
+}
+
+/// One chunk of consecutive state times with the observation vectors of its kept candidates.
+#[derive(Default)]
+struct Work {
+    chunk: Chunk,
+    /// Indices into the kept candidates.
+    kept: std::ops::Range<usize>,
+    /// Observation vectors and masks of those candidates, one after the other.
+    obs: Vec<f64>,
+    obs_mask: Vec<u8>,
+}
+
+/// The data pass. All netCDF calls (reading states and observations, writing rows) stay on this
+/// thread, since netcdf-c serialises them anyway; a worker thread gathers state vectors from the
+/// chunk read before, applies QC, accumulates the training statistics and converts the rows,
+/// so that work overlaps the reading and decompression of the next chunk. In memory at once: at
+/// most three chunks of states and their rows.
+fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Split)], cfg: &IngestConfig, writer: &mut DatasetWriter, pass: &mut Pass, timings: &mut Timings) -> Result<()> {
+    let per_chunk = state.times_per_chunk(cfg.chunk_mb);
+    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    for (k, (cand, _)) in kept.iter().enumerate() {
+        let e = state.timeline.entries[cand.entry];
+        match groups.last_mut() {
+            Some(g) if {
+                let first = state.timeline.entries[kept[g.start].0.entry];
+                first.file == e.file && e.index - first.index < per_chunk
+            } => g.end = k + 1,
+            _ => groups.push(k..k + 1),
+        }
+    }
+    let od: usize = sources.iter().map(Source::len).sum();
+    let members = state.members;
+    let progress = Progress::new("ingest", (kept.len() * members) as u64);
+    let precision = cfg.precision;
+    std::thread::scope(|scope| -> Result<()> {
+        let (to_worker, work_in) = std::sync::mpsc::sync_channel::<Work>(1);
+        let (to_main, rows_in) = std::sync::mpsc::sync_channel::<Rows>(1);
+        let (free_work, spare_work) = std::sync::mpsc::channel::<Work>();
+        let (free_rows, spare_rows) = std::sync::mpsc::channel::<Rows>();
+        let worker = scope.spawn(move || {
+            let mut gathers = state.gathers();
+            let mut row = vec![0.0; state.dim()];
+            for work in work_in {
+                let mut rows = spare_rows.try_recv().unwrap_or_else(|_| Rows::new(precision));
+                rows.clear();
+                process(state, &work, kept, od, &mut gathers, &mut row, &mut rows, pass);
+                // A closed channel means the main thread stopped on an error: stop too.
+                if to_main.send(rows).is_err() {
+                    break;
+                }
+                let _ = free_work.send(work);
+            }
+        });
+        let mut pending = 0;
+        let mut result = Ok(());
+        for g in &groups {
+            let mut work = spare_work.try_recv().unwrap_or_default();
+            let read = (|| -> Result<()> {
+                let (a, b) = (state.timeline.entries[kept[g.start].0.entry], state.timeline.entries[kept[g.end - 1].0.entry]);
+                let c = Instant::now();
+                state.read_chunk(a.file, a.index, b.index - a.index + 1, &mut work.chunk)?;
+                timings.read_states += c.elapsed().as_secs_f64();
+                let c = Instant::now();
+                work.kept = g.clone();
+                work.obs.resize(g.len() * od, 0.0);
+                work.obs_mask.resize(g.len() * od, 0);
+                for (k, &(cand, _)) in kept[g.clone()].iter().enumerate() {
+                    fill_obs(sources, cand, &mut work.obs[k * od..(k + 1) * od], &mut work.obs_mask[k * od..(k + 1) * od])?;
+                }
+                timings.read_observations += c.elapsed().as_secs_f64();
+                Ok(())
+            })();
+            if let Err(e) = read {
+                result = Err(e);
+                break;
+            }
+            if to_worker.send(work).is_err() {
+                break;
+            }
+            pending += 1;
+            // Keep one chunk in the worker's hands while writing the rows of the one before.
+            if pending > 1 {
+                let rows = rows_in.recv().map_err(|_| Error::Other("the ingest worker stopped".into()))?;
+                pending -= 1;
+                let c = Instant::now();
+                result = writer.append(&rows);
+                timings.write += c.elapsed().as_secs_f64();
+                progress.inc((rows.len()) as u64);
+                let _ = free_rows.send(rows);
+                if result.is_err() {
+                    break;
+                }
+            }
+        }
+        drop(to_worker);
+        if result.is_ok() {
+            for rows in rows_in.iter().take(pending) {
+                let c = Instant::now();
+                writer.append(&rows)?;
+                timings.write += c.elapsed().as_secs_f64();
+                progress.inc(rows.len() as u64);
+            }
+        }
+        drop(rows_in);
+        worker.join().map_err(|_| Error::Other("the ingest worker panicked".into()))?;
+        result
+    })?;
+    progress.finish();
+    Ok(())
+}
+
+/// Gathers, checks and converts the snapshots of one chunk (see [`stream`]).
+#[allow(clippy::too_many_arguments)]
+fn process(state: &StateSource, work: &Work, kept: &[(&Candidate, Split)], od: usize, gathers: &mut [field::Gather], row: &mut [f64], rows: &mut Rows, pass: &mut Pass) {
+    for (k, &(cand, split)) in kept[work.kept.clone()].iter().enumerate() {
+        let e = state.timeline.entries[cand.entry];
+        let (obs_vals, obs_mask) = (&work.obs[k * od..(k + 1) * od], &work.obs_mask[k * od..(k + 1) * od]);
+        let observed = od == 0 || obs_mask.contains(&1);
+        for m in 0..state.members {
+            let complete = state.row(gathers, &work.chunk, e.index, m, row, &mut pass.state_qc);
+            pass.samples.snapshots_read += 1;
+            if state.check(row, complete, &mut pass.state_qc) != RowStatus::Good {
+                pass.samples.dropped_state_qc += 1;
+                continue;
+            }
+            if !observed {
+                pass.samples.dropped_no_observations += 1;
+                continue;
+            }
+            rows.time.push(e.value);
+            rows.member.push(m as i32);
+            rows.split.push(split as i32);
+            rows.file.push(e.file as i32);
+            rows.index.push(e.index as i32);
+            rows.state.push(row);
+            rows.obs.push(obs_vals);
+            rows.obs_mask.extend(obs_mask.iter().map(|&v| v as i8));
+            match split {
+                Split::Train => {
+                    pass.samples.train += 1;
+                    pass.train_rows += 1;
+                    pass.state_moments.add_row(row);
+                    pass.obs_moments.add_row(obs_vals);
+                    if let Some(r) = pass.reservoir.as_mut() {
+                        r.offer(row);
+                    }
+                }
+                Split::Validation => pass.samples.validation += 1,
+                Split::Test => pass.samples.test += 1,
+            }
+        }
+    }
 }
 
 /// Fills the observation vector of one candidate from every source.

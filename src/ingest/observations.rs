@@ -14,12 +14,12 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::{Combine, ObsKind, ObservationConfig, QcConfig};
-use super::field::{FieldLayout, FieldReader, Projection, Roles, Target};
+use super::field::{FieldLayout, Gather, Projection, Roles, Slab};
 use super::state::{coordinate, nonempty};
 use super::timeline::{self, TimeQc, Timeline};
 use super::tracks::{TrackQc, TrackSource};
 use crate::cf::time::TimeUnits;
-use crate::cf::NcFile;
+use crate::cf::{MaskRule, NcFile};
 use crate::error::{Error, Result};
 
 /// An observation source of any kind.
@@ -83,6 +83,7 @@ struct FieldVariable {
     name: String,
     units: String,
     layouts: Vec<FieldLayout>,
+    rules: Vec<MaskRule>,
     limits: Option<(f64, f64)>,
     error_std: f64,
 }
@@ -107,7 +108,8 @@ pub struct FieldSource {
     combine: Combine,
     /// Quality control counts.
     pub qc: FieldQc,
-    reader: FieldReader,
+    slab: Slab,
+    gathers: Vec<Gather>,
     cache: Cache,
 }
 
@@ -176,6 +178,7 @@ impl FieldSource {
                 units: files[0].attr_str(Some(name), "units").unwrap_or_default(),
                 limits: cfg.limits.iter().find(|l| &l.variable == name).map(|l| (l.min, l.max)),
                 error_std: error_std(&files[0], name, cfg)?,
+                rules: files.iter().map(|f| f.mask_rule(name)).collect(),
                 layouts,
             });
         }
@@ -238,6 +241,7 @@ impl FieldSource {
     ) -> FieldSource {
         let (before, after) = cfg.window();
         let u = timeline.units.unit_seconds;
+        let gathers = variables.iter().map(|_| Gather::default()).collect();
         FieldSource {
             name: cfg.name.clone(),
             kind: cfg.kind(),
@@ -251,7 +255,8 @@ impl FieldSource {
             window: (before / u, after / u),
             combine: cfg.combine.unwrap_or_default(),
             qc,
-            reader: FieldReader::default(),
+            slab: Slab::default(),
+            gathers,
             cache: Cache::default(),
         }
     }
@@ -289,20 +294,19 @@ impl FieldSource {
                 n += 1;
             }
             let row0 = at + (k - first_new) * len;
-            let out = &mut self.cache.values[row0..row0 + n * len];
-            for (vi, v) in self.variables.iter().enumerate() {
-                let target = Target { out: &mut *out, stride: len, col: vi * self.elements.len() };
-                let counts = self.reader.read(&self.files[e.file], &v.layouts[e.file], e.index, n, &self.elements, target)?;
-                self.qc.values_missing += counts.missing;
-                self.qc.values_outside_valid_range += counts.out_of_range;
-                if let Some((lo, hi)) = v.limits {
-                    for r in 0..n {
-                        let cols = r * len + vi * self.elements.len()..r * len + (vi + 1) * self.elements.len();
-                        for x in &mut out[cols] {
-                            if *x < lo || *x > hi {
-                                *x = f64::NAN;
-                                self.qc.values_outside_limits += 1;
-                            }
+            let ne = self.elements.len();
+            for (vi, (v, g)) in self.variables.iter().zip(&mut self.gathers).enumerate() {
+                v.layouts[e.file].read(&self.files[e.file], e.index, n, (0, 0), &mut self.slab)?;
+                for r in 0..n {
+                    let cols = row0 + r * len + vi * ne..row0 + r * len + (vi + 1) * ne;
+                    let dst = &mut self.cache.values[cols];
+                    let counts = g.row(&v.layouts[e.file], &self.slab, &self.elements, &v.rules[e.file], r, 0, dst);
+                    self.qc.values_missing += counts.missing;
+                    self.qc.values_outside_valid_range += counts.out_of_range;
+                    if let Some((lo, hi)) = v.limits {
+                        for x in dst.iter_mut().filter(|x| **x < lo || **x > hi) {
+                            *x = f64::NAN;
+                            self.qc.values_outside_limits += 1;
                         }
                     }
                 }

@@ -14,9 +14,9 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::StateConfig;
-use super::field::{FieldLayout, FieldReader, Projection, Roles, Target};
+use super::field::{level_range, FieldLayout, Gather, Projection, Roles, Slab};
 use super::timeline::{self, TimeQc, Timeline};
-use crate::cf::NcFile;
+use crate::cf::{MaskRule, NcFile};
 use crate::error::{Error, Result};
 
 /// One state variable and where its elements sit in the state vector.
@@ -41,6 +41,8 @@ pub struct StateVariable {
     /// Configured limits.
     pub limits: Option<(f64, f64)>,
     layouts: Vec<FieldLayout>,
+    rules: Vec<MaskRule>,
+    levels: (usize, usize),
 }
 
 /// Per state element: which variable, level and point it is, and its coordinates.
@@ -91,6 +93,19 @@ pub enum RowStatus {
     OutsideLimits,
 }
 
+/// Raw slabs of consecutive times of one state file, one per variable (see
+/// [`StateSource::read_chunk`]).
+#[derive(Debug, Default)]
+pub struct Chunk {
+    /// The file.
+    pub file: usize,
+    /// First time index in the file.
+    pub t0: usize,
+    /// Number of times.
+    pub n: usize,
+    slabs: Vec<Slab>,
+}
+
 /// The opened state files.
 pub struct StateSource {
     /// The files, in time order.
@@ -124,7 +139,6 @@ impl StateSource {
         let mut mask_used = cfg.mask_var.is_empty();
         let mut start = 0;
         let mut layout = StateLayout::default();
-        let mut reader = FieldReader::default();
         for (vi, name) in cfg.variables.iter().enumerate() {
             let layouts: Vec<FieldLayout> = files.iter().map(|f| FieldLayout::of(f, name, &roles)).collect::<Result<_>>()?;
             for (k, l) in layouts.iter().enumerate().skip(1) {
@@ -163,7 +177,7 @@ impl StateSource {
                     mask_used = true;
                     all.iter().copied().filter(|&(l, p)| mask.at(l0, l, p).is_finite() && mask.at(l0, l, p) != 0.0).collect()
                 }
-                None => first_snapshot_valid(&files, &timeline, l0, &layouts, &all, &mut reader)?,
+                None => first_snapshot_valid(&files, &timeline, &layouts, &all)?,
             };
             if elements.is_empty() {
                 return Err(files[0].var_error(name, "no element is left: every point is masked or missing in the first snapshot"));
@@ -192,9 +206,11 @@ impl StateSource {
                 level_dim: l0.level_axis.map(|a| l0.dims[a].clone()),
                 point_dims: l0.point_dims(),
                 point_shape: l0.point_shape(),
-                elements,
                 columns,
                 limits,
+                rules: files.iter().map(|f| f.mask_rule(name)).collect(),
+                levels: level_range(&elements),
+                elements,
                 layouts,
             });
         }
@@ -209,33 +225,58 @@ impl StateSource {
         self.variables.last().map_or(0, |v| v.columns.end)
     }
 
-    /// How many consecutive times to read at once within `budget_mb`, aligned to the HDF5 chunks
-    /// along time so no chunk is decompressed twice.
+    /// How many consecutive times to read at once within `budget_mb` (raw values, as stored),
+    /// aligned to the HDF5 chunks along time so no chunk is decompressed twice.
     pub fn times_per_chunk(&self, budget_mb: usize) -> usize {
-        let per_time: usize = self.variables.iter().map(|v| v.layouts[0].bytes_per_time()).sum::<usize>() + 8 * self.dim() * self.members;
+        let per_time: usize = self
+            .variables
+            .iter()
+            .map(|v| {
+                let l = &v.layouts[0];
+                let size = if self.files[0].is_f32(&v.name).unwrap_or(false) { 4 } else { 8 };
+                let levels = if l.level_axis.is_some() { v.levels.1 - v.levels.0 + 1 } else { 1 };
+                size * l.members() * levels * l.points()
+            })
+            .sum();
         let n = (budget_mb << 20) / per_time.max(1);
         let l0 = &self.variables[0].layouts[0];
         let chunk = self.files[0].chunking(&l0.var).ok().flatten().map_or(1, |c| c[l0.time_axis].max(1));
         if n >= chunk { n / chunk * chunk } else { n.max(1) }
     }
 
-    /// Reads times `t0 .. t0+n` of file `file` into `out`: `n × members` rows of [`StateSource::dim`]
-    /// values, member fastest; counts masked values in `qc`.
-    pub fn read(&self, reader: &mut FieldReader, file: usize, t0: usize, n: usize, out: &mut Vec<f64>, qc: &mut StateQc) -> Result<()> {
-        let stride = self.dim();
-        out.clear();
-        out.resize(n * self.members * stride, 0.0);
-        for v in &self.variables {
-            let counts = reader.read(&self.files[file], &v.layouts[file], t0, n, &v.elements, Target { out, stride, col: v.columns.start })?;
-            qc.values_missing += counts.missing;
-            qc.values_outside_valid_range += counts.out_of_range;
+    /// Reads times `t0 .. t0+n` of file `file` as stored: the netCDF part of reading states,
+    /// which can run on another thread than [`StateSource::row`].
+    pub fn read_chunk(&self, file: usize, t0: usize, n: usize, chunk: &mut Chunk) -> Result<()> {
+        chunk.slabs.resize_with(self.variables.len(), Slab::default);
+        for (v, slab) in self.variables.iter().zip(&mut chunk.slabs) {
+            v.layouts[file].read(&self.files[file], t0, n, v.levels, slab)?;
         }
+        (chunk.file, chunk.t0, chunk.n) = (file, t0, n);
         Ok(())
     }
 
-    /// Quality control of one snapshot.
-    pub fn check(&self, row: &[f64], qc: &mut StateQc) -> RowStatus {
-        if row.iter().any(|x| x.is_nan()) {
+    /// One gather per variable, for [`StateSource::row`].
+    pub fn gathers(&self) -> Vec<Gather> {
+        self.variables.iter().map(|_| Gather::default()).collect()
+    }
+
+    /// Writes the state vector of time `t` (index in the file) and member `m` of `chunk` into
+    /// `dst` ([`StateSource::dim`] values), masked and unpacked; counts masked values in `qc` and
+    /// returns whether none was (the snapshot is complete).
+    pub fn row(&self, gathers: &mut [Gather], chunk: &Chunk, t: usize, m: usize, dst: &mut [f64], qc: &mut StateQc) -> bool {
+        let mut complete = true;
+        for ((v, g), slab) in self.variables.iter().zip(gathers).zip(&chunk.slabs) {
+            let counts = g.row(&v.layouts[chunk.file], slab, &v.elements, &v.rules[chunk.file], t - chunk.t0, m, &mut dst[v.columns.clone()]);
+            qc.values_missing += counts.missing;
+            qc.values_outside_valid_range += counts.out_of_range;
+            complete &= counts.missing + counts.out_of_range == 0;
+        }
+        complete
+    }
+
+    /// Quality control of one snapshot; `complete` is what [`StateSource::row`] said.
+    pub fn check(&self, row: &[f64], complete: bool, qc: &mut StateQc) -> RowStatus {
+        if !complete {
             qc.snapshots_incomplete += 1;
             return RowStatus::Incomplete;
         }
@@ -264,10 +305,13 @@ fn describe_dims(l: &FieldLayout) -> String {
 }
 
 /// The elements of `all` that are not missing in member 0 of the first kept snapshot.
-fn first_snapshot_valid(files: &[NcFile], timeline: &Timeline, l0: &FieldLayout, layouts: &[FieldLayout], all: &[(usize, usize)], reader: &mut FieldReader) -> Result<Vec<(usize, usize)>> {
+fn first_snapshot_valid(files: &[NcFile], timeline: &Timeline, layouts: &[FieldLayout], all: &[(usize, usize)]) -> Result<Vec<(usize, usize)>> {
     let first = timeline.entries[0];
-    let mut row = vec![0.0; all.len() * l0.members()];
-    reader.read(&files[first.file], &layouts[first.file], first.index, 1, all, Target { out: &mut row, stride: all.len(), col: 0 })?;
+    let (layout, file) = (&layouts[first.file], &files[first.file]);
+    let mut slab = Slab::default();
+    layout.read(file, first.index, 1, level_range(all), &mut slab)?;
+    let mut row = vec![0.0; all.len()];
+    Gather::default().row(layout, &slab, all, &file.mask_rule(&layout.var), 0, 0, &mut row);
     Ok(all.iter().zip(&row).filter(|(_, v)| !v.is_nan()).map(|(e, _)| *e).collect())
 }
 

@@ -102,9 +102,8 @@ impl ElementMoments {
     }
 
     /// Mean and standard deviation per element, or per group of elements (`groups[e]` is the
-    /// group of element e) with every element of a group given its group's values. A standard
-    /// deviation that is zero or undefined is replaced by 1 (the values are then only centred),
-    /// and counted in the second result.
+    /// group of element e) with every element of a group given its group's values; see
+    /// [`normalisation`].
     pub fn normalisation(&self, groups: Option<&[i32]>) -> (Vec<f64>, Vec<f64>, usize) {
         let per: Vec<Moments> = match groups {
             None => (0..self.n.len()).map(|i| self.moments(i)).collect(),
@@ -117,21 +116,101 @@ impl ElementMoments {
                 g.iter().map(|&k| merged[k as usize]).collect()
             }
         };
-        let mut degenerate = 0;
-        let mean = per.iter().map(|m| if m.n > 0.0 { m.mean } else { 0.0 }).collect();
-        let std = per
-            .iter()
-            .map(|m| {
-                let s = m.std();
-                if s.is_finite() && s > 0.0 {
-                    s
-                } else {
-                    degenerate += 1;
-                    1.0
+        normalisation(&per)
+    }
+}
+
+/// Means and standard deviations from moments. A standard deviation that is zero or undefined is
+/// replaced by 1 (the values are then only centred) and counted in the third result.
+pub fn normalisation(per: &[Moments]) -> (Vec<f64>, Vec<f64>, usize) {
+    let mut degenerate = 0;
+    let mean = per.iter().map(|m| if m.n > 0.0 { m.mean } else { 0.0 }).collect();
+    let std = per
+        .iter()
+        .map(|m| {
+            let s = m.std();
+            if s.is_finite() && s > 0.0 {
+                s
+            } else {
+                degenerate += 1;
+                1.0
+            }
+        })
+        .collect();
+    (mean, std, degenerate)
+}
+
+/// `Σ (x - c)` and `Σ (x - c)²`, in four lanes so the loop vectorises.
+fn shifted_sums(xs: &[f64], c: f64) -> (f64, f64) {
+    let (mut s1, mut s2) = ([0.0; 4], [0.0; 4]);
+    let chunks = xs.chunks_exact(4);
+    let tail = chunks.remainder();
+    for q in chunks {
+        for k in 0..4 {
+            let v = q[k] - c;
+            s1[k] += v;
+            s2[k] += v * v;
+        }
+    }
+    let (mut a, mut b) = (s1.iter().sum::<f64>(), s2.iter().sum::<f64>());
+    for &x in tail {
+        a += x - c;
+        b += (x - c) * (x - c);
+    }
+    (a, b)
+}
+
+/// Moments of the training states: one set per variable (a contiguous range of the state
+/// vector), or one per element. Rows given here passed QC, so they have no missing values.
+pub enum StateMoments {
+    /// Per variable: the range, the shift (its first value) and `[n, Σ(x - c), Σ(x - c)²]`.
+    Variable(Vec<(std::ops::Range<usize>, Option<f64>, [f64; 3])>),
+    /// Per element.
+    Point(ElementMoments),
+}
+
+impl StateMoments {
+    /// Per-variable moments over `ranges`, or per-element moments of `dim` elements.
+    pub fn new(per_variable: bool, ranges: Vec<std::ops::Range<usize>>, dim: usize) -> StateMoments {
+        if per_variable {
+            StateMoments::Variable(ranges.into_iter().map(|r| (r, None, [0.0; 3])).collect())
+        } else {
+            StateMoments::Point(ElementMoments::new(dim))
+        }
+    }
+
+    /// Adds one complete state vector.
+    pub fn add_row(&mut self, row: &[f64]) {
+        match self {
+            StateMoments::Variable(groups) => {
+                for (r, shift, sums) in groups.iter_mut() {
+                    let xs = &row[r.clone()];
+                    let c = *shift.get_or_insert(xs.first().copied().unwrap_or(0.0));
+                    let (a, b) = shifted_sums(xs, c);
+                    sums[0] += xs.len() as f64;
+                    sums[1] += a;
+                    sums[2] += b;
                 }
-            })
-            .collect();
-        (mean, std, degenerate)
+            }
+            StateMoments::Point(m) => m.add_row(row),
+        }
+    }
+
+    /// Mean and standard deviation per element (see [`normalisation`]).
+    pub fn normalisation(&self) -> (Vec<f64>, Vec<f64>, usize) {
+        match self {
+            StateMoments::Variable(groups) => {
+                let per: Vec<Moments> = groups
+                    .iter()
+                    .flat_map(|(r, shift, [n, s1, s2])| {
+                        let m = if *n > 0.0 { Moments { n: *n, mean: shift.unwrap_or(0.0) + s1 / n, m2: (s2 - s1 * s1 / n).max(0.0) } } else { Moments::default() };
+                        std::iter::repeat_n(m, r.len())
+                    })
+                    .collect();
+                normalisation(&per)
+            }
+            StateMoments::Point(m) => m.normalisation(None),
+        }
     }
 }
 
@@ -154,6 +233,10 @@ impl Reservoir {
     /// Offers one row.
     pub fn offer(&mut self, row: &[f64]) {
         if self.seen < self.capacity {
+            if self.rows.is_empty() {
+                // Reserved up front: growing by doubling would copy the sample several times.
+                self.rows.reserve_exact(self.capacity * self.dim);
+            }
             self.rows.extend_from_slice(row);
         } else {
             let j = self.rng.random_range(0..=self.seen);
@@ -209,18 +292,22 @@ pub fn eof(mut x: Array2<f64>, k: usize) -> Result<Eof> {
     let m = values.len();
     let top = values[m - 1].max(0.0);
     let keep = (0..k.min(m)).take_while(|&i| values[m - 1 - i] > 1e-12 * top).count();
-    let mut modes = Array2::zeros((keep, d));
-    let mut variance = Array1::zeros(keep);
+    // Leading eigenvectors, largest first, as columns.
+    let mut lead = Array2::zeros((m, keep));
     for i in 0..keep {
-        let lambda = values[m - 1 - i];
-        let v = vectors.column(m - 1 - i);
-        let mut mode = if small_side { x.t().dot(&v) / lambda.sqrt() } else { v.to_owned() };
+        lead.column_mut(i).assign(&vectors.column(m - 1 - i));
+    }
+    let variance: Array1<f64> = (0..keep).map(|i| values[m - 1 - i] / (n - 1) as f64).collect();
+    // Modes: Xᵀ u / sqrt(λ) for the snapshot Gram matrix, the eigenvectors themselves otherwise.
+    let mut modes: Array2<f64> = if small_side { lead.t().dot(&x) } else { lead.t().to_owned() };
+    for (i, mut mode) in modes.rows_mut().into_iter().enumerate() {
+        if small_side {
+            mode /= values[m - 1 - i].sqrt();
+        }
         let biggest = mode.iter().copied().fold(0.0f64, |a, b| if b.abs() > a.abs() { b } else { a });
         if biggest < 0.0 {
             mode.mapv_inplace(|c| -c);
         }
-        modes.row_mut(i).assign(&mode);
-        variance[i] = lambda / (n - 1) as f64;
     }
     Ok(Eof { mean, modes, variance, total_variance: total, snapshots: n })
 }
@@ -253,6 +340,30 @@ mod tests {
         assert_eq!(mean, vec![3.0, 3.0, 7.0]);
         assert!((std[0] - (8.0f64 / 3.0).sqrt()).abs() < 1e-12);
         assert_eq!((std[2], degenerate), (1.0, 1), "one value has no spread: std 1, counted");
+    }
+
+    #[test]
+    fn state_moments_per_variable_and_per_point_agree_with_direct_sums() {
+        // Two variables with a large mean and a small spread: the shift keeps the digits.
+        let rows: Vec<Vec<f64>> = (0..7).map(|t| (0..5).map(|e| 1e6 * (1.0 + (e / 3) as f64) + ((t * 5 + e) as f64 * 0.9).sin()).collect()).collect();
+        let mut var = StateMoments::new(true, vec![0..3, 3..5], 5);
+        let mut point = StateMoments::new(false, Vec::new(), 5);
+        rows.iter().for_each(|r| {
+            var.add_row(r);
+            point.add_row(r);
+        });
+        let stats = |vals: Vec<f64>| {
+            let m = vals.iter().sum::<f64>() / vals.len() as f64;
+            (m, (vals.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (vals.len() - 1) as f64).sqrt())
+        };
+        let (mean, std, _) = var.normalisation();
+        for (e, group) in [(0, 0..3), (4, 3..5)] {
+            let (m, s) = stats(rows.iter().flat_map(|r| r[group.clone()].to_vec()).collect());
+            assert!((mean[e] - m).abs() < 1e-9 && (std[e] - s).abs() < 1e-9 * s.max(1.0), "{} {m} {} {s}", mean[e], std[e]);
+        }
+        let (mean, std, _) = point.normalisation();
+        let (m, s) = stats(rows.iter().map(|r| r[2]).collect());
+        assert!((mean[2] - m).abs() < 1e-9 && (std[2] - s).abs() < 1e-9, "{} {m} {} {s}", mean[2], std[2]);
     }
 
     #[test]

@@ -26,7 +26,8 @@ pub struct StageSpec {
     /// What the stage does: one of [`stages::KINDS`].
     pub kind: String,
     /// Named inputs: a file path (relative to the current directory) or `stage:NAME/FILE` for a file
-    /// written by an earlier stage of the same run.
+    /// written by an earlier stage of the same run; a file pattern (`archive/ocean_*.nc`) names
+    /// every matching file (see `pipeline::runner::expand_input`).
     pub inputs: BTreeMap<String, String>,
     /// Stage-kind options (e.g. `flow = "lorenz96"` for `synth`); each kind checks its own keys.
     pub options: toml::Table,
