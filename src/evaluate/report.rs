@@ -240,7 +240,7 @@ pub fn coarsen(hist: &[u64], max_bins: usize) -> (Vec<u64>, usize) {
     if k <= max_bins {
         return (hist.to_vec(), 1);
     }
-    match (8..=max_bins).rev().find(|g| k % g == 0) {
+    match (8..=max_bins).rev().find(|g| k.is_multiple_of(*g)) {
         Some(groups) => (hist.chunks(k / groups).map(|c| c.iter().sum()).collect(), k / groups),
         None => (hist.to_vec(), 1),
     }
@@ -345,7 +345,7 @@ mod tests {
         assert_eq!((h.len(), per), (19, 27));
         assert!(h.iter().all(|&c| c == 54));
         // Counts are kept, and order: a U shape stays a U shape.
-        let u: Vec<u64> = (0..100).map(|k| if k < 4 || k >= 96 { 10 } else { 1 }).collect();
+        let u: Vec<u64> = (0..100).map(|k| if (4..96).contains(&k) { 1 } else { 10 }).collect();
         let (h, per) = coarsen(&u, 25);
         assert_eq!((h.len(), per), (25, 4));
         assert_eq!(h.iter().sum::<u64>(), u.iter().sum::<u64>());

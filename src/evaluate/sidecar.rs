@@ -167,10 +167,10 @@ pub fn read_tracks(path: &Path) -> Result<Vec<Vec<(f64, f64)>>> {
     for t in &set.trajectories {
         let mut line: Vec<(f64, f64)> = Vec::new();
         for (&x, &y) in t.x.iter().zip(&t.y) {
-            if let Some(&(px, py)) = line.last() {
-                if (x - px).abs() > jump_x || (y - py).abs() > jump_y {
-                    lines.push(std::mem::take(&mut line));
-                }
+            if let Some(&(px, py)) = line.last()
+                && ((x - px).abs() > jump_x || (y - py).abs() > jump_y)
+            {
+                lines.push(std::mem::take(&mut line));
             }
             line.push((x, y));
         }
@@ -227,7 +227,7 @@ mod tests {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/lagrangian/today/lagrangian_drifters.nc");
         let lines = read_tracks(&sample).unwrap();
         let points: usize = lines.iter().map(Vec::len).sum();
-        assert!(points <= 100 && points >= 90, "{points} points");
+        assert!((90..=100).contains(&points), "{points} points");
         for l in &lines {
             assert!(l.iter().all(|&(x, y)| (0.0..1.0).contains(&x) && (0.0..1.0).contains(&y)));
             assert!(l.windows(2).all(|w| (w[1].0 - w[0].0).abs() < 0.5 && (w[1].1 - w[0].1).abs() < 0.5));
