@@ -37,7 +37,8 @@ pub struct IngestConfig {
     pub precision: Precision,
     /// zlib deflate level of `dataset.nc`, 0 (off) to 9.
     pub deflate_level: i32,
-    /// Memory budget of one chunk of states read and written at a time, in MiB.
+    /// Memory budget of one chunk of consecutive state times as stored, in MiB; up to three chunks
+    /// (one being read, one being processed, one being written) are in memory at once.
     pub chunk_mb: usize,
 }
 

@@ -159,6 +159,18 @@ impl FieldLayout {
     }
 }
 
+/// What to pick out of a variable's slabs: its layout in one file, the elements, and the file's
+/// masking rule for it.
+#[derive(Clone, Copy)]
+pub struct Selection<'a> {
+    /// The layout.
+    pub layout: &'a FieldLayout,
+    /// `(level, point)` pairs.
+    pub elements: &'a [(usize, usize)],
+    /// Masking and unpacking.
+    pub rule: &'a MaskRule,
+}
+
 /// Picks the selected elements out of slabs of one variable; the offsets are computed once per
 /// slab shape and reused.
 #[derive(Debug, Default)]
@@ -200,10 +212,11 @@ impl Gather {
         self.key = Some((slab.count.clone(), slab.lmin));
     }
 
-    /// Writes member `m` at time `t` (both within the slab) of `elements` into `dst`, masked and
-    /// unpacked by `rule`; returns the masking counts.
-    pub fn row(&mut self, layout: &FieldLayout, slab: &Slab, elements: &[(usize, usize)], rule: &MaskRule, t: usize, m: usize, dst: &mut [f64]) -> MaskCounts {
-        self.prepare(layout, slab, elements);
+    /// Writes member `m` at time `t` (both within the slab) of the selected elements into `dst`,
+    /// masked and unpacked; returns the masking counts.
+    pub fn row(&mut self, sel: &Selection, slab: &Slab, t: usize, m: usize, dst: &mut [f64]) -> MaskCounts {
+        let rule = sel.rule;
+        self.prepare(sel.layout, slab, sel.elements);
         let base = t * self.time_stride + m * self.member_stride;
         let mut counts = MaskCounts::default();
         let mut at = 0;

@@ -319,7 +319,7 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
             _ => groups.push(k..k + 1),
         }
     }
-    let od: usize = sources.iter().map(Source::len).sum();
+    let od: usize = sources.iter().map(Source::width).sum();
     let members = state.members;
     let progress = Progress::new("ingest", (kept.len() * members) as u64);
     let precision = cfg.precision;
@@ -447,7 +447,7 @@ fn process(state: &StateSource, work: &Work, kept: &[(&Candidate, Split)], od: u
 fn fill_obs(sources: &mut [Source], cand: &Candidate, vals: &mut [f64], mask: &mut [u8]) -> Result<()> {
     let mut at = 0;
     for (src, (tau, window)) in sources.iter_mut().zip(&cand.windows) {
-        let len = src.len();
+        let len = src.width();
         let (v, m) = (&mut vals[at..at + len], &mut mask[at..at + len]);
         match (src, window) {
             (Source::Field(f), Window::Field(range)) => f.fill(range.clone(), *tau, v, m)?,

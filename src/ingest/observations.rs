@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::{Combine, ObsKind, ObservationConfig, QcConfig};
-use super::field::{FieldLayout, Gather, Projection, Roles, Slab};
+use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::state::{coordinate, nonempty};
 use super::timeline::{self, TimeQc, Timeline};
 use super::tracks::{TrackQc, TrackSource};
@@ -262,14 +262,14 @@ impl FieldSource {
     }
 
     /// Values this source contributes to the observation vector.
-    pub fn len(&self) -> usize {
+    pub fn width(&self) -> usize {
         self.variables.len() * self.elements.len()
     }
 
     /// Makes the cache hold observation times `range` (entries of the timeline), reading only
     /// those not already held; ranges are expected to move forward.
     fn ensure(&mut self, range: Range<usize>) -> Result<()> {
-        let len = self.len();
+        let len = self.width();
         let (cs, ce) = (self.cache.start, self.cache.start + self.cache.rows);
         if range.start >= cs && range.end <= ce {
             return Ok(());
@@ -300,7 +300,8 @@ impl FieldSource {
                 for r in 0..n {
                     let cols = row0 + r * len + vi * ne..row0 + r * len + (vi + 1) * ne;
                     let dst = &mut self.cache.values[cols];
-                    let counts = g.row(&v.layouts[e.file], &self.slab, &self.elements, &v.rules[e.file], r, 0, dst);
+                    let sel = Selection { layout: &v.layouts[e.file], elements: &self.elements, rule: &v.rules[e.file] };
+                    let counts = g.row(&sel, &self.slab, r, 0, dst);
                     self.qc.values_missing += counts.missing;
                     self.qc.values_outside_valid_range += counts.out_of_range;
                     if let Some((lo, hi)) = v.limits {
@@ -322,7 +323,7 @@ impl FieldSource {
     /// times `range` around the state time `tau` (timeline units).
     pub fn fill(&mut self, range: Range<usize>, tau: f64, vals: &mut [f64], mask: &mut [u8]) -> Result<()> {
         self.ensure(range.clone())?;
-        let len = self.len();
+        let len = self.width();
         let rows = |j: usize| &self.cache.values[(j - self.cache.start) * len..(j - self.cache.start + 1) * len];
         for c in 0..len {
             let (mut best, mut best_dt, mut sum, mut count) = (f64::NAN, f64::INFINITY, 0.0, 0usize);
@@ -412,16 +413,11 @@ impl Source {
 
     /// Values this source contributes to the observation vector (trajectories: once the number
     /// of tracks is known).
-    pub fn len(&self) -> usize {
+    pub fn width(&self) -> usize {
         match self {
-            Source::Field(f) => f.len(),
-            Source::Tracks(t) => t.len(),
+            Source::Field(f) => f.width(),
+            Source::Tracks(t) => t.width(),
         }
-    }
-
-    /// Whether the source contributes no values.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
     }
 
     /// First and last observation time (source units), or None without observations.

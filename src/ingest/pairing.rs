@@ -158,12 +158,9 @@ pub fn plan(state: &Timeline, sources: &mut [Source], incomplete: Incomplete, to
                 .collect(),
             Source::Tracks(t) => {
                 let found: Vec<Option<(Vec<u32>, Vec<u32>)>> = taus.iter().map(|tau| tau.map(|tau| t.candidates(tau))).collect();
-                let most = |f: &dyn Fn(&(Vec<u32>, Vec<u32>)) -> usize| found.iter().flatten().map(f).max().unwrap_or(0);
-                let slots = match (t.configured_slots, incomplete) {
-                    (0, Incomplete::Drop) => most(&|c| c.0.len()),
-                    (0, Incomplete::Pad) => most(&|c| c.0.len() + c.1.len()),
-                    (k, _) => k,
-                };
+                // Automatic slots: the most complete tracks (when dropping) or tracks (when padding) any window has.
+                let most = found.iter().flatten().map(|(complete, partial)| if incomplete == Incomplete::Drop { complete.len() } else { complete.len() + partial.len() }).max().unwrap_or(0);
+                let slots = if t.configured_slots == 0 { most } else { t.configured_slots };
                 t.set_slots(slots);
                 sp.tracks = Some(slots);
                 sp.tracks_beyond_slots = Some(0);

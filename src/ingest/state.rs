@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::StateConfig;
-use super::field::{level_range, FieldLayout, Gather, Projection, Roles, Slab};
+use super::field::{level_range, FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::timeline::{self, TimeQc, Timeline};
 use crate::cf::{MaskRule, NcFile};
 use crate::error::{Error, Result};
@@ -266,7 +266,8 @@ impl StateSource {
     pub fn row(&self, gathers: &mut [Gather], chunk: &Chunk, t: usize, m: usize, dst: &mut [f64], qc: &mut StateQc) -> bool {
         let mut complete = true;
         for ((v, g), slab) in self.variables.iter().zip(gathers).zip(&chunk.slabs) {
-            let counts = g.row(&v.layouts[chunk.file], slab, &v.elements, &v.rules[chunk.file], t - chunk.t0, m, &mut dst[v.columns.clone()]);
+            let sel = Selection { layout: &v.layouts[chunk.file], elements: &v.elements, rule: &v.rules[chunk.file] };
+            let counts = g.row(&sel, slab, t - chunk.t0, m, &mut dst[v.columns.clone()]);
             qc.values_missing += counts.missing;
             qc.values_outside_valid_range += counts.out_of_range;
             complete &= counts.missing + counts.out_of_range == 0;
@@ -311,7 +312,8 @@ fn first_snapshot_valid(files: &[NcFile], timeline: &Timeline, layouts: &[FieldL
     let mut slab = Slab::default();
     layout.read(file, first.index, 1, level_range(all), &mut slab)?;
     let mut row = vec![0.0; all.len()];
-    Gather::default().row(layout, &slab, all, &file.mask_rule(&layout.var), 0, 0, &mut row);
+    let rule = file.mask_rule(&layout.var);
+    Gather::default().row(&Selection { layout, elements: all, rule: &rule }, &slab, 0, 0, &mut row);
     Ok(all.iter().zip(&row).filter(|(_, v)| !v.is_nan()).map(|(e, _)| *e).collect())
 }
 
@@ -324,10 +326,8 @@ pub(super) fn coordinate(file: &NcFile, layout: &FieldLayout, configured: &str, 
     for v in file.var_names() {
         let is_axis = file.attr_str(Some(&v), "axis").is_some_and(|a| a.eq_ignore_ascii_case(axis))
             || file.attr_str(Some(&v), "standard_name").is_some_and(|s| names.contains(&s.as_str()));
-        if is_axis && v != layout.var {
-            if let Some(p) = Projection::new(file, &v, layout)? {
-                return Ok(Some(p));
-            }
+        if is_axis && v != layout.var && let Some(p) = Projection::new(file, &v, layout)? {
+            return Ok(Some(p));
         }
     }
     Ok(None)

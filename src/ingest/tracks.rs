@@ -159,7 +159,7 @@ impl TrackSource {
     }
 
     /// Values this source contributes to the observation vector.
-    pub fn len(&self) -> usize {
+    pub fn width(&self) -> usize {
         self.slots * self.points * 2
     }
 
