@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup-system.sh
-cargo build --quiet --bin contrada
-exec target/debug/contrada run pipelines/demo.toml "$@"
+export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
+exec cargo run --quiet --bin contrada -- run pipelines/demo.toml "$@"

@@ -1,6 +1,6 @@
 //! Command-line definitions (clap) and the glue from each subcommand to the library.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 
 use chrono::NaiveDate;
@@ -10,6 +10,7 @@ use contrada::cf::inspect::inspect;
 use contrada::cf::NcFile;
 use contrada::config::{self, BackendChoice};
 use contrada::error::{Error, Result};
+use contrada::learn::backend;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
 use contrada::pipeline::hash::derive_seed;
 use contrada::pipeline::runner::{self, RunOptions};
@@ -43,8 +44,15 @@ enum Command {
     Status(StatusArgs),
     /// Generate synthetic truth and observations (OSSE) as CF NetCDF, seeded by run.seed.
     Synth(SynthArgs),
+    /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
+    /// small computation on it).
+    Backends(BackendsArgs),
     /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
     Ingest(IngestArgs),
+    /// One ensemble Kalman analysis (EnKF, ETKF, LETKF, EnOI) of a prior ensemble file.
+    Baseline(BaselineArgs),
+    /// Score analyses against the truth and write the comparison report (tables and plots).
+    Evaluate(EvaluateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -119,6 +127,15 @@ struct SynthArgs {
 }
 
 #[derive(Args, Debug)]
+struct BackendsArgs {
+    /// Learning backend to select (default: run.backend of the configuration).
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
 struct IngestArgs {
     /// Configuration file (TOML) with the [ingest] section, layered over the built-in defaults.
     #[arg(long, value_name = "FILE")]
@@ -130,6 +147,96 @@ struct IngestArgs {
     /// Output directory (created if needed; dataset.nc and qc.json are replaced atomically).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+struct BaselineArgs {
+    /// Prior ensemble (NetCDF; the analysed variable has a member dimension).
+    #[arg(long, value_name = "FILE")]
+    prior: PathBuf,
+    /// Observations (NetCDF; gridded like the state, or points with x/y coordinates).
+    #[arg(long, value_name = "FILE")]
+    observations: PathBuf,
+    /// EnOI: static ensemble in the prior's layout.
+    #[arg(long = "static", value_name = "FILE")]
+    static_ensemble: Option<PathBuf>,
+    /// Output directory (analysis_METHOD.nc with the ensemble and fields, diagnostics_METHOD.json).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Analysis scheme (default: baseline.method).
+    #[arg(long, value_enum)]
+    method: Option<contrada::kalman::Method>,
+    /// The analysed variable of the prior.
+    #[arg(long)]
+    variable: String,
+    /// The prior's member dimension.
+    #[arg(long, default_value = "member")]
+    member_dim: String,
+    /// Grid geometry: auto, periodic, plane or sphere.
+    #[arg(long, default_value = "auto")]
+    geometry: String,
+    /// The observed variable.
+    #[arg(long)]
+    obs_variable: String,
+    /// Which observation time to use, when there are several.
+    #[arg(long)]
+    obs_time_index: Option<usize>,
+    /// Observation-error standard deviation.
+    #[arg(long)]
+    obs_error_std: Option<f64>,
+    /// Variable of per-observation error standard deviations.
+    #[arg(long)]
+    obs_error_variable: Option<String>,
+    /// Point observations: x/longitude variable.
+    #[arg(long)]
+    obs_x: Option<String>,
+    /// Point observations: y/latitude variable.
+    #[arg(long)]
+    obs_y: Option<String>,
+    /// Configuration file (a pipeline file's sections, e.g. [baseline]).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+struct EvaluateArgs {
+    /// Output directory (created if needed; files of the same name are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Truth states file (OSSE), e.g. sample_data/lagrangian/today/lagrangian_states.nc.
+    #[arg(long, value_name = "FILE")]
+    truth: PathBuf,
+    /// An analysis file, named NAME=FILE or just FILE (named after analysis_NAME.nc); repeatable.
+    #[arg(long = "analysis", value_name = "[NAME=]FILE")]
+    analyses: Vec<String>,
+    /// Bank of past states, scored as the climatological ensemble.
+    #[arg(long, value_name = "FILE")]
+    bank: Option<PathBuf>,
+    /// Drifter trajectories (CF DSG) to draw over the analysis means.
+    #[arg(long, value_name = "FILE")]
+    observations: Option<PathBuf>,
+    /// metrics.csv of the train stage, for the training curves.
+    #[arg(long, value_name = "FILE")]
+    training: Option<PathBuf>,
+    /// recall.json of the train stage, for R@1 and R@5 of the encoder methods.
+    #[arg(long, value_name = "FILE")]
+    recall: Option<PathBuf>,
+    /// Variables to score, comma-separated (default: every gridded variable of the truth the analyses hold).
+    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
+    variables: Vec<String>,
+    /// Truth time to score against: "match" (the analyses' time, else the only one) or a date-time.
+    #[arg(long, value_name = "match|DATETIME")]
+    truth_time: Option<String>,
+    /// Window shown in the report, YYYY-MM-DD (default: the analyses' window attribute).
+    #[arg(long, value_name = "DATE")]
+    window: Option<String>,
+    /// Configuration file (TOML) layered over the built-in defaults (for run.seed).
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
     #[command(flatten)]
     overrides: Overrides,
 }
@@ -149,7 +256,12 @@ pub fn init_logging(verbose: u8, quiet: bool) {
         _ => "trace",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
 }
 
 /// Runs the parsed command.
@@ -164,7 +276,10 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Inspect(args) => inspect_file(args),
         Command::Status(args) => status(args),
         Command::Synth(args) => synth_flow(args),
+        Command::Backends(args) => backends(args),
         Command::Ingest(args) => ingest(args),
+        Command::Baseline(args) => baseline(args),
+        Command::Evaluate(args) => evaluate(args),
     }
 }
 
@@ -215,6 +330,13 @@ fn run(args: RunArgs) -> Result<()> {
     } else {
         println!("{}: {ran} stage(s) run, {} already done", opts.run_dir.display(), outcomes.len() - ran);
     }
+    for outcome in &outcomes {
+        let mut reports = Vec::new();
+        find_named(&opts.run_dir.join(&outcome.stage), "report.html", &mut reports);
+        for r in reports {
+            println!("report: {}", r.display());
+        }
+    }
     Ok(())
 }
 
@@ -227,6 +349,23 @@ fn synth_flow(args: SynthArgs) -> Result<()> {
         println!("{}", path.display());
     }
     tracing::info!("synth {}: {summary}", args.flow.name());
+    Ok(())
+}
+
+fn backends(args: BackendsArgs) -> Result<()> {
+    let extra = args.backend.map(|b| ("run.backend".to_string(), format!("{b:?}").to_lowercase())).into_iter().collect();
+    let resolved = resolve(None, &args.overrides.set, extra)?;
+    let adapters = backend::adapters();
+    if adapters.is_empty() {
+        println!("wgpu adapters: none");
+    }
+    for adapter in adapters {
+        println!("wgpu adapter: {adapter}{}", if adapter.hardware { "" } else { " [software]" });
+    }
+    let choice = resolved.config.run.backend;
+    let selected = backend::select(choice, &resolved.layers.origin("run.backend"))?;
+    backend::smoke_test(&selected.device).map_err(|e| Error::Other(format!("backend {selected}: {e}")))?;
+    println!("backend {}: {selected}", format!("{choice:?}").to_lowercase());
     Ok(())
 }
 
@@ -252,6 +391,80 @@ fn ingest(args: IngestArgs) -> Result<()> {
         println!("{}", path.display());
     }
     tracing::debug!("ingest: {summary}");
+    Ok(())
+}
+
+fn baseline(args: BaselineArgs) -> Result<()> {
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
+    let mut options = toml::Table::new();
+    let mut put = |key: &str, value: toml::Value| {
+        options.insert(key.to_string(), value);
+    };
+    put("variable", args.variable.into());
+    put("member_dim", args.member_dim.into());
+    put("geometry", args.geometry.into());
+    put("obs_variable", args.obs_variable.into());
+    if let Some(m) = args.method {
+        put("method", m.name().into());
+    }
+    if let Some(i) = args.obs_time_index {
+        put("obs_time_index", (i as i64).into());
+    }
+    if let Some(e) = args.obs_error_std {
+        put("obs_error_std", e.into());
+    }
+    for (key, value) in [("obs_error_variable", args.obs_error_variable), ("obs_x", args.obs_x), ("obs_y", args.obs_y)] {
+        if let Some(v) = value {
+            put(key, v.into());
+        }
+    }
+    let mut inputs = std::collections::BTreeMap::from([("prior".to_string(), args.prior), ("observations".to_string(), args.observations)]);
+    if let Some(s) = args.static_ensemble {
+        inputs.insert("static".to_string(), s);
+    }
+    for (name, path) in &inputs {
+        if !path.is_file() {
+            return Err(Error::input(path, format!("--{name}: file not found")));
+        }
+    }
+    let summary = contrada::kalman::stage::run_standalone(&resolved.config, options, inputs, &args.out)?;
+    println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?);
+    Ok(())
+}
+
+fn evaluate(args: EvaluateArgs) -> Result<()> {
+    use contrada::evaluate::config::{EvaluateOptions, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
+    let window = args.window.as_deref().map(parse_window).transpose()?;
+    let opts = EvaluateOptions { variables: (!args.variables.is_empty()).then_some(args.variables), truth_time: args.truth_time };
+    opts.check("evaluate", "command line")?;
+    let mut inputs = BTreeMap::new();
+    inputs.insert(TRUTH.to_string(), args.truth);
+    for (key, path) in [(BANK, args.bank), (OBSERVATIONS, args.observations), (TRAINING, args.training), (RECALL, args.recall)] {
+        if let Some(p) = path {
+            inputs.insert(key.to_string(), p);
+        }
+    }
+    for a in &args.analyses {
+        let (name, path) = match a.split_once('=') {
+            Some((name, path)) => (name.trim().to_string(), PathBuf::from(path.trim())),
+            None => {
+                let stem = std::path::Path::new(a).file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+                (stem.trim_start_matches("analysis_").to_string(), PathBuf::from(a))
+            }
+        };
+        if inputs.insert(format!("analysis_{name}"), path).is_some() {
+            return Err(Error::Usage(format!("--analysis {a}: a second analysis named `{name}`; name them NAME=FILE")));
+        }
+    }
+    // Same seed as a pipeline stage named "evaluate".
+    let seed = contrada::pipeline::hash::derive_seed(resolved.config.run.seed, "evaluate");
+    let staging = Staging::new(&args.out)?;
+    let summary = contrada::evaluate::evaluate(&inputs, &opts, window, seed, staging.path())?;
+    staging.commit_files()?;
+    println!("{}", args.out.join(contrada::evaluate::report::REPORT_HTML).display());
+    println!("{}", args.out.join(contrada::evaluate::report::REPORT_MD).display());
+    tracing::info!("evaluate: {summary}");
     Ok(())
 }
 
@@ -295,7 +508,7 @@ fn status(args: StatusArgs) -> Result<()> {
         println!("running now: {}", lock.trim());
     }
     let mut manifests = Vec::new();
-    find_manifests(dir, &mut manifests);
+    find_named(dir, MANIFEST, &mut manifests);
     manifests.sort();
     for path in manifests {
         let m: Manifest = read_json(&path)?;
@@ -308,14 +521,14 @@ fn status(args: StatusArgs) -> Result<()> {
     Ok(())
 }
 
-fn find_manifests(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+/// Files called `name` below `dir` (hidden staging directories skipped).
+fn find_named(dir: &std::path::Path, name: &str, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
-        if path.is_dir() && !hidden {
-            find_manifests(&path, out);
-        } else if entry.file_name() == MANIFEST {
+        if path.is_dir() && !entry.file_name().to_string_lossy().starts_with('.') {
+            find_named(&path, name, out);
+        } else if entry.file_name() == name {
             out.push(path);
         }
     }

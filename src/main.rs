@@ -8,6 +8,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    quiet_graphics_stack();
+    // Like other Unix tools, end quietly when the reader of stdout goes away (`contrada status | head`).
+    // SAFETY: restoring the default disposition of a signal before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let args = match cli::Cli::try_parse() {
         Ok(args) => args,
         Err(e) => {
@@ -23,5 +27,20 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+/// Mesa's Vulkan loader (probed when choosing the learning backend) complains on stderr when
+/// XDG_RUNTIME_DIR is unset, as under cron; give it a private directory instead.
+fn quiet_graphics_stack() {
+    if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("contrada-runtime-{}", std::process::id()));
+    if std::fs::create_dir_all(&dir).is_ok() {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+        // SAFETY: called first thing in main, before any thread exists.
+        unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
 }

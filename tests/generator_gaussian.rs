@@ -50,6 +50,18 @@ fn exact_posterior(b: &Blocks, v: &Array1<f64>) -> (Array1<f64>, Array2<f64>) {
     (k.dot(v), &b.cuu - &k.dot(&b.cuv.t()))
 }
 
+/// Linear encoders `(G, H)` at the l2 + one-sided optimum of SCIENCE.md section 4:
+/// `G^T G = B*`, `G^T H = A*`.
+fn l2_optimum(b: &Blocks) -> (Array2<f64>, Array2<f64>) {
+    let cuu_inv = b.cuu.inv().unwrap();
+    let cvv_inv = b.cvv.inv().unwrap();
+    let c_u_given_v = &b.cuu - &b.cuv.dot(&cvv_inv).dot(&b.cuv.t());
+    let c_v_given_u = &b.cvv - &b.cuv.t().dot(&cuu_inv).dot(&b.cuv);
+    let a = c_u_given_v.inv().unwrap().dot(&b.cuv).dot(&cvv_inv);
+    let bb = cuu_inv.dot(&b.cuv).dot(&c_v_given_u.inv().unwrap()).dot(&b.cuv.t()).dot(&cuu_inv);
+    (sym_pow(&bb, 0.5), sym_pow(&bb, -0.5).dot(&a))
+}
+
 fn frob(a: &Array2<f64>) -> f64 {
     a.mapv(|x| x * x).sum().sqrt()
 }
@@ -61,15 +73,7 @@ fn v_star() -> Array1<f64> {
 #[test]
 fn l2_one_sided_optimum_reweights_the_bank_to_the_exact_posterior() {
     let b = blocks();
-    let cuu_inv = b.cuu.inv().unwrap();
-    let cvv_inv = b.cvv.inv().unwrap();
-    let c_u_given_v = &b.cuu - &b.cuv.dot(&cvv_inv).dot(&b.cuv.t());
-    let c_v_given_u = &b.cvv - &b.cuv.t().dot(&cuu_inv).dot(&b.cuv);
-    let a = c_u_given_v.inv().unwrap().dot(&b.cuv).dot(&cvv_inv);
-    let bb = cuu_inv.dot(&b.cuv).dot(&c_v_given_u.inv().unwrap()).dot(&b.cuv.t()).dot(&cuu_inv);
-    // Encoders with G^T G = B*, G^T H = A*.
-    let g = sym_pow(&bb, 0.5);
-    let h = sym_pow(&bb, -0.5).dot(&a);
+    let (g, h) = l2_optimum(&b);
     let states = bank(&b.cuu, 400_000, 1);
     let codes = states.dot(&g.t());
     let v = v_star();
@@ -120,14 +124,7 @@ fn inner_conditional_optimum_gets_the_mean_right_and_the_covariance_marginal() {
 #[test]
 fn transform_is_the_exact_kalman_update_of_the_bank_moments() {
     let b = blocks();
-    let cuu_inv = b.cuu.inv().unwrap();
-    let cvv_inv = b.cvv.inv().unwrap();
-    let c_u_given_v = &b.cuu - &b.cuv.dot(&cvv_inv).dot(&b.cuv.t());
-    let c_v_given_u = &b.cvv - &b.cuv.t().dot(&cuu_inv).dot(&b.cuv);
-    let a = c_u_given_v.inv().unwrap().dot(&b.cuv).dot(&cvv_inv);
-    let bb = cuu_inv.dot(&b.cuv).dot(&c_v_given_u.inv().unwrap()).dot(&b.cuv.t()).dot(&cuu_inv);
-    let g = sym_pow(&bb, 0.5);
-    let h = sym_pow(&bb, -0.5).dot(&a);
+    let (g, h) = l2_optimum(&b);
     // A bank whose sample mean is exactly 0 and sample covariance exactly C_uu (moment matching), so
     // the exact Kalman update of its moments is the true posterior.
     let n = 60;

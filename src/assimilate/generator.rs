@@ -6,36 +6,22 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 use ndarray_linalg::{Eigh, UPLO};
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+pub use crate::learn::tilting::Tilting;
 
-/// How two codes are compared (SCIENCE.md section 1); `tau` is the temperature.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Tilting {
-    /// `<g_u/|g_u|, g_v/|g_v|> / tau`.
-    Cosine,
-    /// `<g_u, g_v> / tau`.
-    Inner,
-    /// `-|g_u - g_v|^2 / (2 tau)`.
-    L2,
-}
-
-impl Tilting {
-    /// The alignment score `s(u, v)` of two codes.
-    pub fn score(self, gu: ArrayView1<f64>, gv: ArrayView1<f64>, tau: f64) -> f64 {
-        match self {
-            Tilting::Inner => gu.dot(&gv) / tau,
-            Tilting::Cosine => gu.dot(&gv) / (gu.dot(&gu).sqrt() * gv.dot(&gv).sqrt()).max(1e-30) / tau,
-            Tilting::L2 => -(&gu - &gv).mapv(|x| x * x).sum() / (2.0 * tau),
-        }
+/// The alignment score `s(u, v)` of two codes under `tilting` (SCIENCE.md section 1), on host arrays.
+pub fn score(tilting: Tilting, gu: ArrayView1<f64>, gv: ArrayView1<f64>, tau: f64) -> f64 {
+    match tilting {
+        Tilting::Inner => gu.dot(&gv) / tau,
+        Tilting::Cosine => gu.dot(&gv) / (gu.dot(&gu).sqrt() * gv.dot(&gv).sqrt()).max(1e-30) / tau,
+        Tilting::L2 => -(&gu - &gv).mapv(|x| x * x).sum() / (2.0 * tau),
     }
 }
 
 /// Self-normalised weights `w_i = softmax_i s(u_i, v*)` over the bank, computed stably.
 pub fn weights(bank_codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tilting: Tilting, tau: f64) -> Array1<f64> {
-    let scores: Array1<f64> = bank_codes.outer_iter().map(|gu| tilting.score(gu, obs_code, tau)).collect();
+    let scores: Array1<f64> = bank_codes.outer_iter().map(|gu| score(tilting, gu, obs_code, tau)).collect();
     let max = scores.fold(f64::NEG_INFINITY, |m, &s| m.max(s));
     let w = scores.mapv(|s| (s - max).exp());
     let total = w.sum();
@@ -101,7 +87,7 @@ pub fn weighted_quantiles(states: ArrayView2<f64>, w: ArrayView1<f64>, q: f64) -
 /// Indices of the `k` bank members with the highest score, best first (K = 1: the MAP point of the
 /// empirical conditional).
 pub fn retrieve(bank_codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tilting: Tilting, tau: f64, k: usize) -> Vec<usize> {
-    let scores: Vec<f64> = bank_codes.outer_iter().map(|gu| tilting.score(gu, obs_code, tau)).collect();
+    let scores: Vec<f64> = bank_codes.outer_iter().map(|gu| score(tilting, gu, obs_code, tau)).collect();
     let mut idx: Vec<usize> = (0..scores.len()).collect();
     let k = k.min(idx.len());
     idx.select_nth_unstable_by(k.saturating_sub(1), |&a, &b| scores[b].total_cmp(&scores[a]));
@@ -124,14 +110,22 @@ pub fn retrieve(bank_codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tilting:
 /// posterior. Unlike reweighting, members move, so the analysis is not confined to the bank.
 /// Returns the analysis ensemble, one member per row.
 pub fn ensemble_transform(states: ArrayView2<f64>, codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tau: f64) -> Result<Array2<f64>> {
-    let n = states.nrows();
-    if n < 2 || codes.nrows() != n {
-        return Err(Error::Other(format!("ensemble transform needs >= 2 members with one code each (got {n} states, {} codes)", codes.nrows())));
+    if codes.nrows() != states.nrows() {
+        return Err(Error::Other(format!("ensemble transform: {} states but {} codes", states.nrows(), codes.nrows())));
+    }
+    Ok(transform_matrix(codes, obs_code, tau)?.t().dot(&states))
+}
+
+/// The matrix `T` (N x N) of the ensemble transform: analysis member `j` is `sum_i T_ij u_i`.
+/// Because the update is a linear combination of prior members, the same `T` transforms any
+/// quantity linear in the state (e.g. gridded fields derived from spectral coefficients).
+pub fn transform_matrix(codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tau: f64) -> Result<Array2<f64>> {
+    let n = codes.nrows();
+    if n < 2 {
+        return Err(Error::Other(format!("ensemble transform needs at least 2 members, got {n}")));
     }
     let scale = 1.0 / ((n - 1) as f64).sqrt();
-    let xbar = states.mean_axis(Axis(0)).expect("n >= 2");
     let ybar = codes.mean_axis(Axis(0)).expect("n >= 2");
-    let xa = (&states - &xbar.view().insert_axis(Axis(0))) * scale; // N x d
     let ya = (&codes - &ybar.view().insert_axis(Axis(0))) * scale; // N x p
     let mut m = ya.dot(&ya.t()) / tau; // N x N: Y'^T R^-1 Y' in row-member layout
     for i in 0..n {
@@ -142,7 +136,9 @@ pub fn ensemble_transform(states: ArrayView2<f64>, codes: ArrayView2<f64>, obs_c
     let sqrt_inv = evec.dot(&Array2::from_diag(&eval.mapv(|l| 1.0 / l.sqrt()))).dot(&evec.t());
     let innovation = &obs_code - &ybar;
     let wbar = inv.dot(&ya.dot(&innovation)) / tau;
-    // Member j's weights: wbar + sqrt(N-1) * W[:, j]; the sqrt(N-1) undoes the anomaly scaling.
+    // Member j's weights on the scaled anomalies: wbar + sqrt(N-1) W[:, j] (undoing the scaling).
     let weights = &sqrt_inv * ((n - 1) as f64).sqrt() + &wbar.view().insert_axis(Axis(1));
-    Ok(weights.t().dot(&xa) + &xbar.view().insert_axis(Axis(0)))
+    // Anomaly x_i - xbar = x_i - mean_k x_k, so sum_i (x_i - xbar) w_ij = sum_i x_i (w_ij - mean_k w_kj).
+    let col_mean = weights.mean_axis(Axis(0)).expect("n >= 2");
+    Ok((&weights - &col_mean.insert_axis(Axis(0))) * scale + 1.0 / n as f64)
 }

@@ -119,6 +119,21 @@ impl NcFile {
         }
     }
 
+    /// Every attribute of variable `var` (global attributes when `var` is None), in file order;
+    /// attributes whose values netcdf cannot decode are left out.
+    pub fn attributes(&self, var: Option<&str>) -> Result<Vec<(String, AttributeValue)>> {
+        let decode = |a: netcdf::Attribute<'_>| a.value().ok().map(|v| (a.name().to_string(), v));
+        Ok(match var {
+            Some(v) => self.var(v)?.attributes().filter_map(decode).collect(),
+            None => self.file.attributes().filter_map(decode).collect(),
+        })
+    }
+
+    /// Whether variable `name` holds integers (so that a copy can keep its type).
+    pub fn is_integer(&self, name: &str) -> Result<bool> {
+        Ok(matches!(self.var(name)?.vartype(), netcdf::types::NcVariableType::Int(_)))
+    }
+
     /// Reads the whole variable (see [`MaskedArray`]).
     pub fn read(&self, name: &str) -> Result<MaskedArray> {
         let var = self.var(name)?;

@@ -7,9 +7,11 @@
 //! the offending value).
 
 mod layers;
+mod train;
 mod validate;
 
 pub use layers::{load, Layers, Resolved};
+pub use train::{Schedule, TrainConfig};
 pub use validate::Problems;
 
 use serde::{Deserialize, Serialize};
@@ -26,6 +28,10 @@ pub struct Config {
     pub io: IoConfig,
     /// Synthetic data (OSSE) generators.
     pub synth: crate::synth::config::SynthConfig,
+    /// Ensemble Kalman baselines.
+    pub baseline: crate::kalman::BaselineConfig,
+    /// The contrastive model and its training.
+    pub train: TrainConfig,
     /// The `ingest` stage: states and observations in, paired and normalised training data out.
     pub ingest: crate::ingest::config::IngestConfig,
     /// The stages of the pipeline (only set by pipeline files).
@@ -111,6 +117,8 @@ impl Config {
     pub fn validate(&self, p: &mut Problems) {
         p.range("io.deflate_level", self.io.deflate_level, 0, 9);
         self.synth.validate(p);
+        self.baseline.validate(p);
+        self.train.validate(p);
         self.pipeline.validate(p);
         self.ingest.validate(p);
         for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {

@@ -180,31 +180,40 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
     timings.pass = c.elapsed().as_secs_f64();
     let Pass { state_moments, obs_moments, reservoir, mut samples, state_qc, train_rows } = pass;
     samples.written = writer.rows();
-    if train_rows < 2 {
+    if samples.written == 0 {
         return Err(Error::input(
             &inputs.state[0],
             format!(
-                "only {train_rows} training sample(s) survived pairing, the split and quality control ({} written in all; {} left out by state QC, {} without observations); normalisation needs at least 2",
-                samples.written, samples.dropped_state_qc, samples.dropped_no_observations
+                "no sample survived pairing, the split and quality control ({} left out by state QC, {} without observations)",
+                samples.dropped_state_qc, samples.dropped_no_observations
             ),
         ));
     }
-
-    let (state_mean, state_std, state_degenerate) = state_moments.normalisation();
-    let (obs_mean, obs_std, obs_degenerate) = obs_moments.normalisation(Some(&obs_layout.variable));
-    let eof = match reservoir {
-        Some(r) => {
-            let training_snapshots = r.seen();
-            let c = Instant::now();
-            let mut x = r.into_matrix();
-            let (mean, std) = (Array1::from(state_mean.clone()), Array1::from(state_std.clone()));
-            x -= &mean;
-            x /= &std;
-            let e = stats::eof(x, cfg.eof.modes)?;
-            timings.eof = c.elapsed().as_secs_f64();
-            Some(EofBasis { modes: e.modes, mean: e.mean, variance: e.variance, total_variance: e.total_variance, snapshots: e.snapshots, training_snapshots })
-        }
-        None => None,
+    // A single observation window (what a daily assimilation feeds a trained model) has no
+    // statistics of its own: the model brings the training set's. Identity statistics are
+    // written and said so, rather than refusing the window.
+    let (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof) = if train_rows < 2 {
+        tracing::warn!("ingest: {train_rows} training sample(s): no normalisation statistics or EOFs (mean 0, std 1 written); use this data set only with a model trained elsewhere");
+        let (sd_n, od_n) = (state.layout.variable.len(), obs_layout.variable.len());
+        (vec![0.0; sd_n], vec![1.0; sd_n], vec![0.0; od_n], vec![1.0; od_n], 0, 0, None)
+    } else {
+        let (state_mean, state_std, state_degenerate) = state_moments.normalisation();
+        let (obs_mean, obs_std, obs_degenerate) = obs_moments.normalisation(Some(&obs_layout.variable));
+        let eof = match reservoir {
+            Some(r) => {
+                let training_snapshots = r.seen();
+                let c = Instant::now();
+                let mut x = r.into_matrix();
+                let (mean, std) = (Array1::from(state_mean.clone()), Array1::from(state_std.clone()));
+                x -= &mean;
+                x /= &std;
+                let e = stats::eof(x, cfg.eof.modes)?;
+                timings.eof = c.elapsed().as_secs_f64();
+                Some(EofBasis { modes: e.modes, mean: e.mean, variance: e.variance, total_variance: e.total_variance, snapshots: e.snapshots, training_snapshots })
+            }
+            None => None,
+        };
+        (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof)
     };
     let c = Instant::now();
     writer.finish(&Statistics { state_mean: &state_mean, state_std: &state_std, obs_mean: &obs_mean, obs_std: &obs_std, eof: eof.as_ref() })?;

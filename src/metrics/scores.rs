@@ -24,16 +24,8 @@ fn pairs<'a>(a: &'a [f64], t: &'a [f64]) -> impl Iterator<Item = (f64, f64)> + '
 /// member variance at point `i`, averaged over the points where `truth` is finite. Comparable with
 /// [`rmse`] of the ensemble mean: for a calibrated ensemble, `rmse ~ spread * sqrt((n + 1) / n)`.
 pub fn spread(members: &[f64], n: usize, truth: &[f64]) -> f64 {
-    let d = truth.len();
-    assert_eq!(members.len(), n * d, "ensemble must hold n * d values");
-    assert!(n >= 2, "spread needs at least two members");
-    let mut sum = 0.0;
-    let mut count = 0usize;
-    for i in (0..d).filter(|&i| truth[i].is_finite()) {
-        let mean = (0..n).map(|m| members[m * d + i]).sum::<f64>() / n as f64;
-        sum += (0..n).map(|m| (members[m * d + i] - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
-        count += 1;
-    }
+    let std = member_std(members, n, truth.len());
+    let (sum, count) = std.iter().zip(truth).filter(|(_, t)| t.is_finite()).fold((0.0, 0usize), |(s, c), (sd, _)| (s + sd * sd, c + 1));
     (sum / count as f64).sqrt()
 }
 
@@ -78,6 +70,21 @@ pub fn rank_histogram(members: &[f64], n: usize, truth: &[f64], jitter: impl Fn(
     hist
 }
 
+/// Pearson's chi-square statistic of a rank histogram against the flat one:
+/// `chi2 = sum_k (h_k - H/K)^2 / (H/K)` over the `K = n + 1` bins, with `H = sum_k h_k`.
+/// For a calibrated ensemble verified at independent points the counts are multinomial with equal
+/// probabilities, so `E[chi2] = K - 1` (and `chi2 / (K - 1)` is near 1); spatially correlated points
+/// inflate it even when calibrated, so compare methods on the same points rather than against a
+/// p-value. NaN for an empty histogram.
+pub fn rank_chi2(hist: &[u64]) -> f64 {
+    let total: u64 = hist.iter().sum();
+    if total == 0 || hist.is_empty() {
+        return f64::NAN;
+    }
+    let expected = total as f64 / hist.len() as f64;
+    hist.iter().map(|&h| (h as f64 - expected).powi(2) / expected).sum()
+}
+
 /// The scores of one ensemble analysis against truth.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct EnsembleScores {
@@ -94,19 +101,39 @@ pub struct EnsembleScores {
 }
 
 impl EnsembleScores {
-    /// Scores `n` members (member-major) against `truth`.
+    /// Scores `n` members (member-major) against `truth`; RMSE and bias of the member mean.
     pub fn compute(members: &[f64], n: usize, truth: &[f64]) -> EnsembleScores {
-        let d = truth.len();
-        let mean: Vec<f64> = (0..d).map(|i| (0..n).map(|m| members[m * d + i]).sum::<f64>() / n as f64).collect();
-        let (rmse, spread) = (rmse(&mean, truth), spread(members, n, truth));
+        let mean = member_mean(members, n, truth.len());
+        EnsembleScores::with_mean(members, n, &mean, truth)
+    }
+
+    /// Like [`EnsembleScores::compute`], but RMSE and bias (and so spread/skill) of a given analysis
+    /// `mean`: a method's own estimate, e.g. the importance-weighted mean beside a resampled ensemble.
+    pub fn with_mean(members: &[f64], n: usize, mean: &[f64], truth: &[f64]) -> EnsembleScores {
+        let (rmse, spread) = (rmse(mean, truth), spread(members, n, truth));
         EnsembleScores {
             rmse,
-            bias: bias(&mean, truth),
+            bias: bias(mean, truth),
             spread,
             spread_skill: spread * ((n + 1) as f64 / n as f64).sqrt() / rmse,
             crps: crps_fair(members, n, truth),
         }
     }
+}
+
+/// Pointwise mean of `n` member-major members of `d` values each.
+pub fn member_mean(members: &[f64], n: usize, d: usize) -> Vec<f64> {
+    assert_eq!(members.len(), n * d, "ensemble must hold n * d values");
+    (0..d).map(|i| (0..n).map(|m| members[m * d + i]).sum::<f64>() / n as f64).collect()
+}
+
+/// Pointwise ensemble standard deviation (divisor `n - 1`) of `n` member-major members; the map
+/// whose mean square over points is the square of [`spread`].
+pub fn member_std(members: &[f64], n: usize, d: usize) -> Vec<f64> {
+    assert_eq!(members.len(), n * d, "ensemble must hold n * d values");
+    assert!(n >= 2, "a standard deviation needs at least two members");
+    let mean = member_mean(members, n, d);
+    (0..d).map(|i| ((0..n).map(|m| (members[m * d + i] - mean[i]).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()).collect()
 }
 
 #[cfg(test)]
@@ -140,6 +167,54 @@ mod tests {
     fn crps_of_a_single_point_forecast_is_absolute_error() {
         // Two identical members: the spread term vanishes, CRPS = |x - t|.
         assert!((crps_fair(&[2.0, 2.0], 2, &[-1.0]) - 3.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn hand_computed_rank_chi2_and_pointwise_moments() {
+        // 12 counts over 3 bins, expected 4 each: (2^2 + 0 + 2^2) / 4 = 2.
+        assert!((rank_chi2(&[6, 4, 2]) - 2.0).abs() < 1e-12);
+        assert_eq!(rank_chi2(&[5, 5, 5, 5]), 0.0);
+        assert!(rank_chi2(&[0, 0]).is_nan());
+        // Two points, three members: point 0 {0, 1, 3}, point 1 {2, 2, 2}.
+        let m = [0.0, 2.0, 1.0, 2.0, 3.0, 2.0];
+        assert_eq!(member_mean(&m, 3, 2), vec![4.0 / 3.0, 2.0]);
+        let s = member_std(&m, 3, 2);
+        assert!((s[0] - (7.0f64 / 3.0).sqrt()).abs() < 1e-12 && s[1] == 0.0);
+        // spread is the root mean square of the pointwise standard deviations.
+        let rms = ((s[0] * s[0] + s[1] * s[1]) / 2.0).sqrt();
+        assert!((spread(&m, 3, &[0.0, 0.0]) - rms).abs() < 1e-12);
+    }
+
+    #[test]
+    fn with_mean_scores_the_given_mean_and_the_members_spread() {
+        let m = [0.0, 2.0, 1.0, 2.0, 3.0, 2.0];
+        let truth = [1.0, 1.0];
+        let s = EnsembleScores::with_mean(&m, 3, &[2.0, 0.0], &truth);
+        // errors 1 and -1: rmse 1, bias 0; spread and CRPS from the members as in `compute`.
+        assert!((s.rmse - 1.0).abs() < 1e-12 && s.bias.abs() < 1e-12);
+        let c = EnsembleScores::compute(&m, 3, &truth);
+        assert_eq!((s.spread, s.crps), (c.spread, c.crps));
+        assert!((s.spread_skill - s.spread * (4.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn rank_chi2_of_flat_multinomial_counts_averages_bins_minus_one() {
+        // Ranks of a calibrated ensemble at independent points are uniform on K bins; Pearson's
+        // statistic then has mean K - 1 (exactly, for multinomial counts).
+        let (k, points, trials) = (11usize, 500usize, 400usize);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let mean: f64 = (0..trials)
+            .map(|_| {
+                let mut h = vec![0u64; k];
+                for _ in 0..points {
+                    h[rng.random_range(0..k)] += 1;
+                }
+                rank_chi2(&h)
+            })
+            .sum::<f64>()
+            / trials as f64;
+        // sd of chi2 ~ sqrt(2 (K - 1)) = 4.5; of the mean over 400 trials ~ 0.22.
+        assert!((mean - (k - 1) as f64).abs() < 1.0, "mean chi2 {mean}");
     }
 
     #[test]

@@ -74,11 +74,26 @@ fn colour(scale: Scale, t: f64) -> RGBColor {
     }
 }
 
-/// Draws one row of map panels sharing a colour scale and colour bar (e.g. truth, analysis mean);
-/// `tracks` (x, y) are drawn over every panel.
-pub fn map_row(path: &Path, panels: &[Field], scale: Scale, units: &str, tracks: &[Vec<(f64, f64)>]) -> Result<()> {
-    ensure_font()?;
-    let finite = panels.iter().flat_map(|p| p.data.iter().copied()).filter(|v| v.is_finite());
+/// A group of map panels in one figure sharing a colour scale and a colour bar (e.g. truth and
+/// analysis mean), with optional drifter tracks drawn over each of its panels.
+pub struct MapGroup<'a> {
+    /// The panels, left to right.
+    pub panels: &'a [Field<'a>],
+    /// Colour scale.
+    pub scale: Scale,
+    /// Colour-bar caption: the units of the values.
+    pub units: &'a str,
+    /// Fixed colour range, e.g. one error range for every method so their maps compare; `None`
+    /// takes it from the panels with [`colour_range`].
+    pub range: Option<(f64, f64)>,
+    /// Tracks `(x, y)` drawn over every panel; a track is a polyline (split it where it wraps).
+    pub tracks: &'a [Vec<(f64, f64)>],
+}
+
+/// The colour range of `values` (NaN ignored) on `scale`: min to max for sequential scales,
+/// symmetric about zero for diverging ones, never empty.
+pub fn colour_range(scale: Scale, values: impl IntoIterator<Item = f64>) -> (f64, f64) {
+    let finite = values.into_iter().filter(|v| v.is_finite());
     let (mut lo, mut hi) = finite.fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     if !lo.is_finite() {
         (lo, hi) = (0.0, 1.0);
@@ -89,12 +104,39 @@ pub fn map_row(path: &Path, panels: &[Field], scale: Scale, units: &str, tracks:
     } else if hi <= lo {
         hi = lo + 1.0;
     }
-    let panel_w = 360u32;
-    let width = panel_w * panels.len() as u32 + 110;
-    let root = BitMapBackend::new(path, (width, 400)).into_drawing_area();
+    (lo, hi)
+}
+
+/// Draws one row of map panels sharing a colour scale and colour bar (e.g. truth, analysis mean);
+/// `tracks` (x, y) are drawn over every panel.
+pub fn map_row(path: &Path, panels: &[Field], scale: Scale, units: &str, tracks: &[Vec<(f64, f64)>]) -> Result<()> {
+    map_figure(path, "", &[MapGroup { panels, scale, units, range: None, tracks }])
+}
+
+/// Draws a figure of map groups side by side, each with its own colour bar, under `title` (none
+/// when empty): e.g. truth and analysis mean on one scale, the error on a diverging one and the
+/// spread on a sequential one.
+pub fn map_figure(path: &Path, title: &str, groups: &[MapGroup]) -> Result<()> {
+    ensure_font()?;
+    let (panel_w, bar_w) = (360u32, 110u32);
+    let group_w = |g: &MapGroup| panel_w * g.panels.len().max(1) as u32 + bar_w;
+    let width: u32 = groups.iter().map(group_w).sum::<u32>().max(bar_w);
+    let title_h = if title.is_empty() { 0 } else { 34 };
+    let root = BitMapBackend::new(path, (width, 400 + title_h)).into_drawing_area();
     root.fill(&WHITE).map_err(|e| plot_err(path, e))?;
-    let (maps, bar) = root.split_horizontally(width - 110);
-    for (area, field) in maps.split_evenly((1, panels.len())).iter().zip(panels) {
+    let mut rest = if title.is_empty() { root.clone() } else { root.titled(title, (FONT, 20)).map_err(|e| plot_err(path, e))? };
+    for group in groups {
+        let (area, right) = rest.split_horizontally(group_w(group));
+        rest = right;
+        draw_group(path, &area, group)?;
+    }
+    root.present().map_err(|e| plot_err(path, e))
+}
+
+fn draw_group(path: &Path, area: &DrawingArea<BitMapBackend, plotters::coord::Shift>, group: &MapGroup) -> Result<()> {
+    let (lo, hi) = group.range.unwrap_or_else(|| colour_range(group.scale, group.panels.iter().flat_map(|p| p.data.iter().copied())));
+    let (maps, bar) = area.split_horizontally(area.dim_in_pixel().0 - 110);
+    for (area, field) in maps.split_evenly((1, group.panels.len().max(1))).iter().zip(group.panels) {
         let dx = (field.x.1 - field.x.0) / (field.nx.max(2) - 1) as f64;
         let dy = (field.y.1 - field.y.0) / (field.ny.max(2) - 1) as f64;
         let mut chart = ChartBuilder::on(area)
@@ -108,11 +150,11 @@ pub fn map_row(path: &Path, panels: &[Field], scale: Scale, units: &str, tracks:
         let cells = (0..field.ny).flat_map(|j| (0..field.nx).map(move |i| (i, j))).map(|(i, j)| {
             let v = field.data[j * field.nx + i];
             let (x, y) = (field.x.0 + i as f64 * dx, field.y.0 + j as f64 * dy);
-            let fill = if v.is_finite() { colour(scale, (v - lo) / (hi - lo)) } else { RGBColor(200, 200, 200) };
+            let fill = if v.is_finite() { colour(group.scale, (v - lo) / (hi - lo)) } else { RGBColor(200, 200, 200) };
             Rectangle::new([(x - dx / 2.0, y - dy / 2.0), (x + dx / 2.0, y + dy / 2.0)], fill.filled())
         });
         chart.draw_series(cells).map_err(|e| plot_err(path, e))?;
-        for track in tracks {
+        for track in group.tracks {
             chart.draw_series(LineSeries::new(track.iter().copied(), BLACK.stroke_width(2))).map_err(|e| plot_err(path, e))?;
         }
     }
@@ -122,18 +164,36 @@ pub fn map_row(path: &Path, panels: &[Field], scale: Scale, units: &str, tracks:
         .margin_bottom(38)
         .margin_right(8)
         .y_label_area_size(60)
-        .caption(units, (FONT, 14))
+        .caption(group.units, (FONT, 14))
         .build_cartesian_2d(0.0..1.0, lo..hi)
         .map_err(|e| plot_err(path, e))?;
-    chart.configure_mesh().disable_mesh().disable_x_axis().label_style((FONT, 12)).draw().map_err(|e| plot_err(path, e))?;
+    let span = hi - lo;
+    chart
+        .configure_mesh()
+        .disable_mesh()
+        .disable_x_axis()
+        .y_label_formatter(&|v| tick_label(*v, span))
+        .label_style((FONT, 12))
+        .draw()
+        .map_err(|e| plot_err(path, e))?;
     let steps = 100;
     chart
         .draw_series((0..steps).map(|k| {
             let (a, b) = (lo + (hi - lo) * k as f64 / steps as f64, lo + (hi - lo) * (k + 1) as f64 / steps as f64);
-            Rectangle::new([(0.0, a), (1.0, b)], colour(scale, (k as f64 + 0.5) / steps as f64).filled())
+            Rectangle::new([(0.0, a), (1.0, b)], colour(group.scale, (k as f64 + 0.5) / steps as f64).filled())
         }))
         .map_err(|e| plot_err(path, e))?;
-    root.present().map_err(|e| plot_err(path, e))
+    Ok(())
+}
+
+/// A colour-bar tick: one decimal more than the magnitude of the bar's `span` needs, and an exact
+/// "0" for ticks that are zero up to rounding (never "-0.0").
+fn tick_label(v: f64, span: f64) -> String {
+    if v.abs() <= 1e-9 * span.abs() {
+        return "0".into();
+    }
+    let decimals = (1 - span.abs().log10().floor() as i32).clamp(0, 8) as usize;
+    format!("{v:.decimals$}")
 }
 
 /// Rank histograms of several methods side by side, normalised to frequencies (flat = calibrated).
@@ -153,7 +213,15 @@ pub fn rank_histograms(path: &Path, title: &str, hists: &[(String, Vec<u64>)]) -
             .y_label_area_size(45)
             .build_cartesian_2d(0.0..hist.len() as f64, 0.0..top)
             .map_err(|e| plot_err(path, e))?;
-        chart.configure_mesh().disable_mesh().x_desc("rank of truth").y_desc("frequency").label_style((FONT, 11)).draw().map_err(|e| plot_err(path, e))?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .x_desc("rank of truth")
+            .y_desc("frequency")
+            .x_label_formatter(&|v| format!("{v:.0}"))
+            .label_style((FONT, 11))
+            .draw()
+            .map_err(|e| plot_err(path, e))?;
         chart
             .draw_series(freq.iter().enumerate().map(|(k, &f)| Rectangle::new([(k as f64 + 0.05, 0.0), (k as f64 + 0.95, f)], BLUE.mix(0.6).filled())))
             .map_err(|e| plot_err(path, e))?;
@@ -198,6 +266,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn colour_bar_ticks_are_short_and_never_negative_zero() {
+        assert_eq!(tick_label(-1e-17, 1.6), "0");
+        assert_eq!(tick_label(-0.4, 1.6), "-0.4");
+        assert_eq!(tick_label(0.25, 0.33), "0.25");
+        assert_eq!(tick_label(30.0, 80.0), "30");
+        assert_eq!(tick_label(0.002, 0.008), "0.0020");
+    }
+
+    #[test]
+    fn colour_ranges_follow_the_scale() {
+        assert_eq!(colour_range(Scale::Sequential, [2.0, f64::NAN, 5.0]), (2.0, 5.0));
+        assert_eq!(colour_range(Scale::Diverging, [-1.0, 3.0]), (-3.0, 3.0));
+        // A constant field still gets a non-empty range (a colour bar needs one).
+        assert_eq!(colour_range(Scale::Sequential, [0.0, 0.0]), (0.0, 1.0));
+        assert_eq!(colour_range(Scale::Sequential, [f64::NAN]), (0.0, 1.0));
+    }
+
+    #[test]
     fn plots_are_written_as_png() {
         let dir = tempfile::tempdir().unwrap();
         let data: Vec<f64> = (0..16 * 12).map(|k| ((k % 16) as f64 * 0.4).sin() + if k == 5 { f64::NAN } else { 0.0 }).collect();
@@ -209,7 +295,17 @@ mod tests {
         rank_histograms(&hist, "rank histograms", &[("etkf".into(), vec![3, 4, 5, 4])]).unwrap();
         let curve = dir.path().join("curve.png");
         line_chart(&curve, "loss", "epoch", "loss", &[("train".into(), vec![(0.0, 2.0), (1.0, 1.5)])]).unwrap();
-        for p in [map, hist, curve] {
+        let (err, spread) = (data.iter().map(|v| v * 0.1).collect::<Vec<_>>(), vec![0.5; 16 * 12]);
+        let fig = dir.path().join("figure.png");
+        let truth = [Field { title: "truth".into(), nx: 16, ny: 12, data: &data, x: (0.0, 1.0), y: (0.0, 1.0) }];
+        let e = [Field { title: "error".into(), nx: 16, ny: 12, data: &err, x: (0.0, 1.0), y: (0.0, 1.0) }];
+        let s = [Field { title: "spread".into(), nx: 16, ny: 12, data: &spread, x: (0.0, 1.0), y: (0.0, 1.0) }];
+        map_figure(&fig, "psi [1]", &[
+            MapGroup { panels: &truth, scale: Scale::Diverging, units: "1", range: None, tracks: &[] },
+            MapGroup { panels: &e, scale: Scale::Diverging, units: "1", range: Some((-1.0, 1.0)), tracks: &[] },
+            MapGroup { panels: &s, scale: Scale::Sequential, units: "1", range: None, tracks: &[] },
+        ]).unwrap();
+        for p in [map, hist, curve, fig] {
             let bytes = std::fs::read(&p).unwrap();
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", p.display());
             assert!(bytes.len() > 2000, "{} is suspiciously small", p.display());

@@ -81,7 +81,12 @@ impl Table {
 pub fn format_value(v: f64) -> String {
     if v.is_nan() {
         "n/a".into()
-    } else if v != 0.0 && (v.abs() >= 1e5 || v.abs() < 1e-3) {
+    } else if v == 0.0 {
+        // log10(0) is -inf: handled apart (a perfect score is a common, not a corner, case).
+        "0.000".into()
+    } else if v.is_infinite() {
+        format!("{v}")
+    } else if v.abs() >= 1e5 || v.abs() < 1e-3 {
         format!("{v:.3e}")
     } else {
         let digits = (3 - v.abs().log10().floor() as i32).clamp(0, 6) as usize;
@@ -108,5 +113,16 @@ mod tests {
         assert!(md.contains("| etkf | **0.2000** | 1.300 | n/a | 1.000 |"), "{md}");
         assert!(md.contains("| reweight | 0.3000 | **0.9500** | **0.4000** | 2.000 |"), "{md}");
         assert!(t.html().contains("<td><b>0.2000</b></td>"));
+    }
+
+    #[test]
+    fn values_print_with_four_significant_digits() {
+        assert_eq!(format_value(0.0), "0.000");
+        assert_eq!(format_value(-0.0), "0.000");
+        assert_eq!(format_value(1.23456), "1.235");
+        assert_eq!(format_value(-12.5), "-12.50");
+        assert_eq!(format_value(2.5e-4), "2.500e-4");
+        assert_eq!(format_value(f64::INFINITY), "inf");
+        assert_eq!(format_value(f64::NAN), "n/a");
     }
 }

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &["synth", "ingest"];
+pub const KINDS: &[&str] = &["synth", "ingest", "train", "assimilate", "baseline", "evaluate"];
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
@@ -53,6 +53,10 @@ pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
         "synth" => Ok(Box::new(crate::synth::SynthStage)),
         "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
+        "train" => Ok(Box::new(crate::learn::stage::TrainStage)),
+        "assimilate" => Ok(Box::new(crate::assimilate::stage::AssimilateStage)),
+        "baseline" => Ok(Box::new(crate::kalman::stage::BaselineStage)),
+        "evaluate" => Ok(Box::new(crate::evaluate::EvaluateStage)),
         _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     }
 }

@@ -1,0 +1,159 @@
+//! The ensemble transform Kalman filter with the symmetric square root (Hunt et al. 2007,
+//! Sakov & Oke 2008): with `C = S S^T + (N-1) I` in ensemble space,
+//! `w = C^{-1} S d` moves the mean and `T = sqrt(N-1) C^{-1/2}` transforms the anomalies:
+//! `E_a = 1 xb^T + (1 w^T + T) A`.
+//!
+//! `T` is symmetric and has the ones vector as eigenvector (because `S^T 1 = 0`), so the analysis
+//! anomalies keep zero mean: the transform is mean-preserving, and the analysis is deterministic.
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::Array2;
+use rand::rngs::StdRng;
+
+use super::ensemble::split_into;
+use super::ensemble_space::{EnsembleSpace, Innovations};
+use super::obs_operator::{observe, ObsOperator};
+use super::{check_shapes, Analysis, Observations};
+use crate::error::Result;
+
+/// The global ETKF, with buffers reused between analyses.
+#[derive(Debug, Clone)]
+pub struct Etkf {
+    hx: Array2<f64>,
+    innov: Innovations,
+    space: EnsembleSpace,
+    mean: Vec<f64>,
+    anomalies: Array2<f64>,
+    transform: Array2<f64>,
+    gain: Array2<f64>,
+    sd: Vec<f64>,
+    w: Vec<f64>,
+}
+
+impl Default for Etkf {
+    fn default() -> Self {
+        Etkf {
+            hx: Array2::zeros((0, 0)),
+            innov: Innovations::default(),
+            space: EnsembleSpace::default(),
+            mean: Vec::new(),
+            anomalies: Array2::zeros((0, 0)),
+            transform: Array2::zeros((0, 0)),
+            gain: Array2::zeros((0, 0)),
+            sd: Vec::new(),
+            w: Vec::new(),
+        }
+    }
+}
+
+impl Etkf {
+    /// The symmetric square-root transform `T` (N x N) of the last analysis.
+    pub fn transform(&self) -> &Array2<f64> {
+        &self.transform
+    }
+
+    /// The mean-update weights `w` (N) of the last analysis: `xa = xb + A^T w`.
+    pub fn mean_weights(&self) -> &[f64] {
+        &self.w
+    }
+}
+
+impl Analysis for Etkf {
+    fn analyse(&mut self, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, _rng: &mut StdRng) -> Result<()> {
+        check_shapes(ensemble, op, 2)?;
+        let n = ensemble.nrows();
+        let n1 = (n - 1) as f64;
+        observe(op, ensemble.view(), &mut self.hx);
+        self.innov.compute(self.hx.view(), obs)?;
+        self.space.factor(self.innov.st.view(), n1)?;
+
+        // S d = (S^T)^T d.
+        self.sd.clear();
+        self.sd.resize(n, 0.0);
+        for (row, &d) in self.innov.st.rows().into_iter().zip(&self.innov.d) {
+            for (acc, &s) in self.sd.iter_mut().zip(row.iter()) {
+                *acc += s * d;
+            }
+        }
+        self.w.resize(n, 0.0);
+        self.space.apply_pow(-1.0, &self.sd, &mut self.w);
+        self.space.matrix_pow(-0.5, n1.sqrt(), &mut self.transform);
+        // G = 1 w^T + T, so that one product gives both the mean update and the new anomalies.
+        if self.gain.dim() != (n, n) {
+            self.gain = Array2::zeros((n, n));
+        }
+        for (mut g, t) in self.gain.rows_mut().into_iter().zip(self.transform.rows()) {
+            for ((g, &t), &w) in g.iter_mut().zip(t.iter()).zip(&self.w) {
+                *g = t + w;
+            }
+        }
+
+        split_into(ensemble.view(), &mut self.mean, &mut self.anomalies);
+        general_mat_mul(1.0, &self.gain, &self.anomalies, 0.0, ensemble);
+        for mut member in ensemble.rows_mut() {
+            for (x, &m) in member.iter_mut().zip(&self.mean) {
+                *x += m;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kalman::ensemble::mean_into;
+    use crate::kalman::test_support::{ensemble_with_covariance, kalman_update, linear_case, sample_covariance};
+    use rand::SeedableRng;
+
+    #[test]
+    fn matches_the_kalman_filter_on_the_sample_covariance() {
+        // For any ensemble, the ETKF mean and covariance are the exact Kalman update of the
+        // ensemble's own mean and sample covariance, whether or not the ensemble spans the state.
+        for n_members in [3, 5, 12] {
+            let case = linear_case(6, 4, 17);
+            let mut rng = StdRng::seed_from_u64(n_members as u64);
+            let mut e = crate::kalman::test_support::random_ensemble(n_members, 6, &mut rng);
+            let (xb, pb) = (mean_of(&e), sample_covariance(&e));
+            let (xa, pa) = kalman_update(&xb, &pb, &case);
+            Etkf::default().analyse(&mut e, &case.op, &case.obs, &mut rng).unwrap();
+            let (got_mean, got_cov) = (mean_of(&e), sample_covariance(&e));
+            assert!(xa.iter().zip(&got_mean).all(|(a, b)| (a - b).abs() < 1e-10), "N = {n_members}: mean {got_mean:?} vs {xa:?}");
+            assert!((&got_cov - &pa).iter().all(|v| v.abs() < 1e-10), "N = {n_members}: covariance differs");
+        }
+    }
+
+    #[test]
+    fn exact_for_a_prior_the_ensemble_spans() {
+        // An ensemble built with mean m and sample covariance exactly P gives the exact posterior.
+        let case = linear_case(4, 3, 5);
+        let prior_mean = vec![1.0, -2.0, 0.5, 3.0];
+        let mut e = ensemble_with_covariance(&prior_mean, &case.prior_cov, 9, 11);
+        let prior = e.clone();
+        let (xa, pa) = kalman_update(&prior_mean, &case.prior_cov, &case);
+        let mut rng = StdRng::seed_from_u64(0);
+        let mut etkf = Etkf::default();
+        etkf.analyse(&mut e, &case.op, &case.obs, &mut rng).unwrap();
+        assert!(xa.iter().zip(&mean_of(&e)).all(|(a, b)| (a - b).abs() < 1e-10));
+        assert!((sample_covariance(&e) - pa).iter().all(|v| v.abs() < 1e-10));
+        // Mean preservation: T is symmetric with T 1 = 1, so the transformed anomalies T A keep
+        // zero mean and the analysis mean is exactly xb + A^T w.
+        let t = etkf.transform();
+        assert!((t - &t.t()).iter().all(|v| v.abs() < 1e-12));
+        assert!(t.sum_axis(ndarray::Axis(1)).iter().all(|s| (s - 1.0).abs() < 1e-12));
+        let mut anomalies = prior.clone();
+        for mut row in anomalies.rows_mut() {
+            row.iter_mut().zip(&prior_mean).for_each(|(a, m)| *a -= m);
+        }
+        let ta = t.dot(&anomalies);
+        assert!(ta.sum_axis(ndarray::Axis(0)).iter().all(|s| s.abs() < 1e-12));
+        let moved = ndarray::arr1(etkf.mean_weights()).dot(&anomalies);
+        assert!(mean_of(&e).iter().zip(&prior_mean).zip(&moved).all(|((a, b), m)| (a - b - m).abs() < 1e-12));
+    }
+
+    fn mean_of(e: &Array2<f64>) -> Vec<f64> {
+        let mut m = vec![0.0; e.ncols()];
+        mean_into(e.view(), &mut m);
+        m
+    }
+}

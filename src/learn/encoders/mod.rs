@@ -1,0 +1,233 @@
+//! Encoders: burn modules that map one modality (a batch of flat input vectors) to codes in
+//! `R^{n_e}`, chosen per modality in the configuration ([`EncoderConfig`]).
+//!
+//! - `fixed`: the identity or a selection of input coefficients (the paper's state encoder);
+//! - `linear`: `g(x) = G x`, unnormalised, without bias (the Gaussian theory of SCIENCE.md 4);
+//! - `mlp`: hidden layers of configurable widths, activation and optional layer norm;
+//! - `trajectory`: a transformer over the time steps of drifter trajectories.
+//!
+//! Weights are drawn from the seeded generator passed to [`Encoder::build`], never from burn's
+//! global one, so the same seed gives the same model on every backend.
+
+mod fixed;
+mod linear;
+mod mlp;
+mod trajectory;
+
+pub use fixed::FixedEncoder;
+pub use linear::LinearEncoder;
+pub use mlp::MlpEncoder;
+pub use trajectory::TrajectoryEncoder;
+
+use burn::module::{Module, Param};
+use burn::nn::Linear;
+use burn::tensor::{Device, Tensor, TensorData};
+use rand::Rng;
+use rand::rngs::StdRng;
+use serde::{Deserialize, Serialize};
+
+use crate::config::Problems;
+use crate::error::{Error, Result};
+
+/// Which encoder architecture a modality uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EncoderKind {
+    /// Identity or selected input coefficients.
+    Fixed,
+    /// Linear map without bias.
+    Linear,
+    /// Multi-layer perceptron.
+    #[default]
+    Mlp,
+    /// Transformer over trajectory points.
+    Trajectory,
+}
+
+/// Nonlinearity of the `mlp` and `trajectory` encoders.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Activation {
+    /// max(0, x).
+    Relu,
+    /// Gaussian error linear unit.
+    #[default]
+    Gelu,
+    /// Hyperbolic tangent.
+    Tanh,
+    /// x sigmoid(x).
+    Silu,
+}
+
+impl Activation {
+    /// Applies the nonlinearity element-wise.
+    pub fn apply<const D: usize>(self, x: Tensor<D>) -> Tensor<D> {
+        use burn::tensor::activation as act;
+        match self {
+            Activation::Relu => act::relu(x),
+            Activation::Gelu => act::gelu(x),
+            Activation::Tanh => act::tanh(x),
+            Activation::Silu => act::silu(x),
+        }
+    }
+}
+
+/// How the `trajectory` encoder reduces its token sequence to one vector.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Pooling {
+    /// The last time step (as the paper).
+    #[default]
+    Last,
+    /// The mean over time steps.
+    Mean,
+}
+
+/// One modality's encoder, as configured in `[train.encoder_u]` / `[train.encoder_v]`.
+///
+/// A flat table rather than one table per kind, so that configuration layers can switch `kind`
+/// without leaving another kind's keys behind; keys a kind does not use are ignored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EncoderConfig {
+    /// Architecture.
+    pub kind: EncoderKind,
+    /// `fixed`: 0-based input coefficients to keep, in order; empty keeps all of them.
+    pub indices: Vec<usize>,
+    /// `mlp`: widths of the hidden layers (empty: one affine layer).
+    pub widths: Vec<usize>,
+    /// `mlp`, `trajectory`: nonlinearity.
+    pub activation: Activation,
+    /// `mlp`: layer norm after each hidden layer, before the activation.
+    pub layer_norm: bool,
+    /// `trajectory`: features per time step (2 per drifter: x and y of every drifter).
+    pub point_dim: usize,
+    /// `trajectory`: token width.
+    pub d_model: usize,
+    /// `trajectory`: attention heads (must divide `d_model`).
+    pub heads: usize,
+    /// `trajectory`: residual self-attention blocks.
+    pub blocks: usize,
+    /// `trajectory`: sequence pooling.
+    pub pooling: Pooling,
+}
+
+impl Default for EncoderConfig {
+    fn default() -> Self {
+        EncoderConfig {
+            kind: EncoderKind::Mlp,
+            indices: Vec::new(),
+            widths: vec![128, 128],
+            activation: Activation::Gelu,
+            layer_norm: true,
+            point_dim: 2,
+            d_model: 64,
+            heads: 4,
+            blocks: 4,
+            pooling: Pooling::Last,
+        }
+    }
+}
+
+impl EncoderConfig {
+    /// Range checks that do not depend on the data; `section` is e.g. `train.encoder_u`.
+    pub fn validate(&self, section: &str, p: &mut Problems) {
+        match self.kind {
+            EncoderKind::Mlp => {
+                p.check(self.widths.iter().all(|&w| w > 0), format!("{section}.widths"), "every width must be at least 1");
+            }
+            EncoderKind::Trajectory => {
+                p.positive(&format!("{section}.point_dim"), self.point_dim);
+                p.positive(&format!("{section}.d_model"), self.d_model);
+                p.positive(&format!("{section}.heads"), self.heads);
+                p.range(&format!("{section}.blocks"), self.blocks, 0, 64);
+                p.check(
+                    self.heads > 0 && self.d_model % self.heads == 0,
+                    format!("{section}.heads"),
+                    format!("{} heads do not divide d_model = {}", self.heads, self.d_model),
+                );
+            }
+            EncoderKind::Fixed | EncoderKind::Linear => {}
+        }
+    }
+}
+
+/// A configured encoder of one modality.
+#[derive(Module, Debug)]
+pub enum Encoder {
+    /// See [`FixedEncoder`].
+    Fixed(FixedEncoder),
+    /// See [`LinearEncoder`].
+    Linear(LinearEncoder),
+    /// See [`MlpEncoder`].
+    Mlp(MlpEncoder),
+    /// See [`TrajectoryEncoder`].
+    Trajectory(TrajectoryEncoder),
+}
+
+impl Encoder {
+    /// Builds the encoder of `config` for inputs of `d_in` features and codes of `n_e`; `section`
+    /// names the configuration table in errors (inputs that do not fit the configuration).
+    pub fn build(
+        config: &EncoderConfig,
+        section: &str,
+        d_in: usize,
+        n_e: usize,
+        rng: &mut StdRng,
+        device: &Device,
+    ) -> Result<Encoder> {
+        let bad = |key: &str, message: String| Error::config("configuration", format!("{section}.{key}"), message);
+        Ok(match config.kind {
+            EncoderKind::Fixed => {
+                let out = if config.indices.is_empty() { d_in } else { config.indices.len() };
+                if let Some(&i) = config.indices.iter().find(|&&i| i >= d_in) {
+                    return Err(bad("indices", format!("index {i} is out of range for inputs of {d_in} features")));
+                }
+                if out != n_e {
+                    return Err(bad("indices", format!("a fixed encoder yields {out} features but train.n_e = {n_e}")));
+                }
+                Encoder::Fixed(FixedEncoder::new(&config.indices))
+            }
+            EncoderKind::Linear => Encoder::Linear(LinearEncoder::new(d_in, n_e, rng, device)),
+            EncoderKind::Mlp => Encoder::Mlp(MlpEncoder::new(config, d_in, n_e, rng, device)),
+            EncoderKind::Trajectory => {
+                if config.point_dim == 0 || d_in % config.point_dim != 0 {
+                    return Err(bad(
+                        "point_dim",
+                        format!("inputs of {d_in} features are not whole points of {} features", config.point_dim),
+                    ));
+                }
+                Encoder::Trajectory(TrajectoryEncoder::new(config, d_in, n_e, rng, device))
+            }
+        })
+    }
+
+    /// Codes (B x n_e) of a batch of inputs (B x d_in).
+    pub fn forward(&self, x: Tensor<2>) -> Tensor<2> {
+        match self {
+            Encoder::Fixed(e) => e.forward(x),
+            Encoder::Linear(e) => e.forward(x),
+            Encoder::Mlp(e) => e.forward(x),
+            Encoder::Trajectory(e) => e.forward(x),
+        }
+    }
+}
+
+/// A `d_in x d_out` weight matrix drawn from U(-1/sqrt(d_in), 1/sqrt(d_in)) (PyTorch's default
+/// for linear layers), as a trainable parameter.
+fn uniform_param(d_in: usize, d_out: usize, rng: &mut StdRng, device: &Device) -> Param<Tensor<2>> {
+    let bound = 1.0 / (d_in.max(1) as f32).sqrt();
+    let values: Vec<f32> = (0..d_in * d_out).map(|_| rng.random_range(-bound..=bound)).collect();
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, [d_in, d_out]), device))
+}
+
+/// A burn `Linear` layer (`y = x W + b`) with seeded PyTorch-style initialisation.
+fn seeded_linear(d_in: usize, d_out: usize, bias: bool, rng: &mut StdRng, device: &Device) -> Linear {
+    let weight = uniform_param(d_in, d_out, rng, device);
+    let bias = bias.then(|| {
+        let bound = 1.0 / (d_in.max(1) as f32).sqrt();
+        let values: Vec<f32> = (0..d_out).map(|_| rng.random_range(-bound..=bound)).collect();
+        Param::from_tensor(Tensor::from_data(TensorData::new(values, [d_out]), device))
+    });
+    Linear { weight, bias }
+}

@@ -1,0 +1,170 @@
+//! The `train` pipeline stage: an ingest data set in, the trained encoders out.
+//!
+//! Outputs: `model.bpk` (burn's burnpack record of the two encoders and the scorer), `model.json`
+//! (what rebuilds the model: the `[train]` section, input widths, and the normalisation statistics
+//! of the training split, so that the encoders and their statistics are one artefact), `metrics.csv`
+//! (one row per epoch) and `recall.json` (retrieval recall on the held-out test split).
+
+use std::path::Path;
+
+use burn::module::Module;
+use ndarray::{Array1, Array2, Axis};
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::backend;
+use super::train::{codes, recall, train_split, ContrastiveModel, Pairs};
+use crate::config::TrainConfig;
+use crate::error::{Error, Result};
+use crate::ingest::dataset::Dataset;
+use crate::ingest::split::Split;
+use crate::pipeline::spec::StageSpec;
+use crate::stages::{parse_options, Stage, StageContext};
+
+/// File names of the artefact.
+pub const MODEL_RECORD: &str = "model.bpk";
+/// See [`MODEL_RECORD`].
+pub const MODEL_META: &str = "model.json";
+
+/// How to rebuild a trained model and prepare its inputs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ModelMeta {
+    /// The `[train]` section the model was trained with.
+    pub train: TrainConfig,
+    /// Width of the state vectors.
+    pub d_u: usize,
+    /// Width of the observation vectors.
+    pub d_v: usize,
+    /// Mean of each state element over the training split.
+    pub state_mean: Vec<f64>,
+    /// Standard deviation of each state element (1 where constant).
+    pub state_std: Vec<f64>,
+    /// Mean of each observation element.
+    pub obs_mean: Vec<f64>,
+    /// Standard deviation of each observation element (1 where constant).
+    pub obs_std: Vec<f64>,
+}
+
+impl ModelMeta {
+    /// Normalised states as f32 rows.
+    pub fn states(&self, state: &Array2<f64>) -> Array2<f32> {
+        normalise(state, &self.state_mean, &self.state_std)
+    }
+
+    /// Normalised observations as f32 rows; masked (NaN) elements become 0, the training mean.
+    pub fn observations(&self, obs: &Array2<f64>) -> Array2<f32> {
+        normalise(obs, &self.obs_mean, &self.obs_std)
+    }
+
+    /// Loads the model saved in `dir` onto `device`.
+    pub fn load(dir: &Path, device: &burn::tensor::Device) -> Result<(ModelMeta, ContrastiveModel)> {
+        let meta_path = dir.join(MODEL_META);
+        let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
+        let meta: ModelMeta = serde_json::from_str(&text).map_err(|e| Error::input(&meta_path, format!("not a contrada model description: {e}")))?;
+        let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+        let skeleton = ContrastiveModel::new(&meta.train, meta.d_u, meta.d_v, &mut rng, device)?;
+        let record = dir.join(MODEL_RECORD);
+        let model = skeleton.try_load_file(&record).map_err(|e| Error::input(&record, format!("cannot load the trained encoders: {e:?}")))?;
+        Ok((meta, model))
+    }
+}
+
+fn normalise(x: &Array2<f64>, mean: &[f64], std: &[f64]) -> Array2<f32> {
+    let mean = Array1::from(mean.to_vec());
+    let std = Array1::from(std.to_vec());
+    ((x - &mean.insert_axis(Axis(0))) / &std.insert_axis(Axis(0))).mapv(|v| if v.is_finite() { v as f32 } else { 0.0 })
+}
+
+fn safe_std(s: &Array1<f64>) -> Vec<f64> {
+    s.iter().map(|&v| if v.is_finite() && v > 0.0 { v } else { 1.0 }).collect()
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrainOptions {}
+
+/// The `train` stage: input `dataset` (an ingest `dataset.nc`).
+pub struct TrainStage;
+
+impl Stage for TrainStage {
+    fn config_sections(&self) -> &'static [&'static str] {
+        &["train", "run"]
+    }
+
+    fn check(&self, spec: &StageSpec) -> Result<()> {
+        parse_options::<TrainOptions>(spec)?;
+        Ok(())
+    }
+
+    fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
+        let path = ctx.input("dataset")?;
+        let data = Dataset::load(path)?;
+        let rows = |split: Split| -> Vec<usize> { (0..data.split.len()).filter(|&i| data.split[i] == split).collect() };
+        let (fit, val, test) = (rows(Split::Train), rows(Split::Validation), rows(Split::Test));
+        if fit.len() < 2 {
+            return Err(Error::input(path, format!("{} training samples; expected at least 2", fit.len())));
+        }
+        let meta = ModelMeta {
+            train: ctx.config.train.clone(),
+            d_u: data.state.ncols(),
+            d_v: data.obs.ncols(),
+            state_mean: data.state_mean.to_vec(),
+            state_std: safe_std(&data.state_std),
+            obs_mean: data.obs_mean.to_vec(),
+            obs_std: safe_std(&data.obs_std),
+        };
+        let u = meta.states(&data.state);
+        let v = meta.observations(&data.obs);
+        let pick = |idx: &[usize]| (u.select(Axis(0), idx), v.select(Axis(0), idx));
+        let (fit_u, fit_v) = pick(&fit);
+        let (val_u, val_v) = pick(&val);
+        let (test_u, test_v) = pick(&test);
+        let selected = backend::select(ctx.config.run.backend, "run.backend")?;
+        tracing::info!("train: {} training, {} validation, {} test pairs on {selected}", fit.len(), val.len(), test.len());
+        let validation = (val.len() >= 2).then(|| Pairs { u: val_u.view(), v: val_v.view(), source: path });
+        let trained = train_split(&ctx.config.train, Pairs { u: fit_u.view(), v: fit_v.view(), source: path }, validation, &selected.device, ctx.seed)?;
+
+        let mut csv = String::from("epoch,train_loss,val_loss,r1_u2v,r5_u2v,r1_v2u,r5_v2u,tau,seconds\n");
+        for m in &trained.history {
+            let r = m.recall.as_ref();
+            let f = |x: Option<f64>| x.map_or_else(String::new, |v| format!("{v:.6}"));
+            csv += &format!(
+                "{},{:.6},{},{},{},{},{},{:.6},{:.3}\n",
+                m.epoch, m.train_loss, f(m.val_loss), f(r.map(|r| r.u_to_v_at_1)), f(r.map(|r| r.u_to_v_at_5)), f(r.map(|r| r.v_to_u_at_1)), f(r.map(|r| r.v_to_u_at_5)), m.tau, m.seconds
+            );
+        }
+        std::fs::write(ctx.out.join("metrics.csv"), csv).map_err(|e| Error::io(ctx.out.join("metrics.csv"), e))?;
+        let test_recall = if test.len() >= 2 {
+            let r = recall(&trained.model, Pairs { u: test_u.view(), v: test_v.view(), source: path }, ctx.config.train.batch_size, &ctx.config.train, &selected.device)?;
+            json!({ "n": r.n, "r1_u2v": r.u_to_v_at_1, "r5_u2v": r.u_to_v_at_5, "r1_v2u": r.v_to_u_at_1, "r5_v2u": r.v_to_u_at_5, "chance_r5": (5.0 / r.n as f64).min(1.0) })
+        } else {
+            json!({ "n": 0 })
+        };
+        write_json(&ctx.out.join("recall.json"), &test_recall)?;
+        write_json(&ctx.out.join(MODEL_META), &meta)?;
+        trained.model.clone().save_file(ctx.out.join(MODEL_RECORD)).map_err(|e| Error::Other(format!("saving the model: {e:?}")))?;
+        // Sanity: the saved artefact reproduces the trained codes (a broken save would only show
+        // up days later in an assimilation).
+        let (_, reloaded) = ModelMeta::load(ctx.out, &selected.device)?;
+        let probe = fit_u.slice(ndarray::s![..fit_u.nrows().min(8), ..]).to_owned();
+        let (a, b) = (codes(&trained.model.encoder_u, probe.view(), &selected.device), codes(&reloaded.encoder_u, probe.view(), &selected.device));
+        if (&a - &b).iter().any(|d| d.abs() > 1e-5) {
+            return Err(Error::Other("the saved model does not reproduce the trained encoder".into()));
+        }
+        let last = trained.history.last();
+        Ok(json!({
+            "backend": selected.to_string(),
+            "pairs": { "train": fit.len(), "validation": val.len(), "test": test.len() },
+            "epochs": trained.history.len(),
+            "final_train_loss": last.map(|m| m.train_loss),
+            "final_val_loss": last.and_then(|m| m.val_loss),
+            "test_recall": test_recall,
+        }))
+    }
+}
+
+fn write_json(path: &Path, value: &impl Serialize) -> Result<()> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}

@@ -1,0 +1,65 @@
+//! The learning stages end to end on the shipped Lagrangian sample data: ingest, train (the model
+//! artefact and its test recall), and assimilate with every generator method.
+
+mod common;
+
+use common::{contrada_in, stderr};
+use contrada::cf::NcFile;
+
+#[test]
+fn train_then_assimilate_the_sample_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = env!("CARGO_MANIFEST_DIR");
+    let demo = std::fs::read_to_string(format!("{root}/pipelines/demo.toml")).unwrap();
+    // The demo pipeline with absolute sample-data paths and fewer epochs; the evaluate stage needs
+    // plotting fonts and is tested on its own.
+    let text = demo.replace("\"sample_data/", &format!("\"{root}/sample_data/"));
+    let text = text.split("\n[[pipeline.stages]]\nname = \"evaluate\"").next().unwrap().to_string();
+    std::fs::write(dir.path().join("p.toml"), text).unwrap();
+    let out = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu"]);
+    assert!(out.status.success(), "{}", stderr(&out));
+
+    let run = dir.path().join("run");
+    let recall: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run.join("train/recall.json")).unwrap()).unwrap();
+    let chance = recall["chance_r5"].as_f64().unwrap();
+    for key in ["r5_u2v", "r5_v2u"] {
+        let r = recall[key].as_f64().unwrap();
+        assert!(r > 3.0 * chance, "{key} = {r} is not clearly above chance {chance}");
+    }
+    let metrics = std::fs::read_to_string(run.join("train/metrics.csv")).unwrap();
+    assert_eq!(metrics.lines().count(), 13, "header + one row per epoch");
+
+    let window = run.join("assimilate/2026-11-28");
+    let bank = NcFile::open(format!("{root}/sample_data/lagrangian/archive/lagrangian_states.nc")).unwrap();
+    let bank_psi = bank.read("psi").unwrap().data;
+    for (method, members) in [("reweight", 64), ("retrieve", 8), ("transform", 512)] {
+        let f = NcFile::open(window.join(format!("analysis_{method}.nc"))).unwrap();
+        let psi = f.read_expect("psi", &["member", "y", "x"]).unwrap().data;
+        assert_eq!(psi.shape()[0], members, "{method}");
+        let mean = f.read_expect("psi_mean", &["y", "x"]).unwrap().data;
+        let spread = f.read_expect("psi_spread", &["y", "x"]).unwrap().data;
+        assert!(spread.iter().all(|s| *s >= 0.0) && spread.iter().any(|s| *s > 0.0), "{method}: spread");
+        if method != "transform" {
+            // Selected members are bank members, unchanged.
+            let first = psi.index_axis(ndarray::Axis(0), 0);
+            assert!(bank_psi.outer_iter().any(|b| b == first), "{method}: members must be bank states");
+        } else {
+            // The transform is mean-preserving in the sense of the ETKF: its members average to its mean.
+            let avg = psi.mean_axis(ndarray::Axis(0)).unwrap();
+            assert!(avg.iter().zip(mean.iter()).all(|(a, b)| (a - b).abs() < 1e-9));
+        }
+        let diag: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(window.join(format!("diagnostics_{method}.json"))).unwrap()).unwrap();
+        assert_eq!(diag["members"], members);
+        if method == "reweight" {
+            let ess = diag["ess"].as_f64().unwrap();
+            assert!(ess >= 1.0 && ess <= 512.0, "ESS {ess}");
+        }
+    }
+    // The window is done: a cron rerun does nothing.
+    let again = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu"]);
+    assert!(common::stdout(&again).contains("already done"), "{}", common::stdout(&again));
+    // A window without observations is a clear error.
+    let other = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-29", "--set", "train.epochs=12", "--backend", "cpu"]);
+    assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));
+    assert!(stderr(&other).contains("no observations in window 2026-11-29"), "{}", stderr(&other));
+}
