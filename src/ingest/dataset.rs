@@ -9,7 +9,7 @@
 //! | `time` | sample | state time, in the state files' units and calendar |
 //! | `member` | sample | ensemble member (only with a member dimension) |
 //! | `split` | sample | 0 train, 1 validation, 2 test (`flag_values`/`flag_meanings`) |
-//! | `state_file`, `state_time_index` | sample | where the snapshot is in the state files (global `state_files`) |
+//! | `state_file`, `state_time_index` | sample | where the snapshot is in the state files (global `state_files`, one path per line) |
 //! | `state` | sample, state_dim | the state vector |
 //! | `obs`, `obs_mask` | sample, obs_dim | observation vector (fill where masked) and 1 = observed |
 //! | `state_mean`, `state_std` | state_dim | normalisation, training split |
@@ -18,7 +18,7 @@
 //! | `state_level` | state_dim | index along the variable's level dimension (-1: none) |
 //! | `state_index` | state_dim | row-major flat index over the variable's point dimensions |
 //! | `state_x`, `state_y`, `state_z` | state_dim | coordinates (fill where unknown) |
-//! | `obs_source` | obs_dim | which source (`flag_meanings`; `srcK_*` attributes: kind, files, windows) |
+//! | `obs_source` | obs_dim | which source (`flag_meanings`; `srcK_*` attributes: kind, files one per line, pairing) |
 //! | `obs_variable` | obs_dim | which `source.variable` (`flag_meanings`; `varK_units`) |
 //! | `obs_index` | obs_dim | grid point, station, or `track * points + point` within the source |
 //! | `obs_x`, `obs_y` | obs_dim | position of a gridded point or station (fill for trajectories) |
@@ -265,7 +265,8 @@ impl DatasetWriter {
         let (sd, od) = (h.state.variable.len(), h.obs.variable.len());
         w.global("format_version", FORMAT_VERSION)?;
         w.global("contrada_artifact", "ingest dataset")?;
-        w.global("state_files", h.state_files.join(" "))?;
+        // One path per line: paths may contain blanks.
+        w.global("state_files", h.state_files.join("\n"))?;
         for (k, v) in &h.globals {
             w.global(k, v.clone())?;
         }
@@ -319,7 +320,7 @@ impl DatasetWriter {
             let mut per_src: Vec<(String, AttributeValue)> = Vec::new();
             for (k, src) in h.sources.iter().enumerate() {
                 per_src.push((format!("src{k}_kind"), text(src.kind.clone())));
-                per_src.push((format!("src{k}_files"), text(src.files.join(" "))));
+                per_src.push((format!("src{k}_files"), text(src.files.join("\n"))));
                 per_src.push((format!("src{k}_pairing"), text(src.pairing.clone())));
             }
             let mut sattrs: Vec<Attr<'_>> = flags(&h.obs.source_names);
@@ -493,7 +494,7 @@ impl Dataset {
             member: if f.has_var("member") { Some(ints("member")?) } else { None },
             split,
             source,
-            state_files: f.attr_str(None, "state_files").unwrap_or_default().split(' ').map(String::from).collect(),
+            state_files: f.attr_str(None, "state_files").unwrap_or_default().lines().map(String::from).collect(),
             state: matrix("state", sd)?,
             obs: matrix("obs", od)?,
             obs_mask,
@@ -561,7 +562,7 @@ fn read_obs_layout(f: &NcFile) -> Result<(ObsLayout, Vec<SourceMeta>)> {
     let sources = source_names
         .iter()
         .enumerate()
-        .map(|(k, name)| SourceMeta { name: name.clone(), kind: sa(k, "kind"), files: sa(k, "files").split(' ').map(String::from).collect(), pairing: sa(k, "pairing") })
+        .map(|(k, name)| SourceMeta { name: name.clone(), kind: sa(k, "kind"), files: sa(k, "files").lines().map(String::from).collect(), pairing: sa(k, "pairing") })
         .collect();
     let layout = ObsLayout {
         source: ints("obs_source")?,
