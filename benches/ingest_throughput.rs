@@ -16,8 +16,8 @@
 //! (default 3) alternates plain reads and ingests; `CONTRADA_BENCH_KEEP=1` keeps the archive and
 //! `CONTRADA_BENCH_ARCHIVE=PATH` reuses it.
 //!
-//! Run: `cargo bench --bench ingest_throughput` (the bench profile in Cargo.toml optimises this
-//! crate fully and keeps dependencies as in dev, so no full release build of the GPU stack).
+//! Run (the dev build with contrada optimised, as for the other benchmarks; see BENCHMARKS.md):
+//! `cargo bench --profile dev --config 'profile.dev.package.contrada.opt-level=3' --bench ingest_throughput`
 
 use std::collections::HashMap;
 use std::path::Path;

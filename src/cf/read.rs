@@ -196,8 +196,13 @@ impl NcFile {
         if start.len() != rank || count.len() != rank {
             return Err(self.var_error(name, format!("has {rank} dimensions; a slab of {} was asked for", count.len())));
         }
-        buf.clear();
-        buf.resize(count.iter().product(), T::default());
+        let n: usize = count.iter().product();
+        if buf.len() != n {
+            // Resized only when the slab size changes: netcdf-c overwrites every value, and
+            // zeroing a reused buffer first would cost a pass over memory per read.
+            buf.clear();
+            buf.resize(n, T::default());
+        }
         let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
         var.get_values_into(buf.as_mut_slice(), extents).map_err(|e| self.var_error(name, format!("cannot read: {e}")))
     }
