@@ -139,7 +139,7 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
     let grid: Vec<GridVariable> = state
         .variables
         .iter()
-        .map(|v| GridVariable { name: v.name.clone(), units: v.units.clone(), long_name: v.long_name.clone(), level_dim: v.level_dim.clone(), point_dims: v.point_dims.clone(), point_shape: v.point_shape.clone() })
+        .map(|v| v.grid.clone())
         .collect();
     let metas: Vec<SourceMeta> = sources.iter().zip(&cfg.observations).map(|(s, c)| source_meta(s, c)).collect();
     let state_files: Vec<String> = state.paths.iter().map(|p| p.display().to_string()).collect();

@@ -17,23 +17,14 @@ use super::config::StateConfig;
 use super::field::{level_range, FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::timeline::{self, TimeQc, Timeline};
 use crate::cf::{MaskRule, NcFile};
+use super::dataset::GridVariable;
 use crate::error::{Error, Result};
 
 /// One state variable and where its elements sit in the state vector.
 #[derive(Debug, Clone)]
 pub struct StateVariable {
-    /// Variable name in the files.
-    pub name: String,
-    /// Its `units` attribute (empty if none).
-    pub units: String,
-    /// Its `long_name` or `standard_name` (empty if none).
-    pub long_name: String,
-    /// Level dimension, when the variable has one.
-    pub level_dim: Option<String>,
-    /// Point dimensions, in file order.
-    pub point_dims: Vec<String>,
-    /// Their lengths.
-    pub point_shape: Vec<usize>,
+    /// Name, units and grid layout, as recorded in the data set.
+    pub grid: GridVariable,
     /// Kept elements `(level index in the file, flat point index)`.
     pub elements: Vec<(usize, usize)>,
     /// Its columns in the state vector.
@@ -200,12 +191,14 @@ impl StateSource {
             start = columns.end;
             let limits = cfg.limits.iter().find(|lim| &lim.variable == name).map(|lim| (lim.min, lim.max));
             variables.push(StateVariable {
-                name: name.clone(),
-                units: files[0].attr_str(Some(name), "units").unwrap_or_default(),
-                long_name: files[0].attr_str(Some(name), "long_name").or_else(|| files[0].attr_str(Some(name), "standard_name")).unwrap_or_default(),
-                level_dim: l0.level_axis.map(|a| l0.dims[a].clone()),
-                point_dims: l0.point_dims(),
-                point_shape: l0.point_shape(),
+                grid: GridVariable {
+                    name: name.clone(),
+                    units: files[0].attr_str(Some(name), "units").unwrap_or_default(),
+                    long_name: files[0].attr_str(Some(name), "long_name").or_else(|| files[0].attr_str(Some(name), "standard_name")).unwrap_or_default(),
+                    level_dim: l0.level_axis.map(|a| l0.dims[a].clone()),
+                    point_dims: l0.point_dims(),
+                    point_shape: l0.point_shape(),
+                },
                 columns,
                 limits,
                 rules: files.iter().map(|f| f.mask_rule(name)).collect(),
@@ -233,7 +226,7 @@ impl StateSource {
             .iter()
             .map(|v| {
                 let l = &v.layouts[0];
-                let size = if self.files[0].is_f32(&v.name).unwrap_or(false) { 4 } else { 8 };
+                let size = if self.files[0].is_f32(&v.grid.name).unwrap_or(false) { 4 } else { 8 };
                 let levels = if l.level_axis.is_some() { v.levels.1 - v.levels.0 + 1 } else { 1 };
                 size * l.members() * levels * l.points()
             })
