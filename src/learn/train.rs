@@ -231,7 +231,7 @@ fn evaluate(model: &ContrastiveModel, loss: &Loss, val: &Pairs, batch: usize, de
     for start in (0..n).step_by(batch) {
         let end = (start + batch).min(n);
         if end - start >= 2 {
-            let s = model.scorer.scores(codes_u.clone().slice([start..end]), codes_v.clone().slice([start..end]));
+            let s = model.scorer.scores(codes_u.clone().slice(start..end), codes_v.clone().slice(start..end));
             loss_sum += scalar(loss.apply(s)) * (end - start) as f64;
             loss_weight += end - start;
         }
@@ -240,9 +240,9 @@ fn evaluate(model: &ContrastiveModel, loss: &Loss, val: &Pairs, batch: usize, de
     let mut v_to_u = Vec::with_capacity(n);
     for start in (0..n).step_by(RECALL_BLOCK) {
         let end = (start + RECALL_BLOCK).min(n);
-        let rows = model.scorer.scores(codes_u.clone().slice([start..end]), codes_v.clone());
+        let rows = model.scorer.scores(codes_u.clone().slice(start..end), codes_v.clone());
         u_to_v.extend(truth_ranks(to_array(rows).view(), start));
-        let cols = model.scorer.scores(codes_u.clone(), codes_v.clone().slice([start..end]));
+        let cols = model.scorer.scores(codes_u.clone(), codes_v.clone().slice(start..end));
         v_to_u.extend(truth_ranks(to_array(cols).t(), start));
     }
     (loss_sum / loss_weight.max(1) as f64, Recall::from_ranks(&u_to_v, &v_to_u))

@@ -142,7 +142,7 @@ impl EncoderConfig {
                 p.positive(&format!("{section}.heads"), self.heads);
                 p.range(&format!("{section}.blocks"), self.blocks, 0, 64);
                 p.check(
-                    self.heads > 0 && self.d_model % self.heads == 0,
+                    self.heads > 0 && self.d_model.is_multiple_of(self.heads),
                     format!("{section}.heads"),
                     format!("{} heads do not divide d_model = {}", self.heads, self.d_model),
                 );
@@ -153,6 +153,8 @@ impl EncoderConfig {
 }
 
 /// A configured encoder of one modality.
+// A handful exist per model, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Encoder {
     /// See [`FixedEncoder`].
@@ -191,7 +193,7 @@ impl Encoder {
             EncoderKind::Linear => Encoder::Linear(LinearEncoder::new(d_in, n_e, rng, device)),
             EncoderKind::Mlp => Encoder::Mlp(MlpEncoder::new(config, d_in, n_e, rng, device)),
             EncoderKind::Trajectory => {
-                if config.point_dim == 0 || d_in % config.point_dim != 0 {
+                if config.point_dim == 0 || !d_in.is_multiple_of(config.point_dim) {
                     return Err(bad(
                         "point_dim",
                         format!("inputs of {d_in} features are not whole points of {} features", config.point_dim),
