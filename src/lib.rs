@@ -21,3 +21,7 @@ pub mod stages;
 pub mod synth;
 
 pub use error::{Error, Result};
+
+// ndarray is built with its BLAS backend (ndarray-linalg enables it), so every matrix product calls
+// cblas; linking ndarray-linalg is what links OpenBLAS, also into code that only uses `dot`.
+extern crate ndarray_linalg as _;

@@ -1,7 +1,7 @@
 //! Bad input files: each gives exit code 2 and one message naming the file, the variable and what
 //! was expected, and leaves nothing behind.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,7 @@
 //! CF NetCDF reading, writing and `contrada inspect` against files written by netCDF4-python and the
 //! values cftime decodes from them (tests/fixtures, made by scripts/make_cf_fixtures.py).
 
-mod common;
+use crate::common;
 
 use common::{contrada, fixture, stdout};
 use contrada::cf::dsg::{read_trajectories, DsgNames, Layout};

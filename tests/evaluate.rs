@@ -4,7 +4,7 @@
 //! (the truth as every member), a calibrated synthetic ensemble (flat rank histogram, spread/skill
 //! near 1), the report's tables and plots, and bad inputs.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

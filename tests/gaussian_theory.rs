@@ -7,13 +7,20 @@
 //! optimum estimates the population optimum.
 //!
 //! Tolerances. The empirical loss replaces the Gaussian partition function
-//! `E_{u'}[exp s(u', v)]` by a sample average of exponentials, whose error does not vanish with
-//! the covariance error: with N = 2000 samples the exact optimum of the empirical loss (found
-//! with L-BFGS in float64 when these tests were designed) lies 2.8-4.3% (relative Frobenius) from
-//! the closed form for the inner tilting, and 0.1-0.4% for the l2 tilting. Adam reaches that
-//! optimum to about 0.1%. So the inner-tilting checks use 7% and the l2 checks 2%; the wrong
-//! answers are 24-55% away (checked below, each at least three tolerances away), so a wrong
-//! formula cannot pass.
+//! `E_{u'}[exp s(u', v)]` by a sample average of exponentials, so its optimum differs from the
+//! closed form by a sampling error that the empirical covariances do not remove. Measured when
+//! these tests were designed (exact optimum of the empirical loss by L-BFGS in float64, eight
+//! samples of N = 2000): 1.6-4.6% for inner + CLIP, 1.8-4.9% for inner + joint, 3.1-6.0% for the
+//! rank-2 case (relative Frobenius error of `A = G^T H`), and 0.1-0.5% for the l2 tilting (N =
+//! 1000; 1-3% at N = 256). Full-batch Adam (200 steps, lr 0.05, cosine decay) reaches that
+//! optimum to 0.2%. Hence 8% for the inner tilting and 2% for the l2 tilting (5% for the small
+//! wgpu run). The wrong answers are 24-93% away (asserted below to be at least 2.5 tolerances
+//! away), so a wrong formula cannot pass: e.g. the marginal covariance C_uu instead of C_{u|v},
+//! or the conditional optimum instead of the joint one.
+//!
+//! Observed in this file (flex backend): inner + CLIP 3.3%, l2 mean map 0.4% and covariance
+//! 0.3%, inner + joint 2.6%, rank 2 5.8%; wgpu (lavapipe) l2 at N = 256: 2.0% / 0.5%, and the
+//! wgpu encoders equal the CPU ones to 2e-7.
 
 use contrada::config::{Schedule, TrainConfig};
 use contrada::learn::encoders::{Encoder, EncoderConfig, EncoderKind};
@@ -178,7 +185,7 @@ fn inner_tilting_conditional_loss_learns_cuu_inv_cuv_cvv_inv() {
     let wrong = rel(&joint_optimum(&sample), &target);
     eprintln!("inner + CLIP: error {err:.4}; the joint optimum is {wrong:.4} away");
     assert!(err < TOL_INNER, "G^T H is {err:.4} from C_uu^-1 C_uv C_vv^-1");
-    assert!(wrong > 3.0 * TOL_INNER);
+    assert!(wrong > 2.5 * TOL_INNER);
 }
 
 /// The l2 model's conditional of u given v, `N((B + C_uu^-1)^-1 A v, (B + C_uu^-1)^-1)`, as
@@ -200,7 +207,7 @@ fn check_l2_one_sided(sample: &Sample, steps: usize, tol: f64, device: &Device) 
     eprintln!("l2 + (2,0): mean map error {err_mean:.4}, covariance error {err_cov:.4}; the marginal covariance is {wrong:.4} away");
     assert!(err_mean < tol, "mean map (B + C_uu^-1)^-1 A is {err_mean:.4} from C_uv C_vv^-1");
     assert!(err_cov < tol, "covariance (B + C_uu^-1)^-1 is {err_cov:.4} from C_u|v");
-    assert!(wrong > 3.0 * tol);
+    assert!(wrong > 2.5 * tol);
     (g, h)
 }
 
@@ -218,7 +225,7 @@ fn inner_tilting_joint_loss_learns_the_shrunk_map() {
     let wrong = rel(&conditional_optimum(&sample), &target);
     eprintln!("inner + joint: error {err:.4}; the conditional optimum is {wrong:.4} away");
     assert!(err < TOL_INNER, "G^T H is {err:.4} from C_uu^-1/2 U h(S) V^T C_vv^-1/2");
-    assert!(wrong > 3.0 * TOL_INNER);
+    assert!(wrong > 2.5 * TOL_INNER);
 }
 
 #[test]
@@ -230,7 +237,7 @@ fn rank_two_codes_learn_the_rank_two_optimum() {
     let wrong = rel(&conditional_optimum(&sample), &target);
     eprintln!("inner + CLIP, n_e = 2: error {err:.4}; the full-rank optimum is {wrong:.4} away");
     assert!(err < TOL_INNER, "G^T H is {err:.4} from A*(2)");
-    assert!(wrong > 3.0 * TOL_INNER);
+    assert!(wrong > 2.5 * TOL_INNER);
 }
 
 /// The wgpu path (Mesa's lavapipe on CPU-only machines), kept small because software Vulkan is

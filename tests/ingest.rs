@@ -2,7 +2,7 @@
 //! contents are paired, quality-controlled and normalised, and `dataset.nc` is checked against
 //! what was written.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 

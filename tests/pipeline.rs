@@ -1,7 +1,7 @@
 //! The pipeline runner end to end through the real binary: skipping stages already done, the
 //! run-directory lock, resuming after a kill with the same outputs, and bad inputs.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

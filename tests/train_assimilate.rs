@@ -1,7 +1,7 @@
 //! The learning stages end to end on the shipped Lagrangian sample data: ingest, train (the model
 //! artefact and its test recall), and assimilate with every generator method.
 
-mod common;
+use crate::common;
 
 use common::{contrada_in, stderr};
 use contrada::cf::NcFile;

@@ -5,6 +5,8 @@
 //! Ties count against the truth (a constant encoder scores 0, not 100%), and a non-finite true
 //! score is a miss. Matrices too large for memory are scored in row blocks ([`truth_ranks`]).
 
+use std::cmp::Ordering;
+
 use ndarray::ArrayView2;
 
 /// R@1 and R@5 in both directions.
@@ -49,7 +51,8 @@ pub fn at_k(ranks: &[usize], k: usize) -> f64 {
 }
 
 /// For a block of rows of a score matrix whose row `r` has its true match in column
-/// `first_row + r`: the rank of that entry in its row (entries greater or equal, itself excluded).
+/// `first_row + r`: the rank of that entry in its row (entries greater or equal, itself excluded;
+/// a NaN entry counts as greater).
 pub fn truth_ranks(block: ArrayView2<f32>, first_row: usize) -> Vec<usize> {
     block
         .rows()
@@ -60,7 +63,7 @@ pub fn truth_ranks(block: ArrayView2<f32>, first_row: usize) -> Vec<usize> {
             if !truth.is_finite() {
                 return row.len();
             }
-            row.iter().enumerate().filter(|&(c, &x)| c != first_row + r && !(x < truth)).count()
+            row.iter().enumerate().filter(|&(c, x)| c != first_row + r && x.partial_cmp(&truth) != Some(Ordering::Less)).count()
         })
         .collect()
 }

@@ -142,7 +142,7 @@ impl EncoderConfig {
                 p.positive(&format!("{section}.heads"), self.heads);
                 p.range(&format!("{section}.blocks"), self.blocks, 0, 64);
                 p.check(
-                    self.heads > 0 && self.d_model % self.heads == 0,
+                    self.heads > 0 && self.d_model.is_multiple_of(self.heads),
                     format!("{section}.heads"),
                     format!("{} heads do not divide d_model = {}", self.heads, self.d_model),
                 );
@@ -153,6 +153,8 @@ impl EncoderConfig {
 }
 
 /// A configured encoder of one modality.
+// A handful exist per model, so the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Module, Debug)]
 pub enum Encoder {
     /// See [`FixedEncoder`].
@@ -191,7 +193,7 @@ impl Encoder {
             EncoderKind::Linear => Encoder::Linear(LinearEncoder::new(d_in, n_e, rng, device)),
             EncoderKind::Mlp => Encoder::Mlp(MlpEncoder::new(config, d_in, n_e, rng, device)),
             EncoderKind::Trajectory => {
-                if config.point_dim == 0 || d_in % config.point_dim != 0 {
+                if config.point_dim == 0 || !d_in.is_multiple_of(config.point_dim) {
                     return Err(bad(
                         "point_dim",
                         format!("inputs of {d_in} features are not whole points of {} features", config.point_dim),
@@ -230,4 +232,83 @@ fn seeded_linear(d_in: usize, d_out: usize, bias: bool, rng: &mut StdRng, device
         Param::from_tensor(Tensor::from_data(TensorData::new(values, [d_out]), device))
     });
     Linear { weight, bias }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn host(t: Tensor<2>) -> Vec<f32> {
+        t.into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    fn build(config: &EncoderConfig, d_in: usize, n_e: usize, seed: u64) -> Result<Encoder> {
+        Encoder::build(config, "train.encoder_u", d_in, n_e, &mut StdRng::seed_from_u64(seed), &Device::flex())
+    }
+
+    #[test]
+    fn fixed_encoder_selects_coefficients() {
+        let x = Tensor::<2>::from_floats([[1.0, 2.0, 3.0, 4.0], [5.0, 6.0, 7.0, 8.0]], &Device::flex());
+        let config = EncoderConfig { kind: EncoderKind::Fixed, indices: vec![3, 0], ..EncoderConfig::default() };
+        assert_eq!(host(build(&config, 4, 2, 0).unwrap().forward(x.clone())), vec![4.0, 1.0, 8.0, 5.0]);
+        let identity = EncoderConfig { kind: EncoderKind::Fixed, ..EncoderConfig::default() };
+        assert_eq!(host(build(&identity, 4, 4, 0).unwrap().forward(x)), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0]);
+        let out_of_range = EncoderConfig { kind: EncoderKind::Fixed, indices: vec![4], ..EncoderConfig::default() };
+        assert!(build(&out_of_range, 4, 1, 0).unwrap_err().to_string().contains("index 4 is out of range"));
+    }
+
+    #[test]
+    fn linear_encoder_is_x_times_w_without_bias() {
+        let config = EncoderConfig { kind: EncoderKind::Linear, ..EncoderConfig::default() };
+        let Encoder::Linear(enc) = build(&config, 3, 2, 4).unwrap() else { panic!("linear expected") };
+        let g = enc.g_matrix();
+        let x = Tensor::<2>::from_floats([[1.0, -2.0, 0.5], [0.0, 0.0, 0.0]], &Device::flex());
+        let codes = host(enc.forward(x));
+        for k in 0..2 {
+            let expect = g[[k, 0]] - 2.0 * g[[k, 1]] + 0.5 * g[[k, 2]];
+            assert!((f64::from(codes[k]) - expect).abs() < 1e-5);
+        }
+        // No bias: the zero input has the zero code.
+        assert_eq!(&codes[2..], &[0.0, 0.0]);
+        // Initialisation bound 1/sqrt(d_in).
+        assert!(g.iter().all(|w| w.abs() <= 1.0 / 3f64.sqrt() + 1e-6));
+    }
+
+    #[test]
+    fn encoders_have_the_configured_shapes_and_seeded_weights() {
+        let device = Device::flex();
+        let x = Tensor::<2>::from_data(TensorData::new((0..5 * 24).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<f32>>(), [5, 24]), &device);
+        let configs = [
+            EncoderConfig { kind: EncoderKind::Mlp, widths: vec![16, 8], layer_norm: true, ..EncoderConfig::default() },
+            EncoderConfig { kind: EncoderKind::Mlp, widths: vec![], activation: Activation::Tanh, layer_norm: false, ..EncoderConfig::default() },
+            EncoderConfig { kind: EncoderKind::Trajectory, point_dim: 2, d_model: 8, heads: 2, blocks: 2, ..EncoderConfig::default() },
+            EncoderConfig { kind: EncoderKind::Trajectory, point_dim: 4, d_model: 8, heads: 4, blocks: 1, pooling: Pooling::Mean, ..EncoderConfig::default() },
+        ];
+        for config in &configs {
+            let a = host(build(config, 24, 6, 1).unwrap().forward(x.clone()));
+            assert_eq!(a.len(), 5 * 6, "{config:?}");
+            assert!(a.iter().all(|c| c.is_finite()));
+            assert_eq!(a, host(build(config, 24, 6, 1).unwrap().forward(x.clone())), "same seed, same weights");
+            assert_ne!(a, host(build(config, 24, 6, 2).unwrap().forward(x.clone())), "another seed, other weights");
+        }
+        let odd = EncoderConfig { kind: EncoderKind::Trajectory, point_dim: 5, ..EncoderConfig::default() };
+        assert!(build(&odd, 24, 6, 1).unwrap_err().to_string().contains("not whole points"));
+    }
+
+    /// With last-token pooling the code still depends on the first time step (attention mixes the
+    /// tokens), and swapping two steps changes it (the position codes break the symmetry).
+    #[test]
+    fn trajectory_encoder_sees_order_and_every_step() {
+        let device = Device::flex();
+        let config = EncoderConfig { kind: EncoderKind::Trajectory, point_dim: 2, d_model: 8, heads: 2, blocks: 1, ..EncoderConfig::default() };
+        let enc = build(&config, 6, 4, 3).unwrap();
+        let code = |values: [f32; 6]| host(enc.forward(Tensor::<2>::from_data(TensorData::new(values.to_vec(), [1, 6]), &device)));
+        let base = code([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]);
+        let first_moved = code([0.9, 0.2, 0.3, 0.4, 0.5, 0.6]);
+        let swapped = code([0.3, 0.4, 0.1, 0.2, 0.5, 0.6]);
+        let differs = |a: &[f32], b: &[f32]| a.iter().zip(b).any(|(x, y)| (x - y).abs() > 1e-4);
+        assert!(differs(&base, &first_moved), "the first step must reach the last token");
+        assert!(differs(&base, &swapped), "order must matter");
+    }
 }
