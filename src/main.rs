@@ -31,15 +31,20 @@ fn main() -> ExitCode {
 }
 
 /// Mesa's Vulkan loader (probed when choosing the learning backend) complains on stderr when
-/// XDG_RUNTIME_DIR is unset, as under cron; give it a private directory instead.
+/// XDG_RUNTIME_DIR is unset, as under cron; give it a private directory instead. One directory per
+/// user, reused by every run, so that cron jobs do not leave a directory behind each time.
 fn quiet_graphics_stack() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     if std::env::var_os("XDG_RUNTIME_DIR").is_some() {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("contrada-runtime-{}", std::process::id()));
-    if std::fs::create_dir_all(&dir).is_ok() {
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700));
+    // SAFETY: getuid has no preconditions and cannot fail.
+    let uid = unsafe { libc::getuid() };
+    let dir = std::env::temp_dir().join(format!("contrada-runtime-{uid}"));
+    let _ = std::fs::create_dir(&dir);
+    // Only a directory we own may serve: another user could have planted one.
+    let ours = std::fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+    if ours && std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).is_ok() {
         // SAFETY: called first thing in main, before any thread exists.
         unsafe { std::env::set_var("XDG_RUNTIME_DIR", &dir) };
     }
