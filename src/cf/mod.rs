@@ -11,3 +11,27 @@ pub mod write;
 
 pub use read::{MaskCounts, MaskRule, MaskedArray, NcFile, TimeAxis};
 pub use write::NcWriter;
+
+/// Turns off HDF5's printing of its internal error stacks on the calling thread.
+///
+/// netcdf-c probes optional attributes (`_QuantizeBitGroomNumberOfSignificantDigits`, ...) by
+/// asking HDF5 for them and expects "not found"; it silences HDF5's report of that only on the
+/// thread that first initialised the library. HDF5 keeps that setting per thread, so a file
+/// opened on any other thread (a worker, a test) printed a page of `HDF5-DIAG` noise to stderr
+/// for every such probe. Real failures still reach us as netcdf-c return codes.
+pub(crate) fn quiet_hdf5_errors() {
+    thread_local! {
+        static DONE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    }
+    // HDF5 >= 1.10: hid_t is a 64-bit integer and H5E_DEFAULT is 0.
+    unsafe extern "C" {
+        fn H5Eset_auto2(estack: i64, func: Option<unsafe extern "C" fn(i64, *mut std::ffi::c_void) -> i32>, data: *mut std::ffi::c_void) -> i32;
+    }
+    DONE.with(|done| {
+        if !done.replace(true) {
+            // SAFETY: a null handler with a null client pointer is the documented way to turn
+            // automatic printing off; HDF5 initialises itself on this call if needed.
+            unsafe { H5Eset_auto2(0, None, std::ptr::null_mut()) };
+        }
+    });
+}

@@ -47,6 +47,7 @@ impl NcFile {
         if meta.is_dir() {
             return Err(Error::input(path, "is a directory, expected a NetCDF file"));
         }
+        super::quiet_hdf5_errors();
         let file = netcdf::open(path).map_err(|e| {
             let why = if looks_like_netcdf(path) { "truncated or corrupt NetCDF file" } else { "not a NetCDF file (expected NetCDF-3 or NetCDF-4/HDF5)" };
             Error::input(path, format!("{why}: {e}"))

@@ -46,6 +46,7 @@ impl NcWriter {
     /// Creates `path` with the CF global attributes: `Conventions`, `title`, `institution`,
     /// `source` (contrada version and git revision) and `history` (time and command line).
     pub fn create(path: &Path, io: &IoConfig, title: &str) -> Result<NcWriter> {
+        super::quiet_hdf5_errors();
         let file = netcdf::create(path).map_err(|e| Error::Other(format!("{}: cannot create NetCDF file: {e}", path.display())))?;
         let mut w = NcWriter { file, path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
         let command: Vec<String> = std::env::args().collect();
