@@ -78,7 +78,8 @@ impl Drop for Staging {
     }
 }
 
-fn sync_tree(dir: &Path) -> Result<()> {
+/// Fsyncs every file below `dir`, then `dir` itself.
+pub fn sync_tree(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
         if path.is_dir() {
@@ -92,7 +93,7 @@ fn sync_tree(dir: &Path) -> Result<()> {
 }
 
 /// Makes a rename durable; failure is harmless on filesystems that do not support it.
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     if let Ok(f) = fs::File::open(dir) {
         let _ = f.sync_all();
     }
