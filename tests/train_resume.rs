@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use common::{contrada_in, stderr};
 use contrada::learn::stage::ModelMeta;
 
-const EPOCHS: usize = 150;
+const EPOCHS: usize = 60;
 
 /// Ingest of the 512-sample Lagrangian test set and a small training on it.
 fn pipeline(dir: &Path) {

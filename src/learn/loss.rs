@@ -329,9 +329,9 @@ mod tests {
             let mut total = 0.0;
             for j in 0..b {
                 let r = |i: usize| f64::from(u8::from(i == j)) - weight(j, i);
-                for i in 0..b {
-                    for i2 in 0..b {
-                        total += r(i) * r(i2) * k[i][i2];
+                for (i, k_row) in k.iter().enumerate() {
+                    for (i2, k_ii2) in k_row.iter().enumerate() {
+                        total += r(i) * r(i2) * k_ii2;
                     }
                 }
             }

@@ -205,14 +205,15 @@ pub fn train_resumable(
     // Early stopping needs a validation loss; without one every epoch continues.
     let patience = if validation.is_some() { config.patience } else { 0 };
 
-    let mut run = Run::start(config, &fit, seed, patience, &autodiff)?;
-    let mut resumed_from = None;
-    if let Some(dir) = checkpoints {
-        if let Some(restored) = Run::resume(config, &fit, seed, patience, &autodiff, device, dir)? {
-            resumed_from = Some(restored.state.epoch);
-            run = restored;
-        }
-    }
+    let restored = match checkpoints {
+        Some(dir) => Run::resume(config, &fit, seed, patience, &autodiff, device, dir)?,
+        None => None,
+    };
+    let resumed_from = restored.as_ref().map(|r| r.state.epoch);
+    let mut run = match restored {
+        Some(run) => run,
+        None => Run::start(config, &fit, seed, patience, &autodiff)?,
+    };
     let progress = Progress::new("train", total_steps as u64);
     progress.inc(run.state.step as u64);
 

@@ -10,6 +10,7 @@ use std::fs;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use super::staging::hidden_sibling;
 use crate::error::{Error, Result};
 
 /// File inside a checkpoint directory naming the stage fingerprint it belongs to.
@@ -27,9 +28,7 @@ impl CheckpointDir {
     /// `fingerprint`. Work left by a run with another fingerprint is removed, and so is any work
     /// when `fresh` (e.g. `--force`: the user asked for a rerun from scratch).
     pub fn for_stage(target: &Path, fingerprint: &str, fresh: bool) -> Result<CheckpointDir> {
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-        let dir = CheckpointDir { path: parent.join(format!(".{name}.checkpoint")), fingerprint: fingerprint.to_string() };
+        let dir = CheckpointDir { path: hidden_sibling(target, "checkpoint"), fingerprint: fingerprint.to_string() };
         if dir.path.exists() {
             let recorded = fs::read_to_string(dir.path.join(FINGERPRINT)).unwrap_or_default();
             if fresh || recorded.trim() != fingerprint {

@@ -2,7 +2,9 @@
 //!
 //! For each stage: resolve and hash its inputs, compute its fingerprint, skip it when a complete
 //! manifest with the same fingerprint and intact outputs exists, otherwise run it into a staging
-//! directory and publish outputs plus manifest with one rename.
+//! directory and publish outputs plus manifest with one rename. A stage may checkpoint its work
+//! in a checkpoint directory tied to the fingerprint ([`super::checkpoint`]), which survives a
+//! killed run and is removed once the outputs are published.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
