@@ -9,6 +9,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     quiet_graphics_stack();
+    cpu_default_device();
     // Like other Unix tools, end quietly when the reader of stdout goes away (`contrada status | head`).
     // SAFETY: restoring the default disposition of a signal before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
@@ -27,6 +28,17 @@ fn main() -> ExitCode {
             eprintln!("error: {e}");
             ExitCode::from(e.exit_code() as u8)
         }
+    }
+}
+
+/// burn creates tensors on its default device where it takes no device argument: loading Adam's
+/// state when training resumes from a checkpoint (the state moves to the training device at the
+/// next step). That default is wgpu when compiled in, and burn's wgpu runtime panics on a machine
+/// without an adapter; the CPU backend works everywhere. A user's BURN_DEVICE is left alone.
+fn cpu_default_device() {
+    if std::env::var_os("BURN_DEVICE").is_none() {
+        // SAFETY: called first thing in main, before any thread exists.
+        unsafe { std::env::set_var("BURN_DEVICE", "flex") };
     }
 }
 

@@ -17,3 +17,4 @@ mod pipeline;
 mod sample_data;
 mod synth_cli;
 mod train_assimilate;
+mod train_resume;

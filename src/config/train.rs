@@ -30,7 +30,7 @@ pub struct TrainConfig {
     pub temperature: f64,
     /// Train the temperature along with the encoders.
     pub learn_temperature: bool,
-    /// Conditional (weighted by lambda_u, lambda_v) or joint loss.
+    /// Conditional or MMD (both weighted by lambda_u, lambda_v), or joint loss.
     pub loss: LossKind,
     /// Weight of the states-given-observation term L_{u|v}.
     pub lambda_u: f64,
@@ -48,6 +48,12 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Fraction of the pairs held out for validation (loss and retrieval recall every epoch).
     pub validation_fraction: f64,
+    /// Early stopping: stop after this many epochs without a validation-loss improvement and keep
+    /// the best epoch's weights; 0 disables it (the last epoch's weights are kept).
+    pub patience: usize,
+    /// Early stopping: an epoch improves on the best one when its validation loss is lower by
+    /// more than this.
+    pub min_delta: f64,
     /// Encoder of the states u.
     pub encoder_u: EncoderConfig,
     /// Encoder of the observations v.
@@ -70,6 +76,8 @@ impl Default for TrainConfig {
             epochs: 20,
             batch_size: 128,
             validation_fraction: 0.1,
+            patience: 0,
+            min_delta: 0.0,
             encoder_u: EncoderConfig::default(),
             encoder_v: EncoderConfig::default(),
         }
@@ -84,15 +92,21 @@ impl TrainConfig {
         p.range("train.lambda_u", self.lambda_u, 0.0, 2.0);
         p.range("train.lambda_v", self.lambda_v, 0.0, 2.0);
         p.check(
-            self.loss != LossKind::Conditional || self.lambda_u + self.lambda_v > 0.0,
+            self.loss == LossKind::Joint || self.lambda_u + self.lambda_v > 0.0,
             "train.lambda_u",
-            "lambda_u and lambda_v are both 0: the conditional loss would be empty",
+            "lambda_u and lambda_v are both 0: the conditional (or MMD) loss would be empty",
         );
         p.check(self.lr > 0.0 && self.lr <= 1.0, "train.lr", format!("value {} is out of range; allowed: above 0, up to 1", self.lr));
         p.range("train.weight_decay", self.weight_decay, 0.0, 1.0);
         p.range("train.epochs", self.epochs, 1, 1_000_000);
         p.range("train.batch_size", self.batch_size, 2, 1 << 24);
         p.range("train.validation_fraction", self.validation_fraction, 0.0, 0.5);
+        p.range("train.patience", self.patience, 0, 1_000_000);
+        p.check(
+            self.min_delta.is_finite() && self.min_delta >= 0.0,
+            "train.min_delta",
+            format!("value {} is out of range; allowed: 0 or more", self.min_delta),
+        );
         self.encoder_u.validate("train.encoder_u", p);
         self.encoder_v.validate("train.encoder_v", p);
     }

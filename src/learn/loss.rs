@@ -4,7 +4,16 @@
 //! - `L_{v|u} = -mean_i [S_ii - logsumexp_j S_ij]`;
 //! - weighted conditional loss `(lambda_u/2) L_{u|v} + (lambda_v/2) L_{v|u}`: `(1, 1)` is CLIP,
 //!   `(2, 0)` and `(0, 2)` are one-sided;
-//! - joint loss `-mean_i S_ii + log mean_{i != j} exp(S_ij)`.
+//! - joint loss `-mean_i S_ii + log mean_{i != j} exp(S_ij)`;
+//! - MMD loss (SCIENCE.md's "MMD variant": the KL between the true and the model conditional
+//!   replaced by a kernel MMD): `(lambda_u/2) M_{u|v} + (lambda_v/2) M_{v|u}` with
+//!   `M_{u|v} = mean_j |phi(u_j) - sum_i w_ij phi(u_i)|^2`, where `w_ij = softmax_i S_ij` is the
+//!   model conditional of the states given `v_j` on the batch (the model expectation is this
+//!   exp(s)-weighted sample average) and `u_j` is the sample of the true conditional; in kernel
+//!   form `K_jj - 2 (K W)_jj + (W^T K W)_jj`. `M_{v|u}` likewise with `w_ji = softmax_j S_ij` and
+//!   the kernel of the observations. The kernel is Gaussian, `k(x, y) = exp(-|x - y|^2 / h)`, with
+//!   the bandwidth `h` the batch's mean squared distance between distinct inputs (scale-free, so
+//!   one rule serves both modalities).
 //!
 //! Every log-sum-exp subtracts its maximum first (the maximum is a constant for the gradient), so
 //! scores of any magnitude are safe in f32. Excluded entries are set to a large finite negative
@@ -13,8 +22,13 @@
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::config::TrainConfig;
+
 /// Score given to excluded entries: `exp(ABSENT - max)` is exactly 0 in f32 for any real batch.
 const ABSENT: f32 = -1.0e30;
+
+/// Keeps the MMD kernel defined for a batch of identical inputs (every distance 0).
+const MIN_BANDWIDTH: f32 = 1.0e-12;
 
 /// Which loss trains the encoders.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -25,6 +39,8 @@ pub enum LossKind {
     Conditional,
     /// The joint loss.
     Joint,
+    /// The kernel-MMD loss (weights `lambda_u`, `lambda_v`).
+    Mmd,
 }
 
 /// A loss with its weights, ready to apply to score matrices.
@@ -32,18 +48,26 @@ pub enum LossKind {
 pub struct Loss {
     /// Conditional or joint.
     pub kind: LossKind,
-    /// Weight of `L_{u|v}` (conditional loss only).
+    /// Weight of `L_{u|v}` (conditional and MMD losses).
     pub lambda_u: f32,
-    /// Weight of `L_{v|u}` (conditional loss only).
+    /// Weight of `L_{v|u}` (conditional and MMD losses).
     pub lambda_v: f32,
 }
 
 impl Loss {
-    /// The loss of the square batch score matrix `s` (B x B, B >= 2), as a one-element tensor.
-    pub fn apply(&self, s: Tensor<2>) -> Tensor<1> {
+    /// The loss the `[train]` section asks for.
+    pub fn from_config(config: &TrainConfig) -> Loss {
+        Loss { kind: config.loss, lambda_u: config.lambda_u as f32, lambda_v: config.lambda_v as f32 }
+    }
+
+    /// The loss of the square batch score matrix `s` (B x B, B >= 2) of the states `u` (B x d_u)
+    /// and observations `v` (B x d_v), as a one-element tensor. Only the MMD loss looks at the
+    /// inputs themselves.
+    pub fn apply(&self, s: Tensor<2>, u: Tensor<2>, v: Tensor<2>) -> Tensor<1> {
         match self.kind {
             LossKind::Conditional => conditional_loss(s, self.lambda_u, self.lambda_v),
             LossKind::Joint => joint_loss(s),
+            LossKind::Mmd => mmd_loss(s, u, v, self.lambda_u, self.lambda_v),
         }
     }
 }
@@ -93,6 +117,46 @@ pub fn joint_loss(s: Tensor<2>) -> Tensor<1> {
     let off = s.mask_fill(eye_mask(b, &diag_mean.device()), ABSENT).reshape([1, b * b]);
     let log_mean_off = log_sum_exp(off, 1).reshape([1]).sub_scalar(((b * (b - 1)) as f32).ln());
     log_mean_off - diag_mean
+}
+
+/// The MMD loss `(lambda_u/2) M_{u|v} + (lambda_v/2) M_{v|u}` of the module documentation.
+pub fn mmd_loss(s: Tensor<2>, u: Tensor<2>, v: Tensor<2>, lambda_u: f32, lambda_v: f32) -> Tensor<1> {
+    let device = s.device();
+    let mut total: Option<Tensor<1>> = None;
+    // Column j of each weight matrix is the model conditional given the j-th sample of the other
+    // modality: over states (a softmax down the columns of S) and over observations (along rows).
+    for (lambda, dim, x) in [(lambda_u, 0, u), (lambda_v, 1, v)] {
+        if lambda != 0.0 {
+            let log_w = s.clone() - log_sum_exp(s.clone(), dim);
+            let w = if dim == 0 { log_w.exp() } else { log_w.exp().transpose() };
+            let term = mmd_to_samples(w, gaussian_kernel(x)).mul_scalar(lambda / 2.0);
+            total = Some(match total {
+                Some(t) => t + term,
+                None => term,
+            });
+        }
+    }
+    total.unwrap_or_else(|| Tensor::zeros([1], &device))
+}
+
+/// `mean_j |phi(x_j) - sum_i W_ij phi(x_i)|^2` from the kernel matrix `K_ij = k(x_i, x_j)`:
+/// `mean_j [K_jj - 2 (K W)_jj + sum_i W_ij (K W)_ij]`.
+fn mmd_to_samples(w: Tensor<2>, k: Tensor<2>) -> Tensor<1> {
+    let kw = k.clone().matmul(w.clone());
+    let model = (w * kw.clone()).sum_dim(0).transpose();
+    (diagonal(k) - diagonal(kw).mul_scalar(2.0) + model).mean()
+}
+
+/// The Gaussian kernel matrix `exp(-|x_i - x_j|^2 / h)` of a batch (B x d), `h` the mean squared
+/// distance between distinct rows; a constant of the data, outside the gradient.
+fn gaussian_kernel(x: Tensor<2>) -> Tensor<2> {
+    let x = x.detach();
+    let [b, _] = x.dims();
+    let sq = x.clone().square().sum_dim(1);
+    let d2 = (sq.clone() + sq.transpose() - x.clone().matmul(x.transpose()).mul_scalar(2.0)).clamp_min(0.0);
+    // The diagonal of d2 is zero up to rounding, so the sum over all entries is the off-diagonal one.
+    let h = d2.clone().sum().div_scalar((b * (b - 1)).max(1) as f32).add_scalar(MIN_BANDWIDTH);
+    (d2.neg() / h.unsqueeze::<2>()).exp()
 }
 
 /// `log sum exp` of `x` along `dim` (the reduced dimension is kept, of size 1), stabilised by the
@@ -211,5 +275,78 @@ mod tests {
         let joint = scalar(joint_loss(matrix(&rows))) + 4f64.ln();
         let cond = scalar(conditional_loss_with(matrix(&rows), 1.0, 1.0, Normaliser::NegativesOnly));
         assert!((joint - cond).abs() < 1e-5, "{joint} vs {cond}");
+    }
+
+    fn rows(x: &[Vec<f64>]) -> Tensor<2> {
+        let flat: Vec<f32> = x.iter().flatten().map(|&v| v as f32).collect();
+        Tensor::<2>::from_data(burn::tensor::TensorData::new(flat, [x.len(), x[0].len()]), &device())
+    }
+
+    /// The 2 x 2 batch S = [[2, 0], [1, 3]] by hand. With two samples the model conditional given
+    /// v_j mixes phi(u_j) (weight w_jj) and phi(u_o) (weight w_oj = 1 - w_jj), so
+    /// |phi(u_j) - w_jj phi(u_j) - w_oj phi(u_o)|^2 = w_oj^2 (k(u_j,u_j) + k(u_o,u_o) - 2 k(u_j,u_o))
+    /// = w_oj^2 (2 - 2k). The bandwidth is the one squared distance, so k = e^-1 for any inputs.
+    /// Columns (u|v): w_21 = e/(e^2 + e), w_12 = 1/(1 + e^3); rows (v|u): 1/(e^2 + 1), e/(e + e^3).
+    #[test]
+    fn mmd_loss_matches_a_hand_computed_batch() {
+        let e = f64::exp;
+        let s = || matrix(&[vec![2.0, 0.0], vec![1.0, 3.0]]);
+        let u = || rows(&[vec![0.0], vec![1.0]]);
+        let v = || rows(&[vec![0.0, 0.0], vec![3.0, 4.0]]);
+        let gap = 2.0 - 2.0 * e(-1.0);
+        let m_uv = 0.5 * gap * ((e(1.0) / (e(2.0) + e(1.0))).powi(2) + (1.0 / (1.0 + e(3.0))).powi(2));
+        let m_vu = 0.5 * gap * ((1.0 / (e(2.0) + 1.0)).powi(2) + (e(1.0) / (e(1.0) + e(3.0))).powi(2));
+        assert!((scalar(mmd_loss(s(), u(), v(), 2.0, 0.0)) - m_uv).abs() < 1e-6);
+        assert!((scalar(mmd_loss(s(), u(), v(), 0.0, 2.0)) - m_vu).abs() < 1e-6);
+        assert!((scalar(mmd_loss(s(), u(), v(), 1.0, 1.0)) - 0.5 * (m_uv + m_vu)).abs() < 1e-6);
+        let via_loss = Loss { kind: LossKind::Mmd, lambda_u: 0.5, lambda_v: 3.0 }.apply(s(), u(), v());
+        assert!((scalar(via_loss) - (0.25 * m_uv + 1.5 * m_vu)).abs() < 1e-6);
+    }
+
+    /// A 4 x 4 batch against the definition written out as a double sum over the batch, in f64:
+    /// M_{u|v} = mean_j sum_{i,i'} (delta_ij - w_ij)(delta_i'j - w_i'j) k(u_i, u_i').
+    #[test]
+    fn mmd_loss_matches_the_definition_on_a_random_batch() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+        let b = 4;
+        let s: Vec<Vec<f64>> = (0..b).map(|_| (0..b).map(|_| rng.random_range(-2.0..2.0)).collect()).collect();
+        let u: Vec<Vec<f64>> = (0..b).map(|_| (0..3).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+        let v: Vec<Vec<f64>> = (0..b).map(|_| (0..2).map(|_| rng.random_range(-1.0..1.0)).collect()).collect();
+        let kernel = |x: &[Vec<f64>]| -> Vec<Vec<f64>> {
+            let d2 = |p: &[f64], q: &[f64]| p.iter().zip(q).map(|(a, c)| (a - c) * (a - c)).sum::<f64>();
+            let mut h = 0.0;
+            for i in 0..b {
+                for j in 0..b {
+                    if i != j {
+                        h += d2(&x[i], &x[j]) / (b * (b - 1)) as f64;
+                    }
+                }
+            }
+            (0..b).map(|i| (0..b).map(|j| (-d2(&x[i], &x[j]) / h).exp()).collect()).collect()
+        };
+        // weight[j][i]: model probability of sample i of the retrieved modality given query j.
+        let mmd = |weight: &dyn Fn(usize, usize) -> f64, k: &[Vec<f64>]| {
+            let mut total = 0.0;
+            for j in 0..b {
+                let r = |i: usize| f64::from(u8::from(i == j)) - weight(j, i);
+                for (i, k_row) in k.iter().enumerate() {
+                    for (i2, k_ii2) in k_row.iter().enumerate() {
+                        total += r(i) * r(i2) * k_ii2;
+                    }
+                }
+            }
+            total / b as f64
+        };
+        let col = |j: usize, i: usize| s[i][j].exp() / (0..b).map(|l| s[l][j].exp()).sum::<f64>();
+        let row = |i: usize, j: usize| s[i][j].exp() / (0..b).map(|l| s[i][l].exp()).sum::<f64>();
+        let (ku, kv) = (kernel(&u), kernel(&v));
+        let expect = 0.5 * mmd(&col, &ku) + 1.5 * mmd(&row, &kv);
+        let got = scalar(mmd_loss(matrix(&s), rows(&u), rows(&v), 1.0, 3.0));
+        assert!((got - expect).abs() < 1e-5 * (1.0 + expect), "{got} vs {expect}");
+        // A confident, correct model (large diagonal) has an MMD near 0; a uniform one does not.
+        let sharp: Vec<Vec<f64>> = (0..b).map(|i| (0..b).map(|j| if i == j { 30.0 } else { 0.0 }).collect()).collect();
+        assert!(scalar(mmd_loss(matrix(&sharp), rows(&u), rows(&v), 1.0, 1.0)) < 1e-6);
+        let flat = vec![vec![0.0; b]; b];
+        assert!(scalar(mmd_loss(matrix(&flat), rows(&u), rows(&v), 1.0, 1.0)) > 0.1);
     }
 }

@@ -5,6 +5,8 @@
 //! so [`backend::select`] picks the device and the rest is backend-agnostic.
 
 pub mod backend;
+pub mod checkpoint;
+pub mod early_stop;
 pub mod encoders;
 pub mod loss;
 pub mod recall;

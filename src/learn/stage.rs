@@ -3,7 +3,11 @@
 //! Outputs: `model.bpk` (burn's burnpack record of the two encoders and the scorer), `model.json`
 //! (what rebuilds the model: the `[train]` section, input widths, and the normalisation statistics
 //! of the training split, so that the encoders and their statistics are one artefact), `metrics.csv`
-//! (one row per epoch) and `recall.json` (retrieval recall on the held-out test split).
+//! (one row per epoch; its `saved` column is 1 on the epoch whose weights were kept) and
+//! `recall.json` (retrieval recall on the held-out test split).
+//!
+//! Training checkpoints every epoch into the stage's checkpoint directory
+//! ([`crate::pipeline::checkpoint`]) and a rerun after a kill resumes from the last finished epoch.
 
 use std::path::Path;
 
@@ -14,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::backend;
-use super::train::{codes, recall, train_split, ContrastiveModel, Pairs};
+use super::train::{codes, recall, train_resumable, ContrastiveModel, Pairs};
 use crate::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
@@ -123,15 +127,19 @@ impl Stage for TrainStage {
         let selected = backend::select(ctx.config.run.backend, "run.backend")?;
         tracing::info!("train: {} training, {} validation, {} test pairs on {selected}", fit.len(), val.len(), test.len());
         let validation = (val.len() >= 2).then(|| Pairs { u: val_u.view(), v: val_v.view(), source: path });
-        let trained = train_split(&ctx.config.train, Pairs { u: fit_u.view(), v: fit_v.view(), source: path }, validation, &selected.device, ctx.seed)?;
+        let checkpoints = ctx.checkpoint.map(|c| c.create()).transpose()?;
+        let fit_pairs = Pairs { u: fit_u.view(), v: fit_v.view(), source: path };
+        let trained = train_resumable(&ctx.config.train, fit_pairs, validation, &selected.device, ctx.seed, checkpoints)?;
 
-        let mut csv = String::from("epoch,train_loss,val_loss,r1_u2v,r5_u2v,r1_v2u,r5_v2u,tau,seconds\n");
+        // `saved` marks the epoch whose weights are in model.bpk (the best one under early stopping).
+        let mut csv = String::from("epoch,train_loss,val_loss,r1_u2v,r5_u2v,r1_v2u,r5_v2u,tau,seconds,saved\n");
         for m in &trained.history {
             let r = m.recall.as_ref();
             let f = |x: Option<f64>| x.map_or_else(String::new, |v| format!("{v:.6}"));
             csv += &format!(
-                "{},{:.6},{},{},{},{},{},{:.6},{:.3}\n",
-                m.epoch, m.train_loss, f(m.val_loss), f(r.map(|r| r.u_to_v_at_1)), f(r.map(|r| r.u_to_v_at_5)), f(r.map(|r| r.v_to_u_at_1)), f(r.map(|r| r.v_to_u_at_5)), m.tau, m.seconds
+                "{},{:.6},{},{},{},{},{},{:.6},{:.3},{}\n",
+                m.epoch, m.train_loss, f(m.val_loss), f(r.map(|r| r.u_to_v_at_1)), f(r.map(|r| r.u_to_v_at_5)), f(r.map(|r| r.v_to_u_at_1)), f(r.map(|r| r.v_to_u_at_5)), m.tau, m.seconds,
+                u8::from(m.epoch == trained.saved_epoch)
             );
         }
         std::fs::write(ctx.out.join("metrics.csv"), csv).map_err(|e| Error::io(ctx.out.join("metrics.csv"), e))?;
@@ -157,6 +165,9 @@ impl Stage for TrainStage {
             "backend": selected.to_string(),
             "pairs": { "train": fit.len(), "validation": val.len(), "test": test.len() },
             "epochs": trained.history.len(),
+            "saved_epoch": trained.saved_epoch,
+            "stopped_early": trained.stopped_early,
+            "resumed_after_epoch": trained.resumed_from,
             "final_train_loss": last.map(|m| m.train_loss),
             "final_val_loss": last.and_then(|m| m.val_loss),
             "test_recall": test_recall,

@@ -9,15 +9,17 @@
 use std::path::Path;
 use std::time::Instant;
 
-use burn::module::Module;
+use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::decay::WeightDecayConfig;
-use burn::optim::{AdamConfig, GradientsParams};
+use burn::optim::{AdamConfig, GradientsParams, ModuleOptimizer};
 use burn::tensor::{Device, Int, Tensor, TensorData};
 use ndarray::{Array2, ArrayView2, Axis};
 use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
+use super::checkpoint::{self, TrainState};
+use super::early_stop::{EarlyStopping, Verdict};
 use super::encoders::Encoder;
 use super::loss::Loss;
 use super::recall::{Recall, truth_ranks};
@@ -98,10 +100,24 @@ impl ContrastiveModel {
     pub fn scores(&self, u: Tensor<2>, v: Tensor<2>) -> Tensor<2> {
         self.scorer.scores(self.encoder_u.forward(u), self.encoder_v.forward(v))
     }
+
+    /// Every trainable value of the model in a fixed order (for comparing two models exactly).
+    pub fn flat_parameters(&self) -> Vec<f32> {
+        struct Collect(Vec<f32>);
+        impl ModuleVisitor for Collect {
+            fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+                let values = param.val().into_data().try_into_vec_as::<f32>();
+                self.0.extend(values.unwrap_or_else(|_| vec![f32::NAN]));
+            }
+        }
+        let mut collect = Collect(Vec::new());
+        self.visit(&mut collect);
+        collect.0
+    }
 }
 
 /// What one epoch achieved.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct EpochMetrics {
     /// 1-based epoch number.
     pub epoch: usize,
@@ -124,6 +140,13 @@ pub struct Trained {
     pub model: ContrastiveModel,
     /// One entry per epoch.
     pub history: Vec<EpochMetrics>,
+    /// The epoch whose weights [`Trained::model`] holds: the best one under early stopping,
+    /// otherwise the last one.
+    pub saved_epoch: usize,
+    /// Whether early stopping ended the training before `train.epochs`.
+    pub stopped_early: bool,
+    /// The epoch a resumed training continued after, if it resumed from a checkpoint.
+    pub resumed_from: Option<usize>,
 }
 
 /// Trains on `pairs`, holding out `config.validation_fraction` of them (a seeded random subset)
@@ -145,6 +168,21 @@ pub fn train(config: &TrainConfig, pairs: Pairs, device: &Device, seed: u64) -> 
 
 /// Trains on `fit` and validates on `validation` after every epoch.
 pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, device: &Device, seed: u64) -> Result<Trained> {
+    train_resumable(config, fit, validation, device, seed, None)
+}
+
+/// [`train_split`] with a checkpoint after every epoch in `checkpoints` (see [`super::checkpoint`]),
+/// resuming from the newest one found there: a run killed after epoch k and rerun ends with the
+/// same model and learning curve as an uninterrupted one. The directory must belong to this
+/// training (same configuration, data and seed); the pipeline runner guarantees that.
+pub fn train_resumable(
+    config: &TrainConfig,
+    fit: Pairs,
+    validation: Option<Pairs>,
+    device: &Device,
+    seed: u64,
+    checkpoints: Option<&Path>,
+) -> Result<Trained> {
     fit.check("training pairs")?;
     if fit.len() < 2 {
         return Err(Error::input(fit.source, format!("{} training pairs; a contrastive loss needs at least 2", fit.len())));
@@ -156,12 +194,7 @@ pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, 
         }
     }
     let autodiff = device.clone().autodiff();
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut model = ContrastiveModel::new(config, fit.u.ncols(), fit.v.ncols(), &mut rng, &autodiff)?;
-    let weight_decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
-    let mut optim = AdamConfig::new().with_weight_decay(weight_decay).init();
-    let loss = Loss { kind: config.loss, lambda_u: config.lambda_u as f32, lambda_v: config.lambda_v as f32 };
-
+    let loss = Loss::from_config(config);
     let n = fit.len();
     let batch = config.batch_size.min(n);
     // A trailing batch of one pair has no negatives; it is left out of that epoch.
@@ -169,23 +202,34 @@ pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, 
     let total_steps = config.epochs * batches_per_epoch;
     let u_all = to_tensor(fit.u, &autodiff);
     let v_all = to_tensor(fit.v, &autodiff);
-    let mut order: Vec<usize> = (0..n).collect();
-    let progress = Progress::new("train", total_steps as u64);
-    let mut history = Vec::with_capacity(config.epochs);
-    let mut step = 0;
+    // Early stopping needs a validation loss; without one every epoch continues.
+    let patience = if validation.is_some() { config.patience } else { 0 };
 
-    for epoch in 1..=config.epochs {
+    let restored = match checkpoints {
+        Some(dir) => Run::resume(config, &fit, seed, patience, &autodiff, device, dir)?,
+        None => None,
+    };
+    let resumed_from = restored.as_ref().map(|r| r.state.epoch);
+    let mut run = match restored {
+        Some(run) => run,
+        None => Run::start(config, &fit, seed, patience, &autodiff)?,
+    };
+    let progress = Progress::new("train", total_steps as u64);
+    progress.inc(run.state.step as u64);
+
+    while run.state.epoch < config.epochs && !run.state.stopped {
+        let epoch = run.state.epoch + 1;
         let start = Instant::now();
-        order.shuffle(&mut rng);
+        run.order.shuffle(&mut run.rng);
         let mut loss_sum = Tensor::<1>::zeros([1], device);
-        for chunk in order.chunks(batch).filter(|c| c.len() >= 2) {
+        for chunk in run.order.chunks(batch).filter(|c| c.len() >= 2) {
             let idx = index_tensor(chunk, &autodiff);
-            let s = model.scores(u_all.clone().select(0, idx.clone()), v_all.clone().select(0, idx));
-            let batch_loss = loss.apply(s);
+            let (u, v) = (u_all.clone().select(0, idx.clone()), v_all.clone().select(0, idx));
+            let batch_loss = loss.apply(run.model.scores(u.clone(), v.clone()), u, v);
             loss_sum = loss_sum + batch_loss.clone().detach().without_autodiff();
-            let grads = GradientsParams::from_grads(batch_loss.backward(), &model);
-            model = optim.step(learning_rate(config, step, total_steps), model, grads);
-            step += 1;
+            let grads = GradientsParams::from_grads(batch_loss.backward(), &run.model);
+            run.model = run.optim.step(learning_rate(config, run.state.step, total_steps), run.model, grads);
+            run.state.step += 1;
             progress.inc(1);
         }
         let train_loss = scalar(loss_sum) / batches_per_epoch as f64;
@@ -196,7 +240,7 @@ pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, 
                 config.lr
             )));
         }
-        let eval = model.valid();
+        let eval = run.model.valid();
         let (val_loss, recall) = match &validation {
             Some(val) => {
                 let (l, r) = evaluate(&eval, &loss, val, batch, device);
@@ -204,12 +248,98 @@ pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, 
             }
             None => (None, None),
         };
+        match val_loss.map(|l| run.state.early.observe(epoch, l)) {
+            Some(Verdict::Improved) => run.best = Some(eval.clone()),
+            Some(Verdict::Stop) => run.state.stopped = true,
+            _ => {}
+        }
         let metrics = EpochMetrics { epoch, train_loss, val_loss, recall, tau: eval.scorer.tau(), seconds: start.elapsed().as_secs_f64() };
         log_epoch(&metrics, config.epochs);
-        history.push(metrics);
+        run.state.history.push(metrics);
+        run.state.epoch = epoch;
+        if let Some(dir) = checkpoints {
+            checkpoint::save(dir, &run.state, &run.order, &run.model, &run.optim, run.best.as_ref())?;
+        }
     }
     progress.finish();
-    Ok(Trained { model: model.valid(), history })
+    let early = &run.state.early;
+    if run.state.stopped {
+        let best = early.best.map_or(0, |b| b.epoch);
+        tracing::info!("early stopping after epoch {}: no validation-loss improvement for {} epochs; keeping epoch {best}", run.state.epoch, early.patience);
+    }
+    let (model, saved_epoch) = match (run.best, early.best) {
+        (Some(best), Some(b)) if early.active() => (best, b.epoch),
+        _ => (run.model.valid(), run.state.epoch),
+    };
+    Ok(Trained { model, history: run.state.history, saved_epoch, stopped_early: run.state.stopped, resumed_from })
+}
+
+/// The mutable state of a training run: what a checkpoint saves and a resumed run restores.
+struct Run {
+    /// Model being trained (autodiff device).
+    model: ContrastiveModel,
+    /// Adam with its moments.
+    optim: ModuleOptimizer,
+    /// Seeded stream: the initialisation, then one shuffle per epoch.
+    rng: StdRng,
+    /// The training pairs in the order of the last epoch.
+    order: Vec<usize>,
+    /// Counters, learning curve, early stopping.
+    state: TrainState,
+    /// Best epoch's weights (inference device), kept when early stopping is on.
+    best: Option<ContrastiveModel>,
+}
+
+impl Run {
+    /// A fresh run: the model initialised from `seed`, nothing trained.
+    fn start(config: &TrainConfig, fit: &Pairs, seed: u64, patience: usize, autodiff: &Device) -> Result<Run> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let model = ContrastiveModel::new(config, fit.u.ncols(), fit.v.ncols(), &mut rng, autodiff)?;
+        let weight_decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
+        Ok(Run {
+            model,
+            optim: AdamConfig::new().with_weight_decay(weight_decay).init(),
+            rng,
+            order: (0..fit.len()).collect(),
+            state: TrainState {
+                epoch: 0,
+                step: 0,
+                history: Vec::new(),
+                early: EarlyStopping::new(patience, config.min_delta),
+                stopped: false,
+            },
+            best: None,
+        })
+    }
+
+    /// The run restored from the newest checkpoint in `dir`, if there is one that fits: the
+    /// random stream is replayed (initialisation, one shuffle per finished epoch) and must reach
+    /// the saved order; a checkpoint that does not fit is ignored with a warning.
+    fn resume(config: &TrainConfig, fit: &Pairs, seed: u64, patience: usize, autodiff: &Device, device: &Device, dir: &Path) -> Result<Option<Run>> {
+        let Some(path) = checkpoint::latest(dir)? else { return Ok(None) };
+        let fresh = Run::start(config, fit, seed, patience, autodiff)?;
+        let skeleton = ContrastiveModel::new(config, fit.u.ncols(), fit.v.ncols(), &mut StdRng::seed_from_u64(0), device)?;
+        let restored = match checkpoint::load(&path, fresh.model, fresh.optim, skeleton) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!("ignoring the training checkpoint {}: {e}", path.display());
+                return Ok(None);
+            }
+        };
+        let (mut rng, mut order) = (fresh.rng, fresh.order);
+        for _ in 0..restored.state.epoch {
+            order.shuffle(&mut rng);
+        }
+        let fits = restored.state.epoch <= config.epochs
+            && restored.state.early.patience == patience
+            && checkpoint::order_digest(&order) == restored.order_digest;
+        if !fits {
+            tracing::warn!("ignoring the training checkpoint {}: it was not written by this training", path.display());
+            return Ok(None);
+        }
+        tracing::info!("train: resuming after epoch {} from {}", restored.state.epoch, path.display());
+        Ok(Some(Run { model: restored.model, optim: restored.optim, rng, order, state: restored.state, best: restored.best }))
+    }
 }
 
 /// The learning rate of optimisation step `step` (0-based) of `total`.
@@ -232,7 +362,9 @@ fn evaluate(model: &ContrastiveModel, loss: &Loss, val: &Pairs, batch: usize, de
         let end = (start + batch).min(n);
         if end - start >= 2 {
             let s = model.scorer.scores(codes_u.clone().slice(start..end), codes_v.clone().slice(start..end));
-            loss_sum += scalar(loss.apply(s)) * (end - start) as f64;
+            let rows = ndarray::s![start..end, ..];
+            let (u, v) = (to_tensor(val.u.slice(rows), device), to_tensor(val.v.slice(rows), device));
+            loss_sum += scalar(loss.apply(s, u, v)) * (end - start) as f64;
             loss_weight += end - start;
         }
     }
@@ -251,7 +383,7 @@ fn evaluate(model: &ContrastiveModel, loss: &Loss, val: &Pairs, batch: usize, de
 /// Retrieval recall of a trained model on held-out pairs (e.g. the test split), both directions.
 pub fn recall(model: &ContrastiveModel, pairs: Pairs, batch: usize, config: &TrainConfig, device: &Device) -> Result<Recall> {
     pairs.check("test pairs")?;
-    let loss = Loss { kind: config.loss, lambda_u: config.lambda_u as f32, lambda_v: config.lambda_v as f32 };
+    let loss = Loss::from_config(config);
     Ok(evaluate(model, &loss, &pairs, batch.max(2), device).1)
 }
 
@@ -375,6 +507,47 @@ mod tests {
         let other = train(&TrainConfig { epochs: 1, learn_temperature: false, ..config }, pairs, &Device::flex(), 6).unwrap();
         assert_ne!(other.history[0].train_loss, first.history[0].train_loss);
         assert!((other.history[0].tau - 0.1).abs() < 1e-7, "a fixed temperature must not move");
+    }
+
+    /// 24 training pairs, a wide MLP and a high learning rate: the model memorises the training
+    /// pairs and the validation loss must turn upwards. Early stopping ends the run `patience`
+    /// epochs after the best one and returns the best epoch's weights, which are exactly the
+    /// weights of the same training stopped by `epochs` at that epoch.
+    #[test]
+    fn early_stopping_keeps_the_best_epoch() {
+        let (u, v) = synthetic(224, 3);
+        let (fit_u, fit_v) = (u.slice(ndarray::s![..24, ..]), v.slice(ndarray::s![..24, ..]));
+        let (val_u, val_v) = (u.slice(ndarray::s![24.., ..]), v.slice(ndarray::s![24.., ..]));
+        let fit = Pairs { u: fit_u, v: fit_v, source: Path::new("synthetic") };
+        let val = Pairs { u: val_u, v: val_v, source: Path::new("synthetic") };
+        let wide = EncoderConfig { kind: EncoderKind::Mlp, widths: vec![128, 128], ..EncoderConfig::default() };
+        let config = TrainConfig {
+            lr: 1e-2,
+            epochs: 200,
+            batch_size: 24,
+            patience: 5,
+            min_delta: 1e-3,
+            encoder_u: wide.clone(),
+            encoder_v: wide,
+            ..small_config()
+        };
+        let trained = train_split(&config, fit, Some(val), &Device::flex(), 4).unwrap();
+        let losses: Vec<f64> = trained.history.iter().map(|m| m.val_loss.unwrap()).collect();
+        let best = trained.saved_epoch;
+        eprintln!("stopped after {} epochs, best {best}: {losses:.3?}", losses.len());
+        assert!(trained.stopped_early && losses.len() < config.epochs, "{losses:?}");
+        assert_eq!(losses.len(), best + config.patience, "stops `patience` epochs after the best");
+        // The best epoch has the lowest validation loss (the later ones are not lower by min_delta).
+        assert!(losses.iter().all(|&l| l >= losses[best - 1] - config.min_delta), "{losses:?}");
+        assert!(losses[losses.len() - 1] > losses[best - 1] + config.min_delta, "the validation loss rose");
+        // Training loss keeps falling while the validation loss rises: overfitting, not divergence.
+        let train_losses: Vec<f64> = trained.history.iter().map(|m| m.train_loss).collect();
+        assert!(train_losses[losses.len() - 1] < train_losses[best - 1], "{train_losses:?}");
+
+        let until_best = TrainConfig { epochs: best, patience: 0, ..config };
+        let reference = train_split(&until_best, fit, Some(val), &Device::flex(), 4).unwrap();
+        assert!(!reference.stopped_early && reference.saved_epoch == best);
+        assert_eq!(trained.model.flat_parameters(), reference.model.flat_parameters(), "the best epoch's weights are kept");
     }
 
     #[test]

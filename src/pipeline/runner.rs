@@ -2,7 +2,9 @@
 //!
 //! For each stage: resolve and hash its inputs, compute its fingerprint, skip it when a complete
 //! manifest with the same fingerprint and intact outputs exists, otherwise run it into a staging
-//! directory and publish outputs plus manifest with one rename.
+//! directory and publish outputs plus manifest with one rename. A stage may checkpoint its work
+//! in a checkpoint directory tied to the fingerprint ([`super::checkpoint`]), which survives a
+//! killed run and is removed once the outputs are published.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,7 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use serde_json::json;
 
+use super::checkpoint::CheckpointDir;
 use super::hash::{derive_seed, file_sha256, sha256};
 use super::lock::RunLock;
 use super::manifest::{self, FileRecord, Manifest, RunRecord, StageOutcome, MANIFEST, RUN_RECORD};
@@ -140,8 +143,10 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     tracing::info!("stage {} ({}): running", spec.name, spec.kind);
     let started = now();
     let t0 = Instant::now();
+    // Checkpoints of a killed run with the same fingerprint are kept for the stage to resume from.
+    let checkpoint = CheckpointDir::for_stage(&out_dir, &fingerprint, opts.force)?;
     let staging = Staging::new(&out_dir)?;
-    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed };
+    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed, checkpoint: Some(&checkpoint) };
     let summary = stage.run(&ctx)?;
     let outputs = output_records(staging.path())?;
     let manifest = Manifest {
@@ -163,6 +168,7 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     };
     manifest::write_json(&staging.path().join(MANIFEST), &manifest)?;
     staging.commit_dir()?;
+    checkpoint.remove()?;
     tracing::info!("stage {}: done in {:.1} s -> {}", spec.name, manifest.elapsed_s, out_dir.display());
     Ok(true)
 }

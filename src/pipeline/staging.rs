@@ -17,9 +17,7 @@ pub struct Staging {
 impl Staging {
     /// Creates an empty staging directory beside `target` (removing a stale one).
     pub fn new(target: &Path) -> Result<Self> {
-        let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
-        let dir = parent.join(format!(".{name}.partial"));
+        let dir = hidden_sibling(target, "partial");
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
@@ -78,7 +76,15 @@ impl Drop for Staging {
     }
 }
 
-fn sync_tree(dir: &Path) -> Result<()> {
+/// The hidden directory `.NAME.SUFFIX` beside `target` (`NAME` its file name).
+pub fn hidden_sibling(target: &Path, suffix: &str) -> PathBuf {
+    let parent = target.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = target.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "out".into());
+    parent.join(format!(".{name}.{suffix}"))
+}
+
+/// Fsyncs every file below `dir`, then `dir` itself.
+pub fn sync_tree(dir: &Path) -> Result<()> {
     for entry in fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
         let path = entry.map_err(|e| Error::io(dir, e))?.path();
         if path.is_dir() {
@@ -92,7 +98,7 @@ fn sync_tree(dir: &Path) -> Result<()> {
 }
 
 /// Makes a rename durable; failure is harmless on filesystems that do not support it.
-fn sync_dir(dir: &Path) {
+pub fn sync_dir(dir: &Path) {
     if let Ok(f) = fs::File::open(dir) {
         let _ = f.sync_all();
     }

@@ -12,6 +12,7 @@ use serde::de::DeserializeOwned;
 
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::pipeline::checkpoint::CheckpointDir;
 use crate::pipeline::spec::StageSpec;
 
 /// Stage kinds available in this build, as written in pipeline files.
@@ -31,6 +32,9 @@ pub struct StageContext<'a> {
     pub window: Option<NaiveDate>,
     /// Seed for this stage, derived from `run.seed` and the stage name.
     pub seed: u64,
+    /// Where a long stage may checkpoint work that a rerun after a kill resumes from; None
+    /// outside a pipeline run.
+    pub checkpoint: Option<&'a CheckpointDir>,
 }
 
 /// One kind of pipeline stage.
