@@ -141,7 +141,8 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     let started = now();
     let t0 = Instant::now();
     let staging = Staging::new(&out_dir)?;
-    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed };
+    let cache_dir = opts.run_dir.join(".cache");
+    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed, cache_dir: Some(&cache_dir) };
     let summary = stage.run(&ctx)?;
     let outputs = output_records(staging.path())?;
     let manifest = Manifest {

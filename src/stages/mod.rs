@@ -31,6 +31,10 @@ pub struct StageContext<'a> {
     pub window: Option<NaiveDate>,
     /// Seed for this stage, derived from `run.seed` and the stage name.
     pub seed: u64,
+    /// Where a stage may keep caches that outlive one run and are keyed by content (e.g. the
+    /// codes of an assimilation bank, shared by every window): `RUN_DIR/.cache` in a pipeline,
+    /// None outside one. Never an output: deleting it only costs recomputation.
+    pub cache_dir: Option<&'a Path>,
 }
 
 /// One kind of pipeline stage.
