@@ -46,7 +46,7 @@ fn field(n: usize, var: usize) -> Array2<f32> {
     let mut values = vec![0.0f32; n * SIDE * SIDE];
     values.par_chunks_mut(SIDE * SIDE).enumerate().for_each(|(i, row)| {
         let mut rng = rand::rngs::StdRng::seed_from_u64(SEED ^ ((var as u64) << 40) ^ i as u64);
-        let (phase, amp): (f32, f32) = (rng.random::<f32>() * 6.283, 1.0 + rng.random::<f32>());
+        let (phase, amp): (f32, f32) = (rng.random::<f32>() * std::f32::consts::TAU, 1.0 + rng.random::<f32>());
         let mut state = rng.random::<u64>() | 1;
         for (k, v) in row.iter_mut().enumerate() {
             let (y, x) = ((k / SIDE) as f32, (k % SIDE) as f32);
