@@ -55,6 +55,39 @@ fn train_then_assimilate_the_sample_window() {
             assert!(ess >= 1.0 && ess <= 512.0, "ESS {ess}");
         }
     }
+    // The bank codes were cached by the first run; assimilating again (a second window with the
+    // same model and bank) reuses them, and a damaged cache entry is recomputed: every analysis
+    // is the same in all three runs.
+    let cache = run.join(".cache/bank_codes");
+    let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(entries.len(), 1, "one cache entry: {entries:?}");
+    let diag = |m: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(window.join(format!("diagnostics_{m}.json"))).unwrap()).unwrap() };
+    assert_eq!(diag("reweight")["bank_codes_cache"], "miss");
+    let analyses = || -> Vec<ndarray::ArrayD<f64>> {
+        ["reweight", "retrieve", "transform"]
+            .iter()
+            .flat_map(|m| {
+                let f = NcFile::open(window.join(format!("analysis_{m}.nc"))).unwrap();
+                ["psi", "psi_mean", "psi_spread", "u_quantile"].map(|v| f.read(v).unwrap().data)
+            })
+            .collect()
+    };
+    let fresh = analyses();
+    let force = ["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu", "--stage", "assimilate", "--force"];
+    let hit = common::contrada_logging(dir.path(), &force, "info");
+    assert!(hit.status.success(), "{}", stderr(&hit));
+    assert!(stderr(&hit).contains("bank codes: reusing the cache"), "{}", stderr(&hit));
+    assert_eq!(diag("reweight")["bank_codes_cache"], "hit");
+    assert!(analyses() == fresh, "results with the cached codes differ from freshly computed ones");
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    let last = bytes.len() - 40;
+    bytes[last] ^= 0x40;
+    std::fs::write(&entries[0], &bytes).unwrap();
+    let damaged = contrada_in(dir.path(), &force);
+    assert!(damaged.status.success(), "{}", stderr(&damaged));
+    assert!(stderr(&damaged).contains("checksum mismatch"), "{}", stderr(&damaged));
+    assert_eq!(diag("reweight")["bank_codes_cache"], "corrupt");
+    assert!(analyses() == fresh, "results after recomputing a damaged cache differ");
     // The window is done: a cron rerun does nothing.
     let again = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu"]);
     assert!(common::stdout(&again).contains("already done"), "{}", common::stdout(&again));

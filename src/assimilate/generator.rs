@@ -64,26 +64,6 @@ pub fn weighted_covariance(states: ArrayView2<f64>, w: ArrayView1<f64>) -> Array
     scaled.t().dot(&centred)
 }
 
-/// Weighted quantile `q` of each state component (columns), by the inverse weighted CDF.
-pub fn weighted_quantiles(states: ArrayView2<f64>, w: ArrayView1<f64>, q: f64) -> Array1<f64> {
-    let mut order: Vec<usize> = (0..states.nrows()).collect();
-    states
-        .columns()
-        .into_iter()
-        .map(|col| {
-            order.sort_by(|&a, &b| col[a].total_cmp(&col[b]));
-            let mut acc = 0.0;
-            for &i in &order {
-                acc += w[i];
-                if acc >= q {
-                    return col[i];
-                }
-            }
-            col[*order.last().expect("non-empty bank")]
-        })
-        .collect()
-}
-
 /// Indices of the `k` bank members with the highest score, best first (K = 1: the MAP point of the
 /// empirical conditional).
 pub fn retrieve(bank_codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tilting: Tilting, tau: f64, k: usize) -> Vec<usize> {

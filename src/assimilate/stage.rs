@@ -2,23 +2,22 @@
 //! observations in; per method an analysis ensemble, analysis fields and diagnostics out, in the
 //! layout of `analysis_M.nc` / `diagnostics_M.json` (see [`crate::assimilate`]).
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use ndarray::{Array1, Array2, ArrayView1, Axis};
+use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::generator::{effective_sample_size, retrieve, systematic_resample, transform_matrix, weighted_mean, weights, Tilting};
-use crate::cf::write::Attr;
-use crate::cf::{NcFile, NcWriter};
+use super::cache::CodeCache;
+use super::fields::{AnalysisHeader, BankFields, Combination};
+use super::generator::{effective_sample_size, retrieve, systematic_resample, transform_matrix, weights, Tilting};
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
-use crate::learn::backend;
-use crate::learn::stage::ModelMeta;
-use crate::learn::train::codes;
+use crate::learn::backend::{self, SelectedBackend};
+use crate::learn::stage::{ModelMeta, MODEL_META, MODEL_RECORD};
+use crate::learn::train::{codes, ContrastiveModel};
 use crate::pipeline::spec::StageSpec;
 use crate::stages::{parse_options, Stage, StageContext};
 
@@ -59,11 +58,13 @@ struct AssimilateOptions {
     variables: Vec<String>,
     /// ESS below this fraction of the bank size gets a warning (weight degeneracy).
     ess_warning_fraction: f64,
+    /// Probability levels of the weighted quantiles written as `<var>_quantile` (empty: none).
+    quantiles: Vec<f64>,
 }
 
 impl Default for AssimilateOptions {
     fn default() -> Self {
-        AssimilateOptions { methods: vec![Method::Reweight, Method::Retrieve], members: 64, retrieve_k: 8, variables: Vec::new(), ess_warning_fraction: 0.01 }
+        AssimilateOptions { methods: vec![Method::Reweight, Method::Retrieve], members: 64, retrieve_k: 8, variables: Vec::new(), ess_warning_fraction: 0.01, quantiles: vec![0.1, 0.5, 0.9] }
     }
 }
 
@@ -90,6 +91,9 @@ impl Stage for AssimilateStage {
         if o.members < 2 || o.retrieve_k < 1 {
             return Err(Error::config("pipeline file", key("members"), "members must be at least 2 and retrieve_k at least 1"));
         }
+        if let Some(q) = o.quantiles.iter().find(|q| !(**q > 0.0 && **q < 1.0)) {
+            return Err(Error::config("pipeline file", key("quantiles"), format!("level {q}; expected probability levels strictly between 0 and 1")));
+        }
         Ok(())
     }
 
@@ -103,19 +107,28 @@ impl Stage for AssimilateStage {
         let tau = model.scorer.tau();
 
         let bank_path = ctx.input("bank")?;
-        let bank = Dataset::load(bank_path)?;
+        // The bank's states are only needed to encode them, which the code cache usually spares.
+        let bank = Dataset::load_without_states(bank_path)?;
         let obs_path = ctx.input("observations")?;
         let window = Dataset::load(obs_path)?;
-        for (d, p, want, what) in [(&bank.state, bank_path, meta.d_u, "state"), (&window.obs, obs_path, meta.d_v, "observation")] {
-            if d.ncols() != want {
-                return Err(Error::input(p, format!("{what} vectors have {} elements; the model was trained on {want} (ingest it with the same [ingest] configuration)", d.ncols())));
+        for (have, p, want, what) in [(bank.state_layout.variable.len(), bank_path, meta.d_u, "state"), (window.obs.ncols(), obs_path, meta.d_v, "observation")] {
+            if have != want {
+                return Err(Error::input(p, format!("{what} vectors have {have} elements; the model was trained on {want} (ingest it with the same [ingest] configuration)")));
             }
         }
         let row = window_row(&window, ctx, obs_path)?;
         let analysis_time = window.time[row];
 
         let t0 = Instant::now();
-        let bank_codes = codes(&model.encoder_u, meta.states(&bank.state).view(), &selected.device);
+        let encode = || encode_bank(bank_path, bank.time.len(), &meta, &model, &selected);
+        let (bank_codes, cache) = match ctx.cache_dir {
+            Some(cache_dir) => {
+                let cache = CodeCache::new(&cache_dir.join("bank_codes"), &[dir.join(MODEL_META).as_path(), dir.join(MODEL_RECORD).as_path()], bank_path, &selected.to_string())?;
+                let (c, lookup) = cache.get_or_compute(encode)?;
+                (c, lookup.name())
+            }
+            None => (encode()?, "none"),
+        };
         let obs_code = codes(&model.encoder_v, meta.observations(&window.obs.slice(ndarray::s![row..row + 1, ..]).to_owned()).view(), &selected.device).row(0).to_owned();
         let encode_s = t0.elapsed().as_secs_f64();
         let fields = BankFields::read(&bank, &opts.variables, bank_path)?;
@@ -132,16 +145,17 @@ impl Stage for AssimilateStage {
                     }
                     let idx = systematic_resample(w.view(), opts.members, rng.random::<f64>());
                     let best = w.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-                    (Combination::Members { idx, mean_weights: w.clone(), map: best }, json!({ "ess": ess, "max_weight": w[best] }))
+                    let max_weight = w[best];
+                    (Combination::Members { idx, weights: w, map: best }, json!({ "ess": ess, "max_weight": max_weight }))
                 }
                 Method::Retrieve => {
                     let idx = retrieve(bank_codes.view(), obs_code.view(), tilting, tau, opts.retrieve_k);
-                    let mut w = Array1::zeros(bank.state.nrows());
+                    let mut w = Array1::zeros(bank.time.len());
                     for &i in &idx {
                         w[i] = 1.0 / idx.len() as f64;
                     }
                     let retrieved: Vec<String> = idx.iter().map(|&i| bank.time_units.decode(bank.time[i]).to_string()).collect();
-                    (Combination::Members { map: idx[0], idx: idx.clone(), mean_weights: w }, json!({ "retrieved": idx, "retrieved_times": retrieved }))
+                    (Combination::Members { map: idx[0], idx: idx.clone(), weights: w }, json!({ "retrieved": idx, "retrieved_times": retrieved }))
                 }
                 Method::Transform => {
                     if tilting != Tilting::L2 {
@@ -152,14 +166,22 @@ impl Stage for AssimilateStage {
             };
             let latent = bank_codes.outer_iter().map(|g| (&g - &obs_code).mapv(|x| x * x).sum().sqrt()).fold(f64::INFINITY, f64::min);
             let path = ctx.out.join(format!("analysis_{}.nc", method.name()));
-            let members = fields.write(&path, ctx, &combination, (analysis_time, &window.time_units), method.name())?;
+            let header = AnalysisHeader {
+                method: method.name(),
+                window: ctx.window.map_or_else(|| "all".to_string(), |d| d.to_string()),
+                time: analysis_time,
+                units: &window.time_units,
+                quantiles: &opts.quantiles,
+            };
+            let members = fields.write(&path, &ctx.config.io, &combination, &header)?;
             let mut diag = json!({
                 "method": method.name(),
                 "members": members,
-                "bank_size": bank.state.nrows(),
+                "bank_size": bank.time.len(),
                 "tau": tau,
                 "nearest_latent_distance": latent,
                 "encode_seconds": encode_s,
+                "bank_codes_cache": cache,
                 "wall_time_s": t.elapsed().as_secs_f64(),
                 "peak_rss_bytes": peak_rss_bytes(),
             });
@@ -170,6 +192,28 @@ impl Stage for AssimilateStage {
         }
         Ok(serde_json::Value::Object(summary))
     }
+}
+
+/// Rows of the bank encoded per read: a multiple of the encoder's batch (1024 rows), so the codes
+/// are those of one pass over the whole bank, while only a slice of the states is in memory.
+const ENCODE_ROWS: usize = 8192;
+
+/// The codes `g_u(u_i)` of the `n` bank states in `path`, read and encoded a slice at a time.
+fn encode_bank(path: &Path, n: usize, meta: &ModelMeta, model: &ContrastiveModel, selected: &SelectedBackend) -> Result<Array2<f64>> {
+    let progress = crate::progress::Progress::new("encoding the bank", n as u64);
+    let mut parts = Vec::new();
+    for start in (0..n).step_by(ENCODE_ROWS) {
+        let count = ENCODE_ROWS.min(n - start);
+        let states = Dataset::read_states(path, start, count)?;
+        parts.push(codes(&model.encoder_u, meta.states(&states).view(), &selected.device));
+        progress.inc(count as u64);
+    }
+    progress.finish();
+    let views: Vec<_> = parts.iter().filter(|p| p.nrows() > 0).map(|p| p.view()).collect();
+    if views.is_empty() {
+        return Err(Error::input(path, "the bank has no state"));
+    }
+    ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| Error::Other(format!("bank codes: {e}")))
 }
 
 fn merge(a: &mut serde_json::Value, b: serde_json::Value) {
@@ -195,129 +239,6 @@ fn window_row(window: &Dataset, ctx: &StageContext, path: &Path) -> Result<usize
         };
         Error::input(path, format!("no observations in window {}; the file covers {span}", ctx.window.map_or_else(String::new, |d| d.to_string())))
     })
-}
-
-/// How an analysis ensemble is made from the bank members.
-enum Combination {
-    /// Selected members (`idx`), fields mean from `mean_weights`, best member `map`.
-    Members { idx: Vec<usize>, mean_weights: Array1<f64>, map: usize },
-    /// Member j = sum_i T_ij bank_i.
-    Linear(Array2<f64>),
-}
-
-/// The bank's variables (from its state files), one row per bank sample.
-struct BankFields {
-    /// name, dims after time, values (bank sample x element), attributes (units, long_name).
-    vars: Vec<(String, Vec<(String, usize)>, Array2<f64>, Vec<(String, String)>)>,
-    /// Coordinate variables of those dims (name, values, units).
-    coords: BTreeMap<String, (Vec<f64>, String)>,
-}
-
-impl BankFields {
-    fn read(bank: &Dataset, wanted: &[String], bank_path: &Path) -> Result<BankFields> {
-        let files: Vec<NcFile> = bank.state_files.iter().map(NcFile::open).collect::<Result<_>>()?;
-        let first = &files[0];
-        let time_dim = first.var_dims(&bank.grid.first().map_or_else(|| "time".to_string(), |g| g.name.clone()))?.first().cloned().unwrap_or_else(|| "time".into());
-        let names: Vec<String> = if wanted.is_empty() {
-            first
-                .var_names()
-                .into_iter()
-                .filter(|v| v != &time_dim && first.var_dims(v).is_ok_and(|d| d.len() >= 2 && d[0] == time_dim))
-                .collect()
-        } else {
-            wanted.to_vec()
-        };
-        if names.is_empty() {
-            return Err(Error::input(first.path(), format!("no variable with `{time_dim}` as its first dimension to write as the analysis ensemble")));
-        }
-        let mut vars = Vec::new();
-        let mut coords = BTreeMap::new();
-        for name in names {
-            let dims = first.var_dims(&name)?;
-            if dims.first() != Some(&time_dim) {
-                return Err(first.var_error(&name, format!("expected `{time_dim}` as the first dimension (bank {})", bank_path.display())));
-            }
-            let rest: Vec<(String, usize)> = dims[1..].iter().map(|d| Ok((d.clone(), first.dim_len(d)?))).collect::<Result<_>>()?;
-            let width: usize = rest.iter().map(|(_, n)| n).product();
-            let per_file: Vec<Array2<f64>> = files
-                .iter()
-                .map(|f| {
-                    let a = f.read(&name)?.data;
-                    let t = a.shape()[0];
-                    a.into_shape_with_order((t, width)).map_err(|e| f.var_error(&name, e.to_string()))
-                })
-                .collect::<Result<_>>()?;
-            let mut values = Array2::zeros((bank.source.len(), width));
-            for (k, &(file, t)) in bank.source.iter().enumerate() {
-                values.row_mut(k).assign(&per_file[file].row(t));
-            }
-            for (d, _) in &rest {
-                if !coords.contains_key(d) && first.has_var(d) {
-                    let v = first.read(d)?.data.iter().copied().collect();
-                    coords.insert(d.clone(), (v, first.attr_str(Some(d), "units").unwrap_or_else(|| "1".into())));
-                }
-            }
-            let attrs = ["units", "long_name", "standard_name"].iter().filter_map(|a| first.attr_str(Some(&name), a).map(|v| (a.to_string(), v))).collect();
-            vars.push((name, rest, values, attrs));
-        }
-        Ok(BankFields { vars, coords })
-    }
-
-    /// Writes `analysis_M.nc`; returns the ensemble size.
-    fn write(&self, path: &Path, ctx: &StageContext, comb: &Combination, (time, u): (f64, &crate::cf::time::TimeUnits), method: &str) -> Result<usize> {
-        let mut w = NcWriter::create(path, &ctx.config.io, &format!("contrada analysis ({method})"))?;
-        w.global("method", method)?;
-        w.global("window", ctx.window.map_or_else(|| "all".to_string(), |d| d.to_string()).as_str())?;
-        let units = format!("{} since {}", crate::cf::dsg::unit_name(u.unit_seconds), u.epoch);
-        w.coord("time", &[time], vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into())])?;
-        let members = match comb {
-            Combination::Members { idx, .. } => idx.len(),
-            Combination::Linear(t) => t.ncols(),
-        };
-        w.dim("member", members)?;
-        for (name, (values, units)) in &self.coords {
-            w.coord(name, values, vec![("units", units.as_str().into())])?;
-        }
-        let mut defined: std::collections::BTreeSet<&str> = self.coords.keys().map(String::as_str).collect();
-        for (_, rest, _, _) in &self.vars {
-            for (d, n) in rest {
-                if defined.insert(d.as_str()) {
-                    w.dim(d, *n)?;
-                }
-            }
-        }
-        for (name, rest, values, attrs) in &self.vars {
-            let (ensemble, mean, map) = match comb {
-                Combination::Members { idx, mean_weights, map } => (values.select(Axis(0), idx), weighted_mean(values.view(), mean_weights.view()), Some(values.row(*map).to_owned())),
-                Combination::Linear(t) => {
-                    let e = t.t().dot(values);
-                    let m = e.mean_axis(Axis(0)).expect("members >= 2");
-                    (e, m, None)
-                }
-            };
-            let spread = spread_of(&ensemble, mean.view());
-            let attr = |extra: &str| -> Vec<Attr<'_>> {
-                attrs.iter().map(|(k, v)| (k.as_str(), if k == "units" { v.as_str().into() } else { format!("{v}{extra}").into() })).collect()
-            };
-            let dims: Vec<&str> = rest.iter().map(|(d, _)| d.as_str()).collect();
-            let mut with_member = vec!["member"];
-            with_member.extend(&dims);
-            w.var_f64(name, &with_member, ensemble.as_slice().expect("standard layout"), attr(""))?;
-            w.var_f64(&format!("{name}_mean"), &dims, mean.as_slice().expect("contiguous"), attr(" (analysis mean)"))?;
-            w.var_f64(&format!("{name}_spread"), &dims, spread.as_slice().expect("contiguous"), attr(" (analysis spread)"))?;
-            if let Some(map) = map {
-                w.var_f64(&format!("{name}_map"), &dims, map.as_slice().expect("contiguous"), attr(" (best bank member)"))?;
-            }
-        }
-        w.finish()?;
-        Ok(members)
-    }
-}
-
-/// Ensemble standard deviation about `mean` (n - 1 in the denominator).
-fn spread_of(ensemble: &Array2<f64>, mean: ArrayView1<f64>) -> Array1<f64> {
-    let n = ensemble.nrows().max(2) as f64;
-    (ensemble - &mean.insert_axis(Axis(0))).mapv(|x| x * x).sum_axis(Axis(0)).mapv(|s| (s / (n - 1.0)).sqrt())
 }
 
 /// Peak resident memory of this process (VmHWM), in bytes; 0 where /proc is not available.

@@ -440,7 +440,27 @@ pub struct Dataset {
 impl Dataset {
     /// Loads `path` (a `dataset.nc` written by ingest) into memory.
     pub fn load(path: impl AsRef<Path>) -> Result<Dataset> {
+        Self::load_with(path.as_ref(), true)
+    }
+
+    /// Loads everything but the state vectors: `state` has the samples as rows and no column.
+    /// For readers that need a large bank's layout and times but not its states (or read them in
+    /// pieces with [`Dataset::read_states`]), so the states need not fit in memory twice.
+    pub fn load_without_states(path: impl AsRef<Path>) -> Result<Dataset> {
+        Self::load_with(path.as_ref(), false)
+    }
+
+    /// The state vectors of samples `start .. start + count` of `path`, physical units.
+    pub fn read_states(path: impl AsRef<Path>, start: usize, count: usize) -> Result<Array2<f64>> {
         let path = path.as_ref();
+        let f = NcFile::open(path)?;
+        let sd = f.dim_len("state_dim")?;
+        let mut values = Vec::new();
+        f.read_slab_into("state", &[start, 0], &[count, sd], &mut values)?;
+        Array2::from_shape_vec((count, sd), values).map_err(|e| Error::input(path, format!("variable `state`: {e}")))
+    }
+
+    fn load_with(path: &Path, states: bool) -> Result<Dataset> {
         let f = NcFile::open(path)?;
         let version = f.attr_f64s(None, "format_version").and_then(|v| v.first().copied());
         if version != Some(FORMAT_VERSION as f64) {
@@ -495,7 +515,7 @@ impl Dataset {
             split,
             source,
             state_files: f.attr_str(None, "state_files").unwrap_or_default().lines().map(String::from).collect(),
-            state: matrix("state", sd)?,
+            state: matrix("state", if states { sd } else { 0 })?,
             obs: matrix("obs", od)?,
             obs_mask,
             state_mean: Array1::from(vals("state_mean")?),

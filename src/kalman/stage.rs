@@ -200,7 +200,7 @@ pub fn run_standalone(config: &Config, options: toml::Table, inputs: BTreeMap<St
     };
     stage.check(&StageSpec { inputs: inputs.keys().map(|k| (k.clone(), String::new())).collect(), ..spec.clone() }).map_err(cli_key)?;
     let staging = Staging::new(out)?;
-    let ctx = StageContext { config, spec: &spec, inputs, out: staging.path(), window: None, seed: derive_seed(config.run.seed, "baseline"), checkpoint: None };
+    let ctx = StageContext { config, spec: &spec, inputs, out: staging.path(), window: None, seed: derive_seed(config.run.seed, "baseline"), checkpoint: None, cache_dir: None };
     match stage.run(&ctx) {
         Ok(summary) => {
             staging.commit_files()?;

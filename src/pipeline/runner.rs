@@ -146,7 +146,8 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     // Checkpoints of a killed run with the same fingerprint are kept for the stage to resume from.
     let checkpoint = CheckpointDir::for_stage(&out_dir, &fingerprint, opts.force)?;
     let staging = Staging::new(&out_dir)?;
-    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed, checkpoint: Some(&checkpoint) };
+    let cache_dir = opts.run_dir.join(".cache");
+    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed, checkpoint: Some(&checkpoint), cache_dir: Some(&cache_dir) };
     let summary = stage.run(&ctx)?;
     let outputs = output_records(staging.path())?;
     let manifest = Manifest {

@@ -35,6 +35,10 @@ pub struct StageContext<'a> {
     /// Where a long stage may checkpoint work that a rerun after a kill resumes from; None
     /// outside a pipeline run.
     pub checkpoint: Option<&'a CheckpointDir>,
+    /// Where a stage may keep caches that outlive one run and are keyed by content (e.g. the
+    /// codes of an assimilation bank, shared by every window): `RUN_DIR/.cache` in a pipeline,
+    /// None outside one. Never an output: deleting it only costs recomputation.
+    pub cache_dir: Option<&'a Path>,
 }
 
 /// One kind of pipeline stage.

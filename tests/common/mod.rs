@@ -6,8 +6,13 @@ use std::process::{Command, Output};
 
 /// Runs `contrada ARGS` in `dir` with a clean CONTRADA__ environment.
 pub fn contrada_in(dir: &Path, args: &[&str]) -> Output {
+    contrada_logging(dir, args, "warn")
+}
+
+/// Like [`contrada_in`], logging at `level` (`info` to see what a stage decided) on stderr.
+pub fn contrada_logging(dir: &Path, args: &[&str], level: &str) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_contrada"));
-    cmd.args(args).current_dir(dir).env("RUST_LOG", "warn");
+    cmd.args(args).current_dir(dir).env("RUST_LOG", level);
     // Tests run in threads that write NetCDF files while others spawn this binary; a child
     // inherits any HDF5 file descriptor open at that moment, with its file lock, and a sibling's
     // child would then fail to open that file. Locking guards nothing between these processes.

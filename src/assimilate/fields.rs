@@ -1,0 +1,218 @@
+//! The bank's fields on their grids, and the analysis file made from them (`analysis_M.nc`): the
+//! analysis ensemble in the bank's layout, the mean, spread, best member and weighted quantiles.
+//!
+//! How an ensemble is made from the bank is a [`Combination`]: selected members with weights
+//! (reweight, retrieve) or a linear transform of the bank (transform). The statistics of a weighted
+//! combination come from the weighted bank directly ([`super::moments`]), not from the members
+//! drawn from it, so they carry no resampling noise.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use ndarray::{Array1, Array2, ArrayView1, Axis};
+
+use super::moments::{weighted_moments, weighted_quantiles, Value};
+use crate::cf::time::TimeUnits;
+use crate::cf::write::Attr;
+use crate::cf::{NcFile, NcWriter};
+use crate::config::IoConfig;
+use crate::error::{Error, Result};
+use crate::ingest::dataset::Dataset;
+
+/// How an analysis ensemble is made from the bank members.
+pub enum Combination {
+    /// Selected members `idx` (the ensemble), the weights of the whole bank that the fields' mean,
+    /// spread and quantiles come from, and the best member `map`.
+    Members { idx: Vec<usize>, weights: Array1<f64>, map: usize },
+    /// Member j = sum_i T_ij bank_i; mean, spread and quantiles are those of the members.
+    Linear(Array2<f64>),
+}
+
+impl Combination {
+    /// Size of the analysis ensemble.
+    pub fn members(&self) -> usize {
+        match self {
+            Combination::Members { idx, .. } => idx.len(),
+            Combination::Linear(t) => t.ncols(),
+        }
+    }
+}
+
+/// One variable of the bank: values with one row per bank sample.
+pub struct BankVariable<T> {
+    /// Name in the state files.
+    pub name: String,
+    /// Dimensions after time, with their lengths.
+    pub dims: Vec<(String, usize)>,
+    /// Bank sample x grid point (row-major over `dims`).
+    pub values: Array2<T>,
+    /// Attributes copied to the analysis (units, long_name, standard_name).
+    pub attrs: Vec<(String, String)>,
+}
+
+/// The bank's variables, one row per bank sample, and the coordinates of their dimensions.
+pub struct BankFields<T = f64> {
+    /// The variables.
+    pub vars: Vec<BankVariable<T>>,
+    /// Coordinate variables of the dimensions (name, values, units).
+    pub coords: BTreeMap<String, (Vec<f64>, String)>,
+}
+
+/// What the analysis file records about itself.
+pub struct AnalysisHeader<'a> {
+    /// The method (`reweight`, ...).
+    pub method: &'a str,
+    /// The window (`YYYY-MM-DD` or `all`).
+    pub window: String,
+    /// Analysis time, in `units`.
+    pub time: f64,
+    /// Units and calendar of the time.
+    pub units: &'a TimeUnits,
+    /// Levels of the weighted quantiles to write (`<var>_quantile`); none when empty.
+    pub quantiles: &'a [f64],
+}
+
+impl BankFields<f64> {
+    /// Reads the variables `wanted` (default: every variable with the bank's time dimension first)
+    /// of the bank's state files, one row per bank sample in the bank's order.
+    pub fn read(bank: &Dataset, wanted: &[String], bank_path: &Path) -> Result<BankFields> {
+        let files: Vec<NcFile> = bank.state_files.iter().map(NcFile::open).collect::<Result<_>>()?;
+        let first = &files[0];
+        let time_dim = first.var_dims(&bank.grid.first().map_or_else(|| "time".to_string(), |g| g.name.clone()))?.first().cloned().unwrap_or_else(|| "time".into());
+        let names: Vec<String> = if wanted.is_empty() {
+            first
+                .var_names()
+                .into_iter()
+                .filter(|v| v != &time_dim && first.var_dims(v).is_ok_and(|d| d.len() >= 2 && d[0] == time_dim))
+                .collect()
+        } else {
+            wanted.to_vec()
+        };
+        if names.is_empty() {
+            return Err(Error::input(first.path(), format!("no variable with `{time_dim}` as its first dimension to write as the analysis ensemble")));
+        }
+        let mut vars = Vec::new();
+        let mut coords = BTreeMap::new();
+        for name in names {
+            let dims = first.var_dims(&name)?;
+            if dims.first() != Some(&time_dim) {
+                return Err(first.var_error(&name, format!("expected `{time_dim}` as the first dimension (bank {})", bank_path.display())));
+            }
+            let rest: Vec<(String, usize)> = dims[1..].iter().map(|d| Ok((d.clone(), first.dim_len(d)?))).collect::<Result<_>>()?;
+            let width: usize = rest.iter().map(|(_, n)| n).product();
+            let per_file: Vec<Array2<f64>> = files
+                .iter()
+                .map(|f| {
+                    let a = f.read(&name)?.data;
+                    let t = a.shape()[0];
+                    a.into_shape_with_order((t, width)).map_err(|e| f.var_error(&name, e.to_string()))
+                })
+                .collect::<Result<_>>()?;
+            let mut values = Array2::zeros((bank.source.len(), width));
+            for (k, &(file, t)) in bank.source.iter().enumerate() {
+                values.row_mut(k).assign(&per_file[file].row(t));
+            }
+            for (d, _) in &rest {
+                if !coords.contains_key(d) && first.has_var(d) {
+                    let v = first.read(d)?.data.iter().copied().collect();
+                    coords.insert(d.clone(), (v, first.attr_str(Some(d), "units").unwrap_or_else(|| "1".into())));
+                }
+            }
+            let attrs = ["units", "long_name", "standard_name"].iter().filter_map(|a| first.attr_str(Some(&name), a).map(|v| (a.to_string(), v))).collect();
+            vars.push(BankVariable { name, dims: rest, values, attrs });
+        }
+        Ok(BankFields { vars, coords })
+    }
+}
+
+impl<T: Value> BankFields<T> {
+    /// Writes `analysis_M.nc` for the ensemble `comb` makes of the bank; returns the ensemble size.
+    pub fn write(&self, path: &Path, io: &IoConfig, comb: &Combination, h: &AnalysisHeader) -> Result<usize> {
+        let mut w = NcWriter::create(path, io, &format!("contrada analysis ({})", h.method))?;
+        w.global("method", h.method)?;
+        w.global("window", h.window.as_str())?;
+        let u = h.units;
+        let units = format!("{} since {}", crate::cf::dsg::unit_name(u.unit_seconds), u.epoch);
+        w.coord("time", &[h.time], vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into())])?;
+        w.dim("member", comb.members())?;
+        if !h.quantiles.is_empty() {
+            w.coord("quantile", h.quantiles, vec![("long_name", "probability level of the weighted quantile".into()), ("units", "1".into())])?;
+        }
+        for (name, (values, units)) in &self.coords {
+            w.coord(name, values, vec![("units", units.as_str().into())])?;
+        }
+        let mut defined: std::collections::BTreeSet<&str> = self.coords.keys().map(String::as_str).collect();
+        for v in &self.vars {
+            for (d, n) in &v.dims {
+                if defined.insert(d.as_str()) {
+                    w.dim(d, *n)?;
+                }
+            }
+        }
+        for v in &self.vars {
+            let stats = analyse(v.values.view(), comb, h.quantiles);
+            let attr = |extra: &str| -> Vec<Attr<'_>> {
+                v.attrs.iter().map(|(k, val)| (k.as_str(), if k == "units" { val.as_str().into() } else { format!("{val}{extra}").into() })).collect()
+            };
+            let dims: Vec<&str> = v.dims.iter().map(|(d, _)| d.as_str()).collect();
+            let with = |first: &'static str| -> Vec<&str> { std::iter::once(first).chain(dims.iter().copied()).collect() };
+            w.var_f64(&v.name, &with("member"), stats.ensemble.as_slice().expect("standard layout"), attr(""))?;
+            w.var_f64(&format!("{}_mean", v.name), &dims, &stats.mean, attr(" (analysis mean)"))?;
+            w.var_f64(&format!("{}_spread", v.name), &dims, &stats.spread, attr(" (analysis spread)"))?;
+            if let Some(map) = &stats.map {
+                w.var_f64(&format!("{}_map", v.name), &dims, map, attr(" (best bank member)"))?;
+            }
+            if !h.quantiles.is_empty() {
+                w.var_f64(&format!("{}_quantile", v.name), &with("quantile"), stats.quantiles.as_slice().expect("standard layout"), attr(" (analysis quantile)"))?;
+            }
+        }
+        w.finish()?;
+        Ok(comb.members())
+    }
+}
+
+/// The analysis of one variable: ensemble (member x point), mean, spread, best member, quantiles
+/// (level x point).
+pub struct Analysis {
+    /// The analysis ensemble.
+    pub ensemble: Array2<f64>,
+    /// Analysis mean.
+    pub mean: Vec<f64>,
+    /// Analysis spread (standard deviation).
+    pub spread: Vec<f64>,
+    /// The best bank member, where the method has one.
+    pub map: Option<Vec<f64>>,
+    /// Weighted quantiles, one row per level.
+    pub quantiles: Array2<f64>,
+}
+
+/// The analysis `comb` makes of one bank variable `values` (bank sample x point).
+pub fn analyse<T: Value>(values: ndarray::ArrayView2<T>, comb: &Combination, quantiles: &[f64]) -> Analysis {
+    match comb {
+        Combination::Members { idx, weights, map } => {
+            let w = weights.as_slice().expect("contiguous weights");
+            let (mean, spread) = weighted_moments(values, w);
+            Analysis {
+                ensemble: values.select(Axis(0), idx).mapv(Value::to_f64),
+                mean,
+                spread,
+                map: Some(values.row(*map).iter().map(|&x| x.to_f64()).collect()),
+                quantiles: weighted_quantiles(values, w, quantiles),
+            }
+        }
+        Combination::Linear(t) => {
+            let ensemble = t.t().dot(&values.mapv(Value::to_f64));
+            let mean = ensemble.mean_axis(Axis(0)).expect("members >= 2");
+            let spread = spread_of(&ensemble, mean.view());
+            let equal = vec![1.0 / ensemble.nrows() as f64; ensemble.nrows()];
+            let quantiles = weighted_quantiles(ensemble.view(), &equal, quantiles);
+            Analysis { ensemble, mean: mean.to_vec(), spread, map: None, quantiles }
+        }
+    }
+}
+
+/// Ensemble standard deviation about `mean` (n - 1 in the denominator).
+fn spread_of(ensemble: &Array2<f64>, mean: ArrayView1<f64>) -> Vec<f64> {
+    let n = ensemble.nrows().max(2) as f64;
+    (ensemble - &mean.insert_axis(Axis(0))).mapv(|x| x * x).sum_axis(Axis(0)).mapv(|s| (s / (n - 1.0)).sqrt()).to_vec()
+}
