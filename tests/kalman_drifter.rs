@@ -21,7 +21,7 @@ fn sample(dir: &str, file: &str) -> PathBuf {
 }
 
 fn spec(sample: Option<usize>) -> DrifterSpec {
-    DrifterSpec { sample, error_std: Some(0.01), max_dt: DEFAULT_MAX_DT, options_key: "test".into() }
+    DrifterSpec { sample, error_std: Some(0.01), max_dt: DEFAULT_MAX_DT, restart: false, options_key: "test".into() }
 }
 
 #[test]
@@ -36,6 +36,10 @@ fn operator_reproduces_the_stored_synth_track() {
     let loaded = load(&drifters, &states, truth.n_state(), truth.slots, &spec(None)).unwrap();
     assert_eq!((loaded.tracks, loaded.op.n_obs()), (1, 200));
     let state = truth.ensemble.row(0).to_vec();
+    // The gauge the analysis leaves alone: psi's grid mean is Re psi_0 (mode k = 0, index 24).
+    let psi = states.read_values("psi").unwrap();
+    let psi_mean = psi.iter().sum::<f64>() / psi.len() as f64;
+    assert!((psi_mean - state[2 * 24]).abs() < 1e-6, "psi mean {psi_mean}, Re psi_0 {}", state[48]);
     let mut hx = vec![0.0; loaded.op.n_obs()];
     loaded.op.apply(&state, &mut hx);
     let err = hx.iter().zip(&loaded.obs.values).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
@@ -73,17 +77,25 @@ fn operator_selects_the_tracks_of_one_sample() {
 
 const METHODS: [&str; 3] = ["etkf", "letkf", "enoi"];
 
+/// Prior members per method: the whole archive (512) for the global schemes, whose prior mean is
+/// then the climatological mean `evaluate` reports; 64 for the LETKF, whose 3,219 local analyses
+/// each cost O(N^3).
+fn members(method: &str) -> Option<usize> {
+    (method == "letkf").then_some(64)
+}
+
 /// The pipeline: one baseline stage per method on the sample data, then `evaluate`.
-fn pipeline(dir: &Path, obs_error_std: f64, members: usize) -> PathBuf {
+fn pipeline(dir: &Path) -> PathBuf {
     let (archive, today) = (sample("archive", "lagrangian_states.nc"), sample("today", "lagrangian_states.nc"));
     let obs = sample("today", "lagrangian_drifters.nc");
     let mut text = String::from("[pipeline]\nname = \"kalman-drifter\"\n\n[baseline]\nlocalization_radius = 0.2\n\n");
     for m in METHODS {
         text += &format!(
-            "[[pipeline.stages]]\nname = \"{m}\"\nkind = \"baseline\"\ninputs = {{ prior = \"{}\", observations = \"{}\"{} }}\noptions = {{ method = \"{m}\", obs_operator = \"drifters\", members = {members}, obs_error_std = {obs_error_std} }}\n\n",
+            "[[pipeline.stages]]\nname = \"{m}\"\nkind = \"baseline\"\ninputs = {{ prior = \"{}\", observations = \"{}\"{} }}\noptions = {{ method = \"{m}\", obs_operator = \"drifters\", drifter_restart = true, obs_error_std = 0.01{} }}\n\n",
             archive.display(),
             obs.display(),
             if m == "enoi" { format!(", static = \"{}\"", archive.display()) } else { String::new() },
+            members(m).map_or(String::new(), |n| format!(", members = {n}")),
         );
     }
     text += &format!(
@@ -110,18 +122,20 @@ fn rmse(a: &[f64], b: &[f64]) -> f64 {
 
 #[test]
 fn baselines_with_drifters_beat_the_prior_mean() {
+    // One drifter observes a small part of the domain, so the domain-wide gains are small (the
+    // RMSE near the track falls by 7-10%); they are deterministic for the seeded draws, and
+    // each is checked against the prior mean of the same members.
     let dir = tempfile::tempdir().unwrap();
     let run_dir = dir.path().join("run");
-    let members = 64;
-    let out = contrada(&["run", pipeline(dir.path(), 0.01, members).to_str().unwrap(), "--run-dir", run_dir.to_str().unwrap()]);
+    let out = contrada(&["run", pipeline(dir.path()).to_str().unwrap(), "--run-dir", run_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
-    let scores = json(&run_dir.join("evaluate/scores.json"));
+    let scores = json(&run_dir.join("evaluate/all/scores.json"));
     let method = |name: &str| scores["methods"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name} in {scores}")).clone();
     let truth = NcFile::open(sample("today", "lagrangian_states.nc")).unwrap();
     for m in METHODS {
         let analysis = NcFile::open(run_dir.join(m).join(format!("analysis_{m}.nc"))).unwrap();
         let scored = method(m);
-        assert_eq!(scored["members"], members);
+        assert_eq!(scored["members"], members(m).unwrap_or(512));
         let diagnostics = json(&run_dir.join(m).join(format!("diagnostics_{m}.json")));
         let (d_prior, d_post) = (diagnostics["innovation_prior"]["rms"].as_f64().unwrap(), diagnostics["innovation_analysis"]["rms"].as_f64().unwrap());
         for var in ["psi", "u", "v"] {
@@ -134,11 +148,14 @@ fn baselines_with_drifters_beat_the_prior_mean() {
             let climatology = method("climatology")["variables"][var]["rmse"].as_f64().unwrap();
             assert!((analysis_rmse - rmse(&mean, &t)).abs() < 1e-9, "{m} {var}: evaluate scored another mean");
             println!(
-                "{m} {var}: RMSE prior mean ({members} members) {prior_rmse:.4}, archive mean {climatology:.4}, analysis {analysis_rmse:.4}; spread {:.4}; track innovation rms {d_prior:.4} -> {d_post:.4}",
-                scored["variables"][var]["spread"].as_f64().unwrap()
+                "{m} {var}: RMSE prior mean {prior_rmse:.4} (archive mean {climatology:.4}), analysis {analysis_rmse:.4}, spread {:.4}; innovation rms {d_prior:.2e} -> {d_post:.2e}, {:.2} s",
+                scored["variables"][var]["spread"].as_f64().unwrap(),
+                diagnostics["wall_time_s"].as_f64().unwrap()
             );
             assert!(analysis_rmse < prior_rmse, "{m} {var}: analysis RMSE {analysis_rmse} not below the prior mean's {prior_rmse}");
-            assert!(analysis_rmse < climatology, "{m} {var}: analysis RMSE {analysis_rmse} not below the archive mean's {climatology}");
+            if members(m).is_none() {
+                assert!((prior_rmse - climatology).abs() < 1e-9, "{m} {var}: the whole archive's mean is the climatology");
+            }
         }
         assert!(d_post < 0.5 * d_prior, "{m}: the analysis does not fit the track ({d_prior} -> {d_post})");
     }

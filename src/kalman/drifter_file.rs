@@ -26,6 +26,8 @@ pub struct DrifterSpec {
     pub error_std: Option<f64>,
     /// Longest RK4 step of the operator (model time units).
     pub max_dt: f64,
+    /// Predict each position from the previous observed one (see [`DrifterObs::predict`]).
+    pub restart: bool,
     /// Prefix of the option keys, for errors (`pipeline.stages.NAME.options`).
     pub options_key: String,
 }
@@ -137,7 +139,7 @@ pub fn load(file: &NcFile, prior: &NcFile, n_state: usize, slots: FlowSlots, spe
         let positions = traj.x.iter().zip(&traj.y).map(|(&x, &y)| [x, y]).collect();
         tracks.push(DrifterTrack { release: [rx[d], ry[d]], release_time: -duration, times, positions });
     }
-    let op = DrifterObs::new(n_state, slots, tracks, spec.max_dt).map_err(|e| file.var_error(time_var, e))?;
+    let op = DrifterObs::new(n_state, slots, tracks, spec.max_dt).map_err(|e| file.var_error(time_var, e))?.with_restarts(spec.restart);
     let std = match spec.error_std {
         Some(s) if s.is_finite() && s > 0.0 => s,
         Some(s) => return Err(Error::config("pipeline file", key("obs_error_std"), format!("{s} must be finite and > 0"))),

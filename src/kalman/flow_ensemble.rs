@@ -171,6 +171,30 @@ impl FlowEnsemble {
         self.ensemble.ncols()
     }
 
+    /// Undoes the analysis of the mode `k = 0` in `analysis` (members x state, the members of
+    /// this prior in order): a spatially constant streamfunction moves no water, so no drifter
+    /// observes it, its coefficient or its frequency; its exact Kalman increment is zero and
+    /// what an ensemble gives it is sampling noise (spurious correlations). Its coefficient and
+    /// frequency get their prior values back, and so does the spatial mean of `psi` (which is
+    /// `Re psi_0` on any grid finer than the flow). For the LETKF, whose `psi` increments are
+    /// local, the mean removed also holds the area average of the local increments (their
+    /// size times the fraction of the domain they cover).
+    pub fn keep_unobservable_mode(&self, analysis: &mut Array2<f64>) {
+        let zero = self.slots.modes() / 2;
+        let frozen = [self.slots.coef + 2 * zero, self.slots.coef + 2 * zero + 1, self.slots.omega + zero];
+        let psi = self.blocks.iter().find(|b| b.name == "psi").map(|b| b.offset..b.offset + b.len());
+        for (mut after, before) in analysis.rows_mut().into_iter().zip(self.ensemble.rows()) {
+            for &e in &frozen {
+                after[e] = before[e];
+            }
+            if let Some(range) = &psi {
+                let mean = |row: &[f64]| row[range.clone()].iter().sum::<f64>() / range.len() as f64;
+                let shift = mean(before.as_slice().expect("standard layout")) - mean(after.as_slice().expect("standard layout"));
+                after.as_slice_mut().expect("standard layout")[range.clone()].iter_mut().for_each(|v| *v += shift);
+            }
+        }
+    }
+
     /// Writes the analysis `ensemble` (members x state) into the new file `w`: per block the
     /// ensemble `<name>(member, ...)` and the fields `<name>_<statistic>` of `fields`
     /// (`(statistic, values over the whole state)`), the analysis `time` (one value, in `units`),
@@ -207,5 +231,38 @@ impl FlowEnsemble {
             }
         }
         w.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_unobservable_mode_keeps_its_prior_values() {
+        // kmax = 1: 9 modes, k = 0 is mode 4; state = coef (18), omega (9), psi on a 4 x 4 grid.
+        let psi_len = 16;
+        let blocks = vec![
+            Block { name: "coef".into(), dims: vec![("coef_index".into(), 18)], offset: 0 },
+            Block { name: "omega".into(), dims: vec![("mode".into(), 9)], offset: 18 },
+            Block { name: "psi".into(), dims: vec![("y".into(), 4), ("x".into(), 4)], offset: 27 },
+        ];
+        let n = 27 + psi_len;
+        let prior = Array2::from_shape_fn((3, n), |(i, j)| ((i * 7 + j * 3) as f64).sin());
+        let ensemble = FlowEnsemble { blocks, slots: FlowSlots { kmax: 1, coef: 0, omega: 18 }, members: vec![0, 1, 2], ensemble: prior.clone(), locations: vec![UNLOCALISED; n] };
+        let mut analysis = prior.mapv(|v| v + 0.5) + Array2::from_shape_fn((3, n), |(i, j)| 0.01 * (i + j) as f64);
+        let moved = analysis.clone();
+        ensemble.keep_unobservable_mode(&mut analysis);
+        let mean = |row: ndarray::ArrayView1<f64>| row.slice(ndarray::s![27..]).sum() / psi_len as f64;
+        for i in 0..3 {
+            for j in 0..27 {
+                let frozen = [8, 9, 22].contains(&j);
+                assert_eq!(analysis[(i, j)], if frozen { prior[(i, j)] } else { moved[(i, j)] }, "member {i}, element {j}");
+            }
+            assert!((mean(analysis.row(i)) - mean(prior.row(i))).abs() < 1e-12);
+            // psi keeps its analysed shape: only its mean changed.
+            let shift = analysis[(i, 27)] - moved[(i, 27)];
+            assert!((27..n).all(|j| (analysis[(i, j)] - moved[(i, j)] - shift).abs() < 1e-12));
+        }
     }
 }

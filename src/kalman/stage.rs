@@ -107,6 +107,10 @@ pub struct BaselineOptions {
     /// `drifters`: longest RK4 step of the drifter operator, model time units.
     #[serde(default)]
     pub drifter_dt: Option<f64>,
+    /// `drifters`: predict each observed position from the previous observed one instead of
+    /// along the member's whole track (see [`super::drifter_obs::DrifterObs::predict`]).
+    #[serde(default)]
+    pub drifter_restart: bool,
 }
 
 impl BaselineOptions {
@@ -120,7 +124,7 @@ impl BaselineOptions {
                         return Err(bad(k, "this option is required (or set obs_operator = \"drifters\")"));
                     }
                 }
-                let drifter_only = [("members", self.members.is_some()), ("static_members", self.static_members.is_some()), ("drifter_dt", self.drifter_dt.is_some())];
+                let drifter_only = [("members", self.members.is_some()), ("static_members", self.static_members.is_some()), ("drifter_dt", self.drifter_dt.is_some()), ("drifter_restart", self.drifter_restart)];
                 if let Some((k, _)) = drifter_only.iter().find(|(_, set)| *set) {
                     return Err(bad(k, "applies to obs_operator = \"drifters\" only"));
                 }
