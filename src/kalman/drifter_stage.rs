@@ -56,8 +56,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     let mut w = NcWriter::create(&staged(ctx, &analysis_file(config.method)), &ctx.config.io, &title)?;
     w.global("method", config.method.name())?;
     prior.write_analysis(w, &prior_file, &ensemble, &fields.named(), (loaded.time, &loaded.time_units))?;
-    let summary = json!({
-        "method": config.method.name(),
+    let details = json!({
         "obs_operator": "drifters",
         "members": chosen.len(),
         "prior_samples": chosen,
@@ -67,14 +66,9 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
         "observed_sample": loaded.sample,
         "analysis_time": loaded.time_units.decode(loaded.time).to_string(),
         "obs_error_std": options.obs_error_std,
-        "prior_spread": fields.prior_spread,
-        "analysis_spread": fields.analysis_spread,
-        "innovation_prior": before,
-        "innovation_analysis": after,
-        "wall_time_s": started.elapsed().as_secs_f64(),
+        "drifter_restart": options.drifter_restart,
     });
-    write_diagnostics(ctx, config.method, &summary)?;
-    Ok(summary)
+    write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
 }
 
 /// EnOI's static ensemble: `static_members` samples (all by default) of the `static` states

@@ -93,7 +93,7 @@ impl FlowEnsemble {
         let n_coef = file.dim_len(&file.var_dims("coef")?[1])?;
         let modes = n_coef / 2;
         let side = (modes as f64).sqrt().round() as usize;
-        if n_coef % 2 != 0 || side * side != modes || side % 2 == 0 {
+        if !n_coef.is_multiple_of(2) || side * side != modes || side.is_multiple_of(2) {
             return Err(file.var_error("coef", format!("has {n_coef} values per sample; expected 2 (2 kmax + 1)^2 (Re and Im of every mode)")));
         }
         let kmax = side / 2;

@@ -232,21 +232,14 @@ fn run_gridded(ctx: &StageContext, options: &BaselineOptions, config: &BaselineC
     let fields = AnalysisFields::of(prior.ensemble.view(), ensemble.view());
     let title = format!("contrada {} analysis of `{variable}`", config.method.name());
     write_analysis(ctx, &analysis_file(config.method), &prior_file, &prior, &ensemble, &fields.named(), &title)?;
-    let summary = json!({
-        "method": config.method.name(),
+    let details = json!({
         "members": members,
         "state_elements": prior.wet.len(),
         "observations": loaded.obs.values.len(),
         "observation_layout": loaded.layout,
         "observations_dropped": loaded.dropped,
-        "prior_spread": fields.prior_spread,
-        "analysis_spread": fields.analysis_spread,
-        "innovation_prior": before,
-        "innovation_analysis": after,
-        "wall_time_s": started.elapsed().as_secs_f64(),
     });
-    write_diagnostics(ctx, config.method, &summary)?;
-    Ok(summary)
+    write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
 }
 
 /// Every scheme but EnOI estimates covariances from the ensemble: it needs two members.
@@ -301,10 +294,31 @@ impl AnalysisFields {
     }
 }
 
-/// Writes `diagnostics_<method>.json` into the stage's staging directory.
-pub(super) fn write_diagnostics(ctx: &StageContext, method: Method, summary: &serde_json::Value) -> Result<()> {
+/// Writes `diagnostics_<method>.json` into the stage's staging directory and returns it (the
+/// stage summary): the method, the spreads, the innovation statistics of the prior and the
+/// analysis, the wall time since `started`, and the stage's own `details` (a JSON object).
+pub(super) fn write_diagnostics(
+    ctx: &StageContext,
+    method: Method,
+    fields: &AnalysisFields,
+    (before, after): (InnovationStats, InnovationStats),
+    started: std::time::Instant,
+    details: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let mut summary = json!({
+        "method": method.name(),
+        "prior_spread": fields.prior_spread,
+        "analysis_spread": fields.analysis_spread,
+        "innovation_prior": before,
+        "innovation_analysis": after,
+        "wall_time_s": started.elapsed().as_secs_f64(),
+    });
+    if let (Some(all), serde_json::Value::Object(extra)) = (summary.as_object_mut(), details) {
+        all.extend(extra);
+    }
     let path = staged(ctx, &diagnostics_file(method));
-    std::fs::write(&path, serde_json::to_string_pretty(summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&path, e))
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&path, e))?;
+    Ok(summary)
 }
 
 /// Runs one baseline analysis outside a pipeline (`contrada baseline`): the stage with `options`
