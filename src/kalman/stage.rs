@@ -296,7 +296,8 @@ impl AnalysisFields {
 
 /// Writes `diagnostics_<method>.json` into the stage's staging directory and returns it (the
 /// stage summary): the method, the spreads, the innovation statistics of the prior and the
-/// analysis, the wall time since `started`, and the stage's own `details` (a JSON object).
+/// analysis, the wall time since `started`, the process's peak memory (both read by
+/// `evaluate`), and the stage's own `details` (a JSON object).
 pub(super) fn write_diagnostics(
     ctx: &StageContext,
     method: Method,
@@ -312,6 +313,7 @@ pub(super) fn write_diagnostics(
         "innovation_prior": before,
         "innovation_analysis": after,
         "wall_time_s": started.elapsed().as_secs_f64(),
+        "peak_rss_bytes": crate::assimilate::stage::peak_rss_bytes(),
     });
     if let (Some(all), serde_json::Value::Object(extra)) = (summary.as_object_mut(), details) {
         all.extend(extra);
