@@ -168,21 +168,34 @@ struct BaselineArgs {
     /// Analysis scheme (default: baseline.method).
     #[arg(long, value_enum)]
     method: Option<contrada::kalman::Method>,
-    /// The analysed variable of the prior.
+    /// Observation operator: auto (gridded or point observations of --variable) or drifters
+    /// (--prior is a lagrangian_states.nc, --observations a drifter trajectory file).
+    #[arg(long, default_value = "auto")]
+    obs_operator: String,
+    /// The analysed variable of the prior (auto operator).
     #[arg(long)]
-    variable: String,
-    /// The prior's member dimension.
-    #[arg(long, default_value = "member")]
-    member_dim: String,
+    variable: Option<String>,
+    /// The prior's member dimension (default: member; time for drifters).
+    #[arg(long)]
+    member_dim: Option<String>,
     /// Grid geometry: auto, periodic, plane or sphere.
     #[arg(long, default_value = "auto")]
     geometry: String,
-    /// The observed variable.
+    /// The observed variable (auto operator).
     #[arg(long)]
-    obs_variable: String,
-    /// Which observation time to use, when there are several.
+    obs_variable: Option<String>,
+    /// Which observation time to use, when there are several (drifters: which sample's tracks).
     #[arg(long)]
     obs_time_index: Option<usize>,
+    /// Drifters: prior members drawn (seeded) from the prior's samples (default: all).
+    #[arg(long)]
+    members: Option<usize>,
+    /// Drifters, EnOI: static members drawn from the static file's samples (default: all).
+    #[arg(long)]
+    static_members: Option<usize>,
+    /// Drifters: longest RK4 step of the drifter operator (model time units).
+    #[arg(long)]
+    drifter_dt: Option<f64>,
     /// Observation-error standard deviation.
     #[arg(long)]
     obs_error_std: Option<f64>,
@@ -400,20 +413,30 @@ fn baseline(args: BaselineArgs) -> Result<()> {
     let mut put = |key: &str, value: toml::Value| {
         options.insert(key.to_string(), value);
     };
-    put("variable", args.variable.into());
-    put("member_dim", args.member_dim.into());
+    put("obs_operator", args.obs_operator.into());
     put("geometry", args.geometry.into());
-    put("obs_variable", args.obs_variable.into());
     if let Some(m) = args.method {
         put("method", m.name().into());
     }
-    if let Some(i) = args.obs_time_index {
-        put("obs_time_index", (i as i64).into());
+    for (key, value) in [("obs_time_index", args.obs_time_index), ("members", args.members), ("static_members", args.static_members)] {
+        if let Some(i) = value {
+            put(key, (i as i64).into());
+        }
     }
-    if let Some(e) = args.obs_error_std {
-        put("obs_error_std", e.into());
+    for (key, value) in [("obs_error_std", args.obs_error_std), ("drifter_dt", args.drifter_dt)] {
+        if let Some(v) = value {
+            put(key, v.into());
+        }
     }
-    for (key, value) in [("obs_error_variable", args.obs_error_variable), ("obs_x", args.obs_x), ("obs_y", args.obs_y)] {
+    let names = [
+        ("variable", args.variable),
+        ("member_dim", args.member_dim),
+        ("obs_variable", args.obs_variable),
+        ("obs_error_variable", args.obs_error_variable),
+        ("obs_x", args.obs_x),
+        ("obs_y", args.obs_y),
+    ];
+    for (key, value) in names {
         if let Some(v) = value {
             put(key, v.into());
         }

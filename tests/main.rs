@@ -11,6 +11,7 @@ mod evaluate;
 mod gaussian_theory;
 mod generator_gaussian;
 mod ingest;
+mod kalman_drifter;
 mod kalman_l96;
 mod kalman_stage;
 mod pipeline;

@@ -14,6 +14,9 @@
 /// `[index, 0]` on a 1-D grid.
 pub type Point = [f64; 2];
 
+/// The location of a state element that is not localised (see [`LocalObs::new`]).
+pub const UNLOCALISED: Point = [f64::NAN, f64::NAN];
+
 /// Mean Earth radius in km (IUGG), for great-circle distances in km.
 pub const EARTH_RADIUS_KM: f64 = 6371.0088;
 
@@ -113,12 +116,16 @@ pub struct LocalObs {
 
 impl LocalObs {
     /// Tapers every observation location against every state location (O(n m) once per geometry).
+    /// A state element at a non-finite location ([`UNLOCALISED`]: a global quantity such as a
+    /// Fourier coefficient, which has no place in the domain) gets every observation with weight 1,
+    /// i.e. the global analysis.
     pub fn new(localizer: &Localizer, state: &[Point], obs: &[Point]) -> LocalObs {
         let mut table = LocalObs { starts: Vec::with_capacity(state.len() + 1), obs: Vec::new(), weights: Vec::new() };
         table.starts.push(0);
         for &s in state {
+            let global = !(s[0].is_finite() && s[1].is_finite());
             for (k, &o) in obs.iter().enumerate() {
-                let w = localizer.weight(s, o);
+                let w = if global { 1.0 } else { localizer.weight(s, o) };
                 if w > 0.0 {
                     table.obs.push(k);
                     table.weights.push(w);
@@ -221,5 +228,13 @@ mod tests {
         assert!(obs.contains(&33) && obs.contains(&7) && !obs.contains(&8));
         assert_eq!(w[obs.iter().position(|&k| k == 0).unwrap()], 1.0);
         assert_eq!(table.max_local(), 15);
+        // An unlocalised element sees every observation at full weight.
+        let mut state = pts.clone();
+        state.push(UNLOCALISED);
+        let table = LocalObs::new(&loc, &state, &pts);
+        let (obs, w) = table.of(40);
+        assert_eq!(obs, (0..40).collect::<Vec<_>>().as_slice());
+        assert!(w.iter().all(|&v| v == 1.0));
+        assert_eq!(table.of(0).0.len(), 15);
     }
 }

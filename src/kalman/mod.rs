@@ -8,12 +8,16 @@
 
 pub mod cycling;
 pub mod diagnostics;
+pub mod drifter_file;
+pub mod drifter_obs;
+pub mod drifter_stage;
 pub mod enkf;
 pub mod enoi;
 pub mod ensemble;
 pub mod ensemble_io;
 pub mod ensemble_space;
 pub mod etkf;
+pub mod flow_ensemble;
 pub mod inflation;
 pub mod letkf;
 pub mod localization;

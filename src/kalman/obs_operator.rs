@@ -6,7 +6,7 @@
 //! lat/lon grids with a land mask) are all sparse rows of weights, [`LinearObs`]. The drifter
 //! forward model of the Lagrangian flow (advect each member's flow from the release points and
 //! compare positions, unwrapped on the periodic domain) is a non-linear implementation of the same
-//! trait that will come with the Lagrangian cycling case; nothing here assumes linearity.
+//! trait, [`super::drifter_obs::DrifterObs`]; nothing here assumes linearity.
 
 use ndarray::{Array2, ArrayView2};
 

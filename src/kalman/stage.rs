@@ -8,12 +8,14 @@
 //! Inputs: `prior` (NetCDF with the analysed variable along a member dimension), `observations`
 //! (see [`super::obs_file`]) and, for EnOI, `static` (an ensemble of archive states in the
 //! prior's layout). The scheme and its tuning come from the `[baseline]` section; `options.method`
-//! overrides the scheme so one pipeline can compare several.
+//! overrides the scheme so one pipeline can compare several. With `obs_operator = "drifters"` the
+//! prior is the Lagrangian flow's states file and the observations are drifter trajectories (see
+//! [`super::drifter_stage`]; the analysis then has the layout of the `assimilate` stage's).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use netcdf::AttributeValue;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -24,8 +26,8 @@ use super::diagnostics::InnovationStats;
 use super::ensemble::{mean_into, spread, spread_per_element};
 use super::ensemble_io::{GeometryKind, PriorEnsemble};
 use super::obs_file::{self, ObsSpec};
-use super::obs_operator::observe;
-use super::{Filter, Geometry, Method};
+use super::obs_operator::{observe, ObsOperator};
+use super::{BaselineConfig, Filter, Geometry, Method, Observations};
 use crate::cf::{NcFile, NcWriter};
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -44,6 +46,18 @@ pub fn diagnostics_file(method: Method) -> String {
     format!("diagnostics_{}.json", method.name())
 }
 
+/// Which observation operator a `baseline` stage builds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OperatorKind {
+    /// Gridded or point observations of a gridded prior (see [`super::obs_file`]).
+    #[default]
+    Auto,
+    /// Drifter trajectories of the Lagrangian flow (see [`super::drifter_file`]): the prior is a
+    /// `lagrangian_states.nc` whose samples are the members.
+    Drifters,
+}
+
 /// Options of a `baseline` stage in a pipeline file.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -51,17 +65,24 @@ pub struct BaselineOptions {
     /// Overrides `baseline.method`.
     #[serde(default)]
     pub method: Option<Method>,
-    /// The analysed variable of the prior file.
-    pub variable: String,
-    /// The prior's member dimension.
-    #[serde(default = "default_member_dim")]
-    pub member_dim: String,
-    /// Grid geometry: auto | periodic | plane | sphere.
+    /// Observation operator: `auto` (gridded or point observations) or `drifters`.
+    #[serde(default)]
+    pub obs_operator: OperatorKind,
+    /// The analysed variable of the prior file (`auto` only).
+    #[serde(default)]
+    pub variable: Option<String>,
+    /// The prior's member dimension (default `member`; `time` for `drifters`).
+    #[serde(default)]
+    pub member_dim: Option<String>,
+    /// Grid geometry: auto | periodic | plane | sphere (`auto` operator only; the Lagrangian flow
+    /// is on the periodic unit square).
     #[serde(default)]
     pub geometry: GeometryKind,
-    /// The observed variable of the observation file.
-    pub obs_variable: String,
-    /// Which time of the observations to use, when they have several.
+    /// The observed variable of the observation file (`auto` only).
+    #[serde(default)]
+    pub obs_variable: Option<String>,
+    /// Which time of the observations to use, when they have several (`drifters`: which
+    /// sample's tracks, by `sample_index`).
     #[serde(default)]
     pub obs_time_index: Option<usize>,
     /// Observation-error standard deviation for every observation.
@@ -76,10 +97,59 @@ pub struct BaselineOptions {
     /// Point observations: their y/latitude variable.
     #[serde(default)]
     pub obs_y: Option<String>,
+    /// `drifters`: prior members drawn (seeded, without replacement) from the prior file's
+    /// samples; all of them when unset.
+    #[serde(default)]
+    pub members: Option<usize>,
+    /// `drifters`, EnOI: static members drawn from the `static` file's samples; all when unset.
+    #[serde(default)]
+    pub static_members: Option<usize>,
+    /// `drifters`: longest RK4 step of the drifter operator, model time units.
+    #[serde(default)]
+    pub drifter_dt: Option<f64>,
+    /// `drifters`: predict each observed position from the previous observed one instead of
+    /// along the member's whole track (see [`super::drifter_obs::DrifterObs::predict`]).
+    #[serde(default)]
+    pub drifter_restart: bool,
 }
 
-fn default_member_dim() -> String {
-    "member".into()
+impl BaselineOptions {
+    /// Checks that the options given fit the operator; errors name the key under `prefix`.
+    fn check(&self, prefix: &str) -> Result<()> {
+        let bad = |k: &str, why: &str| Error::config("pipeline file", format!("{prefix}.{k}"), why.to_string());
+        match self.obs_operator {
+            OperatorKind::Auto => {
+                for (k, missing) in [("variable", self.variable.is_none()), ("obs_variable", self.obs_variable.is_none())] {
+                    if missing {
+                        return Err(bad(k, "this option is required (or set obs_operator = \"drifters\")"));
+                    }
+                }
+                let drifter_only = [("members", self.members.is_some()), ("static_members", self.static_members.is_some()), ("drifter_dt", self.drifter_dt.is_some()), ("drifter_restart", self.drifter_restart)];
+                if let Some((k, _)) = drifter_only.iter().find(|(_, set)| *set) {
+                    return Err(bad(k, "applies to obs_operator = \"drifters\" only"));
+                }
+            }
+            OperatorKind::Drifters => {
+                let gridded_only = [
+                    ("variable", self.variable.is_some()),
+                    ("obs_variable", self.obs_variable.is_some()),
+                    ("obs_error_variable", self.obs_error_variable.is_some()),
+                    ("obs_x", self.obs_x.is_some()),
+                    ("obs_y", self.obs_y.is_some()),
+                    ("geometry", self.geometry != GeometryKind::Auto),
+                ];
+                if let Some((k, _)) = gridded_only.iter().find(|(_, set)| *set) {
+                    return Err(bad(k, "does not apply to obs_operator = \"drifters\" (the state is the prior file's coef, omega and gridded fields, on the periodic unit square)"));
+                }
+                if let Some(dt) = self.drifter_dt
+                    && !(dt.is_finite() && dt > 0.0)
+                {
+                    return Err(bad("drifter_dt", "must be finite and > 0"));
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 /// The `baseline` stage.
@@ -97,7 +167,7 @@ impl Stage for BaselineStage {
     }
 
     fn check(&self, spec: &StageSpec) -> Result<()> {
-        parse_options(spec)?;
+        parse_options(spec)?.check(&format!("pipeline.stages.{}.options", spec.name))?;
         for input in ["prior", "observations"] {
             if !spec.inputs.contains_key(input) {
                 return Err(Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{input}", spec.name), "this input is required"));
@@ -111,78 +181,146 @@ impl Stage for BaselineStage {
 
     fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
         let options: BaselineOptions = ctx.options()?;
+        let options_key = format!("pipeline.stages.{}.options", ctx.spec.name);
+        options.check(&options_key)?;
         let mut config = ctx.config.baseline.clone();
         if let Some(m) = options.method {
             config.method = m;
         }
-        let started = std::time::Instant::now();
-        let options_key = format!("pipeline.stages.{}.options", ctx.spec.name);
-        let prior_path = ctx.input("prior")?;
-        let prior_file = NcFile::open(prior_path)?;
-        let prior = PriorEnsemble::read(&prior_file, &options.variable, &options.member_dim)?;
-        let (grid, distance) = prior.grid(&prior_file, options.geometry)?;
-        let obs_path = ctx.input("observations")?;
-        let obs_file_nc = NcFile::open(obs_path)?;
-        let spec = ObsSpec {
-            variable: options.obs_variable.clone(),
-            time_index: options.obs_time_index,
-            error_std: options.obs_error_std,
-            error_variable: options.obs_error_variable.clone(),
-            x: options.obs_x.clone(),
-            y: options.obs_y.clone(),
-        };
-        let loaded = obs_file::load(&obs_file_nc, &spec, &prior, &grid, &options_key)?;
-        if loaded.obs.values.is_empty() {
-            return Err(Error::input(obs_path, format!("variable `{}`: no usable observation on the prior's grid ({} dropped)", options.obs_variable, loaded.dropped)));
+        match options.obs_operator {
+            OperatorKind::Auto => run_gridded(ctx, &options, &config, &options_key),
+            OperatorKind::Drifters => super::drifter_stage::run(ctx, &options, &config, &options_key),
         }
-        let statics = match config.method {
-            Method::Enoi => Some(read_static(ctx, &options, &prior)?),
-            _ => None,
-        };
-        let members = prior.ensemble.nrows();
-        if config.method != Method::Enoi && members < 2 {
-            return Err(Error::input(prior_path, format!("variable `{}`: {} needs at least 2 members, the prior has {members}", options.variable, config.method.name())));
-        }
-        let geometry = Geometry { state: prior.locations(&grid), distance };
-        let mut filter = Filter::new(&config, Some(geometry), statics)?;
-
-        let mut ensemble = prior.ensemble.clone();
-        let mut hx = Array2::zeros((0, 0));
-        observe(&loaded.op, ensemble.view(), &mut hx);
-        let before = InnovationStats::of(hx.view(), &loaded.obs);
-        let mut rng = StdRng::seed_from_u64(ctx.seed);
-        filter.assimilate(&mut ensemble, &loaded.op, &loaded.obs, &mut rng)?;
-        observe(&loaded.op, ensemble.view(), &mut hx);
-        let after = InnovationStats::of(hx.view(), &loaded.obs);
-
-        let n = prior.wet.len();
-        let (mut prior_mean, mut mean) = (vec![0.0; n], vec![0.0; n]);
-        mean_into(prior.ensemble.view(), &mut prior_mean);
-        mean_into(ensemble.view(), &mut mean);
-        let mut spread_field = vec![0.0; n];
-        spread_per_element(ensemble.view(), &mean, &mut spread_field);
-        let increment: Vec<f64> = mean.iter().zip(&prior_mean).map(|(a, b)| a - b).collect();
-
-        let title = format!("contrada {} analysis of `{}`", config.method.name(), options.variable);
-        let fields: [(&str, &[f64]); 3] = [("mean", &mean), ("spread", &spread_field), ("increment", &increment)];
-        write_analysis(ctx, &analysis_file(config.method), &prior_file, &prior, &ensemble, &fields, &title)?;
-        let summary = json!({
-            "method": config.method.name(),
-            "members": members,
-            "state_elements": n,
-            "observations": loaded.obs.values.len(),
-            "observation_layout": loaded.layout,
-            "observations_dropped": loaded.dropped,
-            "prior_spread": spread(prior.ensemble.view(), &prior_mean),
-            "analysis_spread": spread(ensemble.view(), &mean),
-            "innovation_prior": before,
-            "innovation_analysis": after,
-            "wall_time_s": started.elapsed().as_secs_f64(),
-        });
-        let diagnostics = staged(ctx, &diagnostics_file(config.method));
-        std::fs::write(&diagnostics, serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&diagnostics, e))?;
-        Ok(summary)
     }
+}
+
+/// The analysis of a gridded prior with gridded or point observations.
+fn run_gridded(ctx: &StageContext, options: &BaselineOptions, config: &BaselineConfig, options_key: &str) -> Result<serde_json::Value> {
+    let started = std::time::Instant::now();
+    let variable = options.variable.as_deref().expect("checked: required for the auto operator");
+    let obs_variable = options.obs_variable.clone().expect("checked: required for the auto operator");
+    let member_dim = options.member_dim.as_deref().unwrap_or("member");
+    let prior_path = ctx.input("prior")?;
+    let prior_file = NcFile::open(prior_path)?;
+    let prior = PriorEnsemble::read(&prior_file, variable, member_dim)?;
+    let (grid, distance) = prior.grid(&prior_file, options.geometry)?;
+    let obs_path = ctx.input("observations")?;
+    let obs_file_nc = NcFile::open(obs_path)?;
+    let spec = ObsSpec {
+        variable: obs_variable.clone(),
+        time_index: options.obs_time_index,
+        error_std: options.obs_error_std,
+        error_variable: options.obs_error_variable.clone(),
+        x: options.obs_x.clone(),
+        y: options.obs_y.clone(),
+    };
+    let loaded = obs_file::load(&obs_file_nc, &spec, &prior, &grid, options_key)?;
+    if loaded.obs.values.is_empty() {
+        return Err(Error::input(obs_path, format!("variable `{obs_variable}`: no usable observation on the prior's grid ({} dropped)", loaded.dropped)));
+    }
+    let statics = match config.method {
+        Method::Enoi => Some(read_static(ctx, variable, member_dim, &prior)?),
+        _ => None,
+    };
+    let members = prior.ensemble.nrows();
+    check_members(config.method, members, prior_path, variable)?;
+    let geometry = Geometry { state: prior.locations(&grid), distance };
+    let mut filter = Filter::new(config, Some(geometry), statics)?;
+
+    let mut ensemble = prior.ensemble.clone();
+    let (before, after) = analyse(&mut filter, &mut ensemble, &loaded.op, &loaded.obs, ctx.seed)?;
+    let fields = AnalysisFields::of(prior.ensemble.view(), ensemble.view());
+    let title = format!("contrada {} analysis of `{variable}`", config.method.name());
+    write_analysis(ctx, &analysis_file(config.method), &prior_file, &prior, &ensemble, &fields.named(), &title)?;
+    let details = json!({
+        "members": members,
+        "state_elements": prior.wet.len(),
+        "observations": loaded.obs.values.len(),
+        "observation_layout": loaded.layout,
+        "observations_dropped": loaded.dropped,
+    });
+    write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
+}
+
+/// Every scheme but EnOI estimates covariances from the ensemble: it needs two members.
+pub(super) fn check_members(method: Method, members: usize, prior_path: &Path, variable: &str) -> Result<()> {
+    if method != Method::Enoi && members < 2 {
+        return Err(Error::input(prior_path, format!("variable `{variable}`: {} needs at least 2 members, the prior has {members}", method.name())));
+    }
+    Ok(())
+}
+
+/// One filter step on `ensemble` with the innovation statistics of the prior and the analysis.
+/// Random draws (perturbed observations) come from `seed`.
+pub(super) fn analyse(filter: &mut Filter, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, seed: u64) -> Result<(InnovationStats, InnovationStats)> {
+    let mut hx = Array2::zeros((0, 0));
+    observe(op, ensemble.view(), &mut hx);
+    let before = InnovationStats::of(hx.view(), obs);
+    let mut rng = StdRng::seed_from_u64(seed);
+    filter.assimilate(ensemble, op, obs, &mut rng)?;
+    observe(op, ensemble.view(), &mut hx);
+    Ok((before, InnovationStats::of(hx.view(), obs)))
+}
+
+/// The analysis fields of every state element, and the overall spreads.
+pub(super) struct AnalysisFields {
+    /// Analysis mean.
+    pub mean: Vec<f64>,
+    /// Analysis spread (ddof = 1).
+    pub spread: Vec<f64>,
+    /// Analysis mean minus prior mean.
+    pub increment: Vec<f64>,
+    /// Root-mean-square spread of the prior and of the analysis.
+    pub prior_spread: f64,
+    /// See `prior_spread`.
+    pub analysis_spread: f64,
+}
+
+impl AnalysisFields {
+    /// The fields of `analysis` against `prior` (both members x state).
+    pub fn of(prior: ArrayView2<f64>, analysis: ArrayView2<f64>) -> AnalysisFields {
+        let n = prior.ncols();
+        let (mut prior_mean, mut mean, mut spread_field) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        mean_into(prior, &mut prior_mean);
+        mean_into(analysis, &mut mean);
+        spread_per_element(analysis, &mean, &mut spread_field);
+        let increment = mean.iter().zip(&prior_mean).map(|(a, b)| a - b).collect();
+        AnalysisFields { prior_spread: spread(prior, &prior_mean), analysis_spread: spread(analysis, &mean), mean, spread: spread_field, increment }
+    }
+
+    /// `(statistic, values)` in the order they are written.
+    pub fn named(&self) -> [(&'static str, &[f64]); 3] {
+        [("mean", &self.mean), ("spread", &self.spread), ("increment", &self.increment)]
+    }
+}
+
+/// Writes `diagnostics_<method>.json` into the stage's staging directory and returns it (the
+/// stage summary): the method, the spreads, the innovation statistics of the prior and the
+/// analysis, the wall time since `started`, the process's peak memory (both read by
+/// `evaluate`), and the stage's own `details` (a JSON object).
+pub(super) fn write_diagnostics(
+    ctx: &StageContext,
+    method: Method,
+    fields: &AnalysisFields,
+    (before, after): (InnovationStats, InnovationStats),
+    started: std::time::Instant,
+    details: serde_json::Value,
+) -> Result<serde_json::Value> {
+    let mut summary = json!({
+        "method": method.name(),
+        "prior_spread": fields.prior_spread,
+        "analysis_spread": fields.analysis_spread,
+        "innovation_prior": before,
+        "innovation_analysis": after,
+        "wall_time_s": started.elapsed().as_secs_f64(),
+        "peak_rss_bytes": crate::assimilate::stage::peak_rss_bytes(),
+    });
+    if let (Some(all), serde_json::Value::Object(extra)) = (summary.as_object_mut(), details) {
+        all.extend(extra);
+    }
+    let path = staged(ctx, &diagnostics_file(method));
+    std::fs::write(&path, serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&path, e))?;
+    Ok(summary)
 }
 
 /// Runs one baseline analysis outside a pipeline (`contrada baseline`): the stage with `options`
@@ -215,14 +353,14 @@ pub fn run_standalone(config: &Config, options: toml::Table, inputs: BTreeMap<St
 }
 
 /// The EnOI static ensemble, in the prior's layout.
-fn read_static(ctx: &StageContext, options: &BaselineOptions, prior: &PriorEnsemble) -> Result<Array2<f64>> {
+fn read_static(ctx: &StageContext, variable: &str, member_dim: &str, prior: &PriorEnsemble) -> Result<Array2<f64>> {
     let path = ctx.input("static")?;
     let file = NcFile::open(path)?;
-    let statics = PriorEnsemble::read(&file, &options.variable, &options.member_dim)?;
+    let statics = PriorEnsemble::read(&file, variable, member_dim)?;
     if statics.state_shape != prior.state_shape || statics.wet != prior.wet {
         return Err(Error::input(
             path,
-            format!("variable `{}`: static ensemble state ({:?}, {} wet points) differs from the prior's ({:?}, {} wet points)", options.variable, statics.state_shape, statics.wet.len(), prior.state_shape, prior.wet.len()),
+            format!("variable `{variable}`: static ensemble state ({:?}, {} wet points) differs from the prior's ({:?}, {} wet points)", statics.state_shape, statics.wet.len(), prior.state_shape, prior.wet.len()),
         ));
     }
     Ok(statics.ensemble)
@@ -231,16 +369,18 @@ fn read_static(ctx: &StageContext, options: &BaselineOptions, prior: &PriorEnsem
 /// Attributes that describe packing or validity of the input values, not the analysed ones.
 const DROPPED_ATTRIBUTES: &[&str] = &["_FillValue", "missing_value", "scale_factor", "add_offset", "valid_range", "valid_min", "valid_max"];
 
-fn copied_attributes(file: &NcFile, var: &str) -> Result<Vec<(String, AttributeValue)>> {
+/// The attributes of `var` that still describe analysed values (units, names, comments).
+pub(super) fn copied_attributes(file: &NcFile, var: &str) -> Result<Vec<(String, AttributeValue)>> {
     Ok(file.attributes(Some(var))?.into_iter().filter(|(k, _)| !DROPPED_ATTRIBUTES.contains(&k.as_str())).collect())
 }
 
-fn borrowed(attrs: &[(String, AttributeValue)]) -> Vec<(&str, AttributeValue)> {
+/// `attrs` in the form [`NcWriter`] takes.
+pub(super) fn borrowed(attrs: &[(String, AttributeValue)]) -> Vec<(&str, AttributeValue)> {
     attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }
 
 /// Copies variable `name` of `file` (values and attributes) into `w`, keeping integers integer.
-fn copy_variable(w: &mut NcWriter, file: &NcFile, name: &str) -> Result<()> {
+pub(super) fn copy_variable(w: &mut NcWriter, file: &NcFile, name: &str) -> Result<()> {
     let dims = file.var_dims(name)?;
     let dim_refs: Vec<&str> = dims.iter().map(String::as_str).collect();
     let values: Vec<f64> = file.read(name)?.data.iter().copied().collect();
@@ -254,7 +394,7 @@ fn copy_variable(w: &mut NcWriter, file: &NcFile, name: &str) -> Result<()> {
 }
 
 /// Copies the global attributes that [`NcWriter::create`] does not set itself.
-fn copy_globals(w: &mut NcWriter, file: &NcFile) -> Result<()> {
+pub(super) fn copy_globals(w: &mut NcWriter, file: &NcFile) -> Result<()> {
     for (k, v) in file.attributes(None)? {
         if !["Conventions", "title", "source", "history"].contains(&k.as_str()) {
             w.global(&k, v)?;
@@ -263,7 +403,8 @@ fn copy_globals(w: &mut NcWriter, file: &NcFile) -> Result<()> {
     Ok(())
 }
 
-fn staged(ctx: &StageContext, name: &str) -> std::path::PathBuf {
+/// Path of output `name` in the stage's staging directory.
+pub(super) fn staged(ctx: &StageContext, name: &str) -> std::path::PathBuf {
     Path::new(ctx.out).join(name)
 }
 
@@ -290,19 +431,24 @@ fn write_analysis(ctx: &StageContext, name: &str, file: &NcFile, prior: &PriorEn
         }
     }
     let dims: Vec<&str> = prior.state_dims.iter().map(String::as_str).collect();
-    let units = file.attr_str(Some(&prior.variable), "units");
-    let long = file.attr_str(Some(&prior.variable), "long_name").unwrap_or_else(|| prior.variable.clone());
     for ((statistic, values), var) in fields.iter().zip(&taken) {
-        let mut attrs: Vec<(&str, AttributeValue)> = vec![("long_name", format!("{long} (analysis {statistic})").into())];
-        if let Some(u) = &units {
-            attrs.push(("units", u.as_str().into()));
-        }
-        match *statistic {
-            "spread" => attrs.push(("comment", "unbiased ensemble standard deviation (ddof = 1)".into())),
-            "increment" => attrs.push(("comment", "analysis mean minus prior mean".into())),
-            _ => {}
-        }
-        w.var_f64(var, &dims, &prior.field(values), attrs)?;
+        w.var_f64(var, &dims, &prior.field(values), statistic_attrs(file, &prior.variable, statistic))?;
     }
     w.finish()
+}
+
+/// Attributes of the analysis field `<var>_<statistic>` (`mean`, `spread` or `increment`):
+/// the units of `var` in `file` and a long name and comment saying what the field is.
+pub(super) fn statistic_attrs(file: &NcFile, var: &str, statistic: &str) -> Vec<(&'static str, AttributeValue)> {
+    let long = file.attr_str(Some(var), "long_name").unwrap_or_else(|| var.to_string());
+    let mut attrs: Vec<(&str, AttributeValue)> = vec![("long_name", format!("{long} (analysis {statistic})").into())];
+    if let Some(u) = file.attr_str(Some(var), "units") {
+        attrs.push(("units", u.into()));
+    }
+    match statistic {
+        "spread" => attrs.push(("comment", "unbiased ensemble standard deviation (ddof = 1)".into())),
+        "increment" => attrs.push(("comment", "analysis mean minus prior mean".into())),
+        _ => {}
+    }
+    attrs
 }

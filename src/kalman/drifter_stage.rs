@@ -1,0 +1,86 @@
+//! The `baseline` stage with drifter observations (`obs_operator = "drifters"`): prior members
+//! drawn from the samples of a `lagrangian_states.nc` (see [`super::flow_ensemble`]), the tracks
+//! of one sample of a trajectory file (see [`super::drifter_file`]) assimilated through the drifter
+//! forward model ([`super::drifter_obs`]), and the analysis written in the layout `evaluate` reads:
+//! `coef`, `omega`, `psi`, `u`, `v` over `(member, ...)` with their `_mean`, `_spread` and
+//! `_increment` fields and the analysis time.
+//!
+//! EnOI's static ensemble is the `static` input, another states file (e.g. the whole archive).
+//! The LETKF localises the grid points against the observed positions on the periodic unit
+//! square and analyses the coefficients and frequencies, which have no location, with the global
+//! weights: with the grid fields localised, the analysed `psi` is no longer exactly the field of
+//! the analysed coefficients, which is the price of localisation.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::drifter_file::{self, DrifterSpec};
+use super::drifter_obs::DEFAULT_MAX_DT;
+use super::flow_ensemble::{choose, sample_count, FlowEnsemble};
+use super::localization::Distance;
+use super::stage::{analyse, analysis_file, check_members, staged, write_diagnostics, AnalysisFields, BaselineOptions};
+use super::{BaselineConfig, Filter, Geometry, Method};
+use crate::cf::{NcFile, NcWriter};
+use crate::error::{Error, Result};
+use crate::pipeline::hash::derive_seed;
+use crate::stages::StageContext;
+
+/// Runs the stage (options already checked).
+pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &BaselineConfig, options_key: &str) -> Result<serde_json::Value> {
+    let started = Instant::now();
+    let member_dim = options.member_dim.as_deref().unwrap_or("time");
+    let prior_path = ctx.input("prior")?;
+    let prior_file = NcFile::open(prior_path)?;
+    // Drawn from the run's seed, not the stage's: baseline stages with the same prior file and
+    // ensemble size start from the same members, so their scores compare the methods alone.
+    let chosen = choose(sample_count(&prior_file, member_dim)?, options.members, derive_seed(ctx.config.run.seed, "baseline prior members"), &format!("{options_key}.members"))?;
+    let prior = FlowEnsemble::read(&prior_file, member_dim, &chosen)?;
+    let obs_file = NcFile::open(ctx.input("observations")?)?;
+    let spec = DrifterSpec { sample: options.obs_time_index, error_std: options.obs_error_std, max_dt: options.drifter_dt.unwrap_or(DEFAULT_MAX_DT), restart: options.drifter_restart, options_key: options_key.to_string() };
+    let loaded = drifter_file::load(&obs_file, &prior_file, prior.n_state(), prior.slots, &spec)?;
+    let statics = match config.method {
+        Method::Enoi => Some(read_static(ctx, options, member_dim, &prior, options_key)?),
+        _ => None,
+    };
+    check_members(config.method, chosen.len(), prior_path, "coef")?;
+    // The flow is periodic on the unit square whatever the file's coordinates say.
+    let geometry = Geometry { state: prior.locations.clone(), distance: Distance::Periodic2D { lx: 1.0, ly: 1.0 } };
+    let mut filter = Filter::new(config, Some(geometry), statics)?;
+
+    let mut ensemble = prior.ensemble.clone();
+    let (before, after) = analyse(&mut filter, &mut ensemble, &loaded.op, &loaded.obs, ctx.seed)?;
+    prior.keep_unobservable_mode(&mut ensemble);
+    let fields = AnalysisFields::of(prior.ensemble.view(), ensemble.view());
+    let title = format!("contrada {} analysis of the Lagrangian flow with drifter observations", config.method.name());
+    let mut w = NcWriter::create(&staged(ctx, &analysis_file(config.method)), &ctx.config.io, &title)?;
+    w.global("method", config.method.name())?;
+    prior.write_analysis(w, &prior_file, &ensemble, &fields.named(), (loaded.time, &loaded.time_units))?;
+    let details = json!({
+        "obs_operator": "drifters",
+        "members": chosen.len(),
+        "prior_samples": chosen,
+        "state_elements": prior.n_state(),
+        "observations": loaded.obs.values.len(),
+        "tracks": loaded.tracks,
+        "observed_sample": loaded.sample,
+        "analysis_time": loaded.time_units.decode(loaded.time).to_string(),
+        "obs_error_std": options.obs_error_std,
+        "drifter_restart": options.drifter_restart,
+    });
+    write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
+}
+
+/// EnOI's static ensemble: `static_members` samples (all by default) of the `static` states
+/// file, whose state must have the prior's layout.
+fn read_static(ctx: &StageContext, options: &BaselineOptions, member_dim: &str, prior: &FlowEnsemble, options_key: &str) -> Result<ndarray::Array2<f64>> {
+    let path = ctx.input("static")?;
+    let file = NcFile::open(path)?;
+    let chosen = choose(sample_count(&file, member_dim)?, options.static_members, derive_seed(ctx.config.run.seed, "baseline static members"), &format!("{options_key}.static_members"))?;
+    let statics = FlowEnsemble::read(&file, member_dim, &chosen)?;
+    if statics.blocks != prior.blocks {
+        let names = |e: &FlowEnsemble| e.blocks.iter().map(|b| format!("{}{:?}", b.name, b.dims.iter().map(|d| d.1).collect::<Vec<_>>())).collect::<Vec<_>>().join(", ");
+        return Err(Error::input(path, format!("static ensemble state ({}) differs from the prior's ({})", names(&statics), names(prior))));
+    }
+    Ok(statics.ensemble)
+}
