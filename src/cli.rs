@@ -244,6 +244,9 @@ struct EvaluateArgs {
     /// Truth time to score against: "match" (the analyses' time, else the only one) or a date-time.
     #[arg(long, value_name = "match|DATETIME")]
     truth_time: Option<String>,
+    /// Variables scored as anomalies from their spatial mean, comma-separated (e.g. psi, defined up to a constant).
+    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
+    anomalies: Vec<String>,
     /// Window shown in the report, YYYY-MM-DD (default: the analyses' window attribute).
     #[arg(long, value_name = "DATE")]
     window: Option<String>,
@@ -459,7 +462,7 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
     use contrada::evaluate::config::{EvaluateOptions, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
     let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
-    let opts = EvaluateOptions { variables: (!args.variables.is_empty()).then_some(args.variables), truth_time: args.truth_time };
+    let opts = EvaluateOptions { variables: (!args.variables.is_empty()).then_some(args.variables), truth_time: args.truth_time, anomalies: (!args.anomalies.is_empty()).then_some(args.anomalies) };
     opts.check("evaluate", "command line")?;
     let mut inputs = BTreeMap::new();
     inputs.insert(TRUTH.to_string(), args.truth);

@@ -32,6 +32,10 @@ pub struct EvaluateOptions {
     /// analyses' `time`, else the truth's only time; a date-time (`"2026-11-28 12:00:00"`) picks
     /// that time.
     pub truth_time: Option<String>,
+    /// Variables scored as anomalies from their spatial mean (truth, each member and each
+    /// analysis mean alike), e.g. `["psi"]`: a streamfunction is defined up to a constant, which
+    /// no velocity or drifter observation can see and which would otherwise dominate its RMSE.
+    pub anomalies: Option<Vec<String>>,
 }
 
 /// How the truth time is chosen (see [`EvaluateOptions::truth_time`]).
@@ -58,6 +62,11 @@ impl EvaluateOptions {
             let distinct = vars.iter().enumerate().all(|(i, v)| !vars[..i].contains(v));
             if vars.is_empty() || vars.iter().any(|v| v.trim().is_empty()) || !distinct {
                 return Err(Error::config(origin, format!("{prefix}.variables"), "expected a non-empty list of distinct variable names, e.g. [\"psi\", \"u\", \"v\"]"));
+            }
+        }
+        if let Some(vars) = &self.anomalies {
+            if let Some(v) = vars.iter().find(|v| self.variables.as_ref().is_some_and(|all| !all.contains(v))) {
+                return Err(Error::config(origin, format!("{prefix}.anomalies"), format!("`{v}` is not among the scored variables {:?}", self.variables.as_deref().unwrap_or_default())));
             }
         }
         self.truth_time_rule(Calendar::Standard).map_err(|m| Error::config(origin, format!("{prefix}.truth_time"), m))?;

@@ -16,7 +16,7 @@ use super::sidecar::{Diagnostics, Recall};
 use crate::cf::time::{CfDateTime, TimeUnits};
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
-use crate::metrics::scores::{bias, member_mean, member_std, rank_chi2, rank_histogram, rmse, EnsembleScores};
+use crate::metrics::scores::{bias, member_mean, member_std, rank_chi2, rank_histogram, remove_field_means, rmse, EnsembleScores};
 use crate::pipeline::hash::derive_seed;
 
 /// Row name of the climatological baseline (the bank's members, its mean as the analysis).
@@ -40,6 +40,8 @@ pub struct Variable {
     pub grid: Option<(Vec<f64>, Vec<f64>)>,
     /// The truth, flattened row-major over `dims`; NaN where missing.
     pub truth: Vec<f64>,
+    /// Scored as the anomaly from the spatial mean ([`EvaluateOptions::anomalies`]).
+    pub anomaly: bool,
 }
 
 impl Variable {
@@ -145,7 +147,11 @@ pub fn evaluate_methods(
     let time_dim = truth_file.var_dims(&time_var)?.into_iter().next().unwrap_or_default();
     let index = truth_index(&truth_file, &axis.units, &axis.values, &analyses, opts)?;
     let names = variable_names(&truth_file, &time_dim, &analyses, bank_file.as_ref(), opts)?;
-    let variables = names.iter().map(|n| read_truth_variable(&truth_file, n, &time_dim, index)).collect::<Result<Vec<_>>>()?;
+    let anomalies = opts.anomalies.as_deref().unwrap_or_default();
+    if let Some(v) = anomalies.iter().find(|v| !names.contains(v)) {
+        return Err(Error::input(truth_path, format!("evaluate option anomalies names `{v}`, which is not scored here (scored: {})", names.join(", "))));
+    }
+    let variables = names.iter().map(|n| read_truth_variable(&truth_file, n, &time_dim, index, anomalies.contains(n))).collect::<Result<Vec<_>>>()?;
     // Every ensemble is checked before any is read: a bad file fails before minutes of scoring.
     for a in &analyses {
         for v in &variables {
@@ -287,7 +293,7 @@ fn variable_names(truth: &NcFile, time_dim: &str, analyses: &[Analysis], bank: O
     Ok(names)
 }
 
-fn read_truth_variable(truth: &NcFile, name: &str, time_dim: &str, index: usize) -> Result<Variable> {
+fn read_truth_variable(truth: &NcFile, name: &str, time_dim: &str, index: usize, anomaly: bool) -> Result<Variable> {
     let dims = truth.var_dims(name)?;
     if dims.first().map(String::as_str) != Some(time_dim) {
         return Err(truth.var_error(name, format!("dimensions ({}); expected the time dimension `{time_dim}` first", dims.join(", "))));
@@ -296,10 +302,17 @@ fn read_truth_variable(truth: &NcFile, name: &str, time_dim: &str, index: usize)
     let mut start = vec![0; dims.len()];
     start[0] = index;
     let count: Vec<usize> = std::iter::once(1).chain(trailing.iter().map(|d| d.1)).collect();
-    let values = truth.read_slab(name, &start, &count)?.data.into_raw_vec_and_offset().0;
+    let mut values = truth.read_slab(name, &start, &count)?.data.into_raw_vec_and_offset().0;
+    if anomaly {
+        let d = values.len();
+        remove_field_means(&mut values, 1, d);
+    }
     let grid = (trailing.len() == 2).then(|| (coordinate(truth, &trailing[1]), coordinate(truth, &trailing[0])));
-    let long_name = truth.attr_str(Some(name), "long_name").or_else(|| truth.attr_str(Some(name), "standard_name")).unwrap_or_default();
-    Ok(Variable { name: name.into(), units: truth.attr_str(Some(name), "units").unwrap_or_default(), long_name, dims: trailing, grid, truth: values })
+    let mut long_name = truth.attr_str(Some(name), "long_name").or_else(|| truth.attr_str(Some(name), "standard_name")).unwrap_or_default();
+    if anomaly {
+        long_name.push_str(" (anomaly from its spatial mean)");
+    }
+    Ok(Variable { name: name.into(), units: truth.attr_str(Some(name), "units").unwrap_or_default(), long_name, dims: trailing, grid, truth: values, anomaly })
 }
 
 /// Values of the coordinate variable of `dim`, or the indices when there is none.
@@ -337,9 +350,9 @@ fn score_file(file: &NcFile, name: &str, method: &str, variables: &[Variable], o
         let n = ensemble_shape(file, var, if own_mean { "member" } else { "time" })?;
         members = n;
         let d = var.truth.len();
-        let data = file.read(&var.name)?.data.into_raw_vec_and_offset().0;
+        let mut data = file.read(&var.name)?.data.into_raw_vec_and_offset().0;
         let mean_name = format!("{}_mean", var.name);
-        let mean = if own_mean && file.has_var(&mean_name) {
+        let mut mean = if own_mean && file.has_var(&mean_name) {
             let mean = file.read(&mean_name)?.data.into_raw_vec_and_offset().0;
             if mean.len() != d {
                 return Err(file.var_error(&mean_name, format!("has {} values; expected {d}, one per point of {}", mean.len(), var.name)));
@@ -348,6 +361,10 @@ fn score_file(file: &NcFile, name: &str, method: &str, variables: &[Variable], o
         } else {
             member_mean(&data, n, d)
         };
+        if var.anomaly {
+            remove_field_means(&mut data, n, d);
+            remove_field_means(&mut mean, 1, d);
+        }
         // Ties (e.g. members equal to the truth) get uniform random ranks, drawn per method and
         // variable from the stage seed so that adding a method changes nobody else's histogram.
         let mut rng = rand::rngs::StdRng::seed_from_u64(derive_seed(seed, &format!("{name}/{}", var.name)));

@@ -136,9 +136,47 @@ pub fn member_std(members: &[f64], n: usize, d: usize) -> Vec<f64> {
     (0..d).map(|i| ((0..n).map(|m| (members[m * d + i] - mean[i]).powi(2)).sum::<f64>() / (n - 1) as f64).sqrt()).collect()
 }
 
+/// Subtracts from each of the `n` fields of `d` values (field-major) its own mean over its finite
+/// points: scores of the anomalies then ignore a field-wide constant, as a streamfunction (defined
+/// up to one) or a sea-surface height with an unobserved mean level needs.
+pub fn remove_field_means(fields: &mut [f64], n: usize, d: usize) {
+    assert_eq!(fields.len(), n * d, "fields must hold n * d values");
+    for field in fields.chunks_mut(d.max(1)) {
+        let (sum, count) = field.iter().filter(|v| v.is_finite()).fold((0.0, 0usize), |(s, c), v| (s + v, c + 1));
+        if count > 0 {
+            let mean = sum / count as f64;
+            field.iter_mut().for_each(|v| *v -= mean);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn field_means_are_removed_per_field_over_finite_points() {
+        let mut f = vec![1.0, 3.0, f64::NAN, 10.0, 10.0, 16.0];
+        remove_field_means(&mut f, 2, 3);
+        assert_eq!(&f[..2], &[-1.0, 1.0]);
+        assert!(f[2].is_nan());
+        assert_eq!(&f[3..], &[-2.0, -2.0, 4.0]);
+        // Shifting a member by a constant leaves every anomaly score unchanged.
+        let truth = vec![0.3, -0.1, 0.5, 0.0];
+        let members = vec![0.1, 0.2, 0.4, 0.1, -0.3, 0.0, 0.6, 0.2, 0.5, -0.2, 0.3, 0.1];
+        let scores = |shift: f64| {
+            let mut m = members.clone();
+            m[4..8].iter_mut().for_each(|v| *v += shift);
+            let mut t = truth.clone();
+            remove_field_means(&mut m, 3, 4);
+            remove_field_means(&mut t, 1, 4);
+            let mean = member_mean(&m, 3, 4);
+            EnsembleScores::with_mean(&m, 3, &mean, &t)
+        };
+        let (a, b) = (scores(0.0), scores(7.5));
+        assert!((a.rmse - b.rmse).abs() < 1e-12 && (a.crps - b.crps).abs() < 1e-12 && (a.spread - b.spread).abs() < 1e-12);
+        assert!(a.rmse > 0.0);
+    }
     use rand::{Rng, SeedableRng};
     use rand_distr::StandardNormal;
 
