@@ -4,7 +4,7 @@
 //! vectors in a binary file beside it, `dataset.states.bin` (layout, format version and checksum:
 //! [`super::state_rows`]), which is written by a thread of its own while the state archive is
 //! read. Both files' integrity is recorded in the stage manifest (SHA-256), and `dataset.nc`
-//! records the states file's name, size and SHA-256. Values are in physical units; the
+//! records the states file's name, size and checksum. Values are in physical units; the
 //! normalisation statistics are stored beside them (`(x - mean) / std` normalises). Layout of
 //! `dataset.nc`:
 //!
@@ -14,7 +14,7 @@
 //! | `member` | sample | ensemble member (only with a member dimension) |
 //! | `split` | sample | 0 train, 1 validation, 2 test (`flag_values`/`flag_meanings`) |
 //! | `state_file`, `state_time_index` | sample | where the snapshot is in the state files (global `state_files`, one path per line) |
-//! | global `states_file`, `states_file_bytes`, `states_file_sha256` | | the states file (row `i` is sample `i`), its size and the SHA-256 of its rows |
+//! | global `states_file`, `states_file_bytes`, `states_file_xxh3_128` | | the states file (row `i` is sample `i`), its size and the checksum of its rows |
 //! | `obs`, `obs_mask` | sample, obs_dim | observation vector (fill where masked) and 1 = observed |
 //! | `state_mean`, `state_std` | state_dim | normalisation, training split |
 //! | `obs_mean`, `obs_std` | obs_dim | normalisation per observed variable, training split |
@@ -393,7 +393,7 @@ impl DatasetWriter {
         let w = &mut self.w;
         w.global("states_file", states.file.as_str())?;
         w.global("states_file_bytes", AttributeValue::Longlong(states.bytes as i64))?;
-        w.global("states_file_sha256", states.sha256.as_str())?;
+        w.global("states_file_xxh3_128", states.xxh3_128.as_str())?;
         w.var_f64("state_mean", &["state_dim"], s.state_mean, vec![("long_name", text("mean of the state element over the training split"))])?;
         w.var_f64("state_std", &["state_dim"], s.state_std, vec![("long_name", text("standard deviation of the state element over the training split"))])?;
         if self.obs_dim > 0 {
@@ -461,7 +461,7 @@ pub struct Dataset {
 
 impl Dataset {
     /// Loads `path` (a `dataset.nc` written by ingest) and its states file into memory; the
-    /// state rows are read in chunks and their SHA-256 checked.
+    /// state rows are read in chunks and their checksum checked.
     pub fn load(path: impl AsRef<Path>) -> Result<Dataset> {
         let path = path.as_ref();
         let f = NcFile::open(path)?;
@@ -570,7 +570,7 @@ fn read_states(f: &NcFile, n: usize, sd: usize) -> Result<Array2<f64>> {
         rows: n,
         cols: sd,
         bytes: f.attr_f64s(None, "states_file_bytes").and_then(|v| v.first().copied()).ok_or_else(|| missing("states_file_bytes"))? as u64,
-        sha256: f.attr_str(None, "states_file_sha256").ok_or_else(|| missing("states_file_sha256"))?,
+        xxh3_128: f.attr_str(None, "states_file_xxh3_128").ok_or_else(|| missing("states_file_xxh3_128"))?,
         file,
     };
     let mut reader = StatesReader::open(&path.with_file_name(&record.file), &record)?;

@@ -281,8 +281,12 @@ struct Timings {
     write: f64,
     /// ...and waiting for the writer thread at the end.
     wait_states: f64,
-    /// Time the writer thread spent writing and hashing state rows, beside the pass.
+    /// Beside the pass, on the worker thread: gathering, QC, statistics and conversion of rows.
+    process: f64,
+    /// Beside the pass, on the writer thread: writing the state rows,
     write_states: f64,
+    /// ...and their SHA-256.
+    hash_states: f64,
     /// EOFs (normalising the sampled snapshots, the decomposition).
     eof: f64,
     /// Statistics, EOFs and qc.json written, files closed.
@@ -346,27 +350,28 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
         let worker = scope.spawn(move || {
             let mut gathers = state.gathers();
             let mut row = vec![0.0; state.dim()];
+            let mut busy = 0.0;
             for work in work_in {
                 let mut rows = spare_rows.try_recv().unwrap_or_else(|_| Rows::new(precision));
                 rows.clear();
+                let c = Instant::now();
                 process(state, &work, kept, od, &mut gathers, &mut row, &mut rows, pass);
+                busy += c.elapsed().as_secs_f64();
                 // A closed channel means the main thread stopped on an error: stop too.
                 if to_main.send(rows).is_err() {
                     break;
                 }
                 let _ = free_work.send(work);
             }
+            busy
         });
         // On an error the writer stops, which closes its channel; its join returns the error.
-        let states_writer = scope.spawn(move || -> Result<f64> {
-            let mut busy = 0.0;
+        let states_writer = scope.spawn(move || -> Result<(f64, f64)> {
             for rows in rows_out {
-                let c = Instant::now();
                 states.append(&rows.state)?;
-                busy += c.elapsed().as_secs_f64();
                 let _ = free_rows.send(rows);
             }
-            Ok(busy)
+            Ok(states.seconds())
         });
         // The rows of one chunk: the rest into dataset.nc here, the states to the writer; false
         // when the writer has stopped.
@@ -429,9 +434,9 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
         let c = Instant::now();
         let written = states_writer.join().map_err(|_| Error::Other("the states writer panicked".into()))?;
         timings.wait_states = c.elapsed().as_secs_f64();
-        worker.join().map_err(|_| Error::Other("the ingest worker panicked".into()))?;
+        timings.process = worker.join().map_err(|_| Error::Other("the ingest worker panicked".into()))?;
         result?;
-        timings.write_states = written?;
+        (timings.write_states, timings.hash_states) = written?;
         Ok(())
     })?;
     progress.finish();
