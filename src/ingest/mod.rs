@@ -368,7 +368,7 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
         // On an error the writer stops, which closes its channel; its join returns the error.
         let states_writer = scope.spawn(move || -> Result<(f64, f64)> {
             for rows in rows_out {
-                states.append(&rows.state)?;
+                states.append(&rows.state, rows.len())?;
                 let _ = free_rows.send(rows);
             }
             Ok(states.seconds())
@@ -429,7 +429,6 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
             }
         }
         drop(rows_in);
-        drop(deliver);
         drop(to_writer);
         let c = Instant::now();
         let written = states_writer.join().map_err(|_| Error::Other("the states writer panicked".into()))?;

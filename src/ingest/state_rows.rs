@@ -131,21 +131,20 @@ impl StatesWriter {
         Ok(StatesWriter { path: path.to_path_buf(), file, hasher: XxHash3_128::new(), precision, cols, rows: 0, seconds: (0.0, 0.0) })
     }
 
-    /// Appends whole rows (`values.len()` a multiple of the columns, in the writer's precision).
-    pub fn append(&mut self, values: &Real) -> Result<()> {
-        let bytes = le_bytes(values);
-        let per_row = self.cols as u64 * value_bytes(self.precision);
+    /// Appends `rows` whole rows (`values`, in the writer's precision).
+    pub fn append(&mut self, values: &Real, rows: usize) -> Result<()> {
         let precision_ok = matches!((values, self.precision), (Real::F32(_), Precision::F32) | (Real::F64(_), Precision::F64));
-        if !precision_ok || (per_row > 0 && bytes.len() as u64 % per_row != 0) {
-            return Err(Error::Other(format!("{}: rows of {} bytes cannot be appended ({} bytes given)", self.path.display(), per_row, bytes.len())));
+        if !precision_ok || values.len() != rows * self.cols {
+            return Err(Error::Other(format!("{}: {} values given for {rows} rows of {} ({:?})", self.path.display(), values.len(), self.cols, self.precision)));
         }
+        let bytes = le_bytes(values);
         let c = std::time::Instant::now();
         self.hasher.write(&bytes);
         let hashed = c.elapsed().as_secs_f64();
         self.file.write_all(&bytes).map_err(|e| Error::io(&self.path, e))?;
         self.seconds.0 += c.elapsed().as_secs_f64() - hashed;
         self.seconds.1 += hashed;
-        self.rows += if per_row == 0 { 0 } else { (bytes.len() as u64 / per_row) as usize };
+        self.rows += rows;
         Ok(())
     }
 
@@ -227,7 +226,7 @@ impl StatesReader {
     /// Reads the next `out.len() / columns` rows (at most those left) into `out`, as f64; returns
     /// how many rows were read.
     pub fn read_rows(&mut self, out: &mut [f64]) -> Result<usize> {
-        let rows = if self.cols == 0 { self.left } else { (out.len() / self.cols).min(self.left) };
+        let rows = out.len().checked_div(self.cols).map_or(self.left, |r| r.min(self.left));
         let values = rows * self.cols;
         let per_read = (READ_BYTES / self.value_bytes).max(1);
         let mut done = 0;
@@ -275,7 +274,7 @@ mod tests {
         for chunk in rows.chunks(2) {
             let mut r = Real::new(precision);
             chunk.iter().for_each(|row| r.push(row));
-            w.append(&r).unwrap();
+            w.append(&r, chunk.len()).unwrap();
         }
         w.finish().unwrap()
     }
