@@ -285,7 +285,7 @@ struct Timings {
     process: f64,
     /// Beside the pass, on the writer thread: writing the state rows,
     write_states: f64,
-    /// ...and their SHA-256.
+    /// ...and their checksum.
     hash_states: f64,
     /// EOFs (normalising the sampled snapshots, the decomposition).
     eof: f64,
@@ -320,7 +320,7 @@ struct Work {
 /// into dataset.nc) stay on this thread, since netcdf-c serialises them anyway. Two threads work
 /// beside it: a worker gathers state vectors from the chunk read before, applies QC, accumulates
 /// the training statistics and converts the rows; a writer appends the state rows to the states
-/// file with plain file I/O and hashes them. Both overlap the reading and decompression of the
+/// file with plain file I/O and checksums them. Both overlap the reading and decompression of the
 /// next chunks. In memory at once: at most three chunks of states (being read, queued, being
 /// processed) and five of rows (being converted, queued here, here, queued for the writer, being
 /// written).
