@@ -6,13 +6,14 @@
 //! `CONTRADA_BENCH_GB` GB of values (default 4) into a temporary directory under
 //! `CONTRADA_BENCH_DIR` (default the system temp dir), plus a small station file, then times:
 //! 1. a plain read of `thetao` through netcdf-c (native f32, four time steps per call);
-//! 2. `contrada ingest` of the archive (QC, pairing, split, statistics, 20 EOFs, dataset.nc);
+//! 2. `contrada ingest` of the archive (QC, pairing, split, statistics, 20 EOFs, dataset.nc and
+//!    the state rows in dataset.states.bin);
 //! 3. the plain read again (with more rounds, reads and ingests alternate).
 //!
 //! Throughput is GB of state values per second; the ratio is ingest over the faster plain read.
 //! The archive is read from the page cache in every step (it was just written), so the ratio
 //! compares work, not disk speed. `CONTRADA_BENCH_DEFLATE=0` writes the archive uncompressed;
-//! `CONTRADA_BENCH_OUT=DIR` puts dataset.nc elsewhere (e.g. /dev/shm); `CONTRADA_BENCH_ROUNDS`
+//! `CONTRADA_BENCH_OUT=DIR` puts the ingest output elsewhere (e.g. /dev/shm); `CONTRADA_BENCH_ROUNDS`
 //! (default 3) alternates plain reads and ingests; `CONTRADA_BENCH_KEEP=1` keeps the archive and
 //! `CONTRADA_BENCH_ARCHIVE=PATH` reuses it.
 //!
@@ -163,7 +164,7 @@ fn main() {
     // compared with the faster of the plain reads just before and after it.
     let mut plain = vec![plain_read(&archive, TIMES_PER_CHUNK_HINT)];
     let mut ratios = Vec::new();
-    // Where dataset.nc goes: beside the archive unless CONTRADA_BENCH_OUT names another directory.
+    // Where the ingest output goes: beside the archive unless CONTRADA_BENCH_OUT names another directory.
     let out_base = std::env::var("CONTRADA_BENCH_OUT").map(std::path::PathBuf::from).unwrap_or_else(|_| dir.path().to_path_buf());
     for r in 0..rounds {
         let out = out_base.join(format!("contrada_bench_out{r}"));

@@ -47,7 +47,8 @@ enum Command {
     /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
     /// small computation on it).
     Backends(BackendsArgs),
-    /// Pair states with observations into a normalised training data set (dataset.nc, qc.json).
+    /// Pair states with observations into a normalised training data set (dataset.nc with its
+    /// state rows in dataset.states.bin, qc.json).
     Ingest(IngestArgs),
     /// One ensemble Kalman analysis (EnKF, ETKF, LETKF, EnOI) of a prior ensemble file.
     Baseline(BaselineArgs),
@@ -144,7 +145,8 @@ struct IngestArgs {
     /// e.g. --input states='archive/ocean_*.nc' --input drifters=gdp.nc.
     #[arg(long = "input", value_name = "NAME=PATH")]
     inputs: Vec<String>,
-    /// Output directory (created if needed; dataset.nc and qc.json are replaced atomically).
+    /// Output directory (created if needed; dataset.nc, dataset.states.bin and qc.json are
+    /// replaced atomically).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]

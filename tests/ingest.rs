@@ -559,6 +559,24 @@ fn pipeline_stage_expands_patterns_and_records_every_file() {
     assert_eq!(manifest["summary"]["samples"], 12);
     let d = Dataset::load(dir.join("run/ingest/dataset.nc")).unwrap();
     assert_eq!(d.state.nrows(), 12);
+    // The state rows are a stage output of their own, beside dataset.nc: 12 rows of 98 f64 between
+    // the 64-byte header and the 16-byte checksum trailer, hashed in the manifest like the others.
+    let outputs: Vec<(&str, u64)> = manifest["outputs"].as_array().unwrap().iter().map(|o| (o["name"].as_str().unwrap(), o["bytes"].as_u64().unwrap())).collect();
+    let names: Vec<&str> = outputs.iter().map(|o| o.0).collect();
+    assert_eq!(names, vec!["dataset.nc", "dataset.states.bin", "qc.json"]);
+    assert_eq!(outputs[1].1, 64 + 12 * 98 * 8 + 16, "precision = f64");
+    let nc = contrada::cf::NcFile::open(dir.join("run/ingest/dataset.nc")).unwrap();
+    assert_eq!(nc.attr_str(None, "states_file").as_deref(), Some("dataset.states.bin"));
+    assert_eq!(nc.attr_f64s(None, "states_file_bytes"), Some(vec![outputs[1].1 as f64]));
+    assert!(!nc.has_var("state"), "the rows are not written twice");
+    // A damaged states file is refused by every consumer of the data set, naming the file.
+    let states = dir.join("run/ingest/dataset.states.bin");
+    let mut bytes = std::fs::read(&states).unwrap();
+    bytes[64 + 7 * 98 * 8] ^= 1;
+    std::fs::write(&states, &bytes).unwrap();
+    let err = Dataset::load(dir.join("run/ingest/dataset.nc")).unwrap_err();
+    assert_eq!(err.exit_code(), 2, "{err}");
+    assert!(err.to_string().contains("dataset.states.bin") && err.to_string().contains("checksum"), "{err}");
     // A pipeline whose ingest stage lacks an input named in [ingest] fails at load.
     std::fs::write(dir.join("q.toml"), pipeline.replace(", drifters = \"drifters.nc\"", "")).unwrap();
     let o = contrada_in(dir, &["run", "q.toml", "--run-dir", "run2"]);

@@ -201,13 +201,16 @@ const ENCODE_ROWS: usize = 8192;
 /// The codes `g_u(u_i)` of the `n` bank states in `path`, read and encoded a slice at a time.
 fn encode_bank(path: &Path, n: usize, meta: &ModelMeta, model: &ContrastiveModel, selected: &SelectedBackend) -> Result<Array2<f64>> {
     let progress = crate::progress::Progress::new("encoding the bank", n as u64);
+    let mut reader = Dataset::states_reader(path)?;
     let mut parts = Vec::new();
     for start in (0..n).step_by(ENCODE_ROWS) {
         let count = ENCODE_ROWS.min(n - start);
-        let states = Dataset::read_states(path, start, count)?;
+        let mut states = Array2::zeros((count, reader.cols()));
+        reader.read_rows(states.as_slice_mut().expect("a fresh array is contiguous"))?;
         parts.push(codes(&model.encoder_u, meta.states(&states).view(), &selected.device));
         progress.inc(count as u64);
     }
+    reader.finish()?;
     progress.finish();
     let views: Vec<_> = parts.iter().filter(|p| p.nrows() > 0).map(|p| p.view()).collect();
     if views.is_empty() {

@@ -33,12 +33,12 @@ pub struct IngestConfig {
     pub incomplete: Incomplete,
     /// Two times closer than this are the same time (duplicates; window edges), e.g. "1 second".
     pub tolerance: String,
-    /// Storage type of `state` and `obs` in `dataset.nc`.
+    /// Storage type of the state rows (`dataset.states.bin`) and of `obs` (`dataset.nc`).
     pub precision: Precision,
-    /// zlib deflate level of `dataset.nc`, 0 (off) to 9.
+    /// zlib deflate level of `dataset.nc`, 0 (off) to 9 (the states file is not compressed).
     pub deflate_level: i32,
     /// Memory budget of one chunk of consecutive state times as stored, in MiB; up to three chunks
-    /// (one being read, one being processed, one being written) are in memory at once.
+    /// of states and five of rows are in memory at once (see `stream` in the ingest module).
     pub chunk_mb: usize,
 }
 

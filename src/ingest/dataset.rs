@@ -1,8 +1,12 @@
 //! The ingest output, `dataset.nc`, and its loader.
 //!
-//! One NetCDF-4 file (CF-1.8 where CF has something to say), `format_version = 1`; its integrity
-//! is recorded in the stage manifest (SHA-256). Values are in physical units; the normalisation
-//! statistics are stored beside them (`(x - mean) / std` normalises). Layout:
+//! One NetCDF-4 file (CF-1.8 where CF has something to say), `format_version = 2`, and the state
+//! vectors in a binary file beside it, `dataset.states.bin` (layout, format version and checksum:
+//! [`super::state_rows`]), which is written by a thread of its own while the state archive is
+//! read. Both files' integrity is recorded in the stage manifest (SHA-256), and `dataset.nc`
+//! records the states file's name, size and checksum. Values are in physical units; the
+//! normalisation statistics are stored beside them (`(x - mean) / std` normalises). Layout of
+//! `dataset.nc`:
 //!
 //! | variable | dimensions | meaning |
 //! |---|---|---|
@@ -10,7 +14,7 @@
 //! | `member` | sample | ensemble member (only with a member dimension) |
 //! | `split` | sample | 0 train, 1 validation, 2 test (`flag_values`/`flag_meanings`) |
 //! | `state_file`, `state_time_index` | sample | where the snapshot is in the state files (global `state_files`, one path per line) |
-//! | `state` | sample, state_dim | the state vector |
+//! | global `states_file`, `states_file_bytes`, `states_file_xxh3_128` | | the states file (row `i` is sample `i`), its size and the checksum of its rows |
 //! | `obs`, `obs_mask` | sample, obs_dim | observation vector (fill where masked) and 1 = observed |
 //! | `state_mean`, `state_std` | state_dim | normalisation, training split |
 //! | `obs_mean`, `obs_std` | obs_dim | normalisation per observed variable, training split |
@@ -29,7 +33,8 @@
 //! | `eof_variance` | mode | variance along each EOF (attributes: total_variance, snapshots, training_snapshots) |
 //!
 //! `obs*` variables are absent when there is no observation source, `eof*` when no EOF is kept.
-//! Writing is streamed: the `sample` dimension is unlimited and rows are appended chunk by chunk.
+//! Writing is streamed: the `sample` dimension is unlimited and rows are appended chunk by chunk;
+//! [`Dataset::load`] reads the state rows in chunks too.
 
 use std::path::Path;
 
@@ -39,6 +44,7 @@ use netcdf::AttributeValue;
 use super::observations::ObsLayout;
 use super::split::Split;
 use super::state::StateLayout;
+use super::state_rows::{StatesReader, StatesRecord};
 use crate::cf::dsg::unit_name;
 use crate::cf::time::TimeUnits;
 use crate::cf::write::{Attr, Precision, FILL_F32, FILL_F64};
@@ -46,8 +52,8 @@ use crate::cf::{NcFile, NcWriter};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 
-/// Version of the layout above; bumped on any incompatible change.
-pub const FORMAT_VERSION: i32 = 1;
+/// Version of the layout above; bumped on any incompatible change (2: states in their own file).
+pub const FORMAT_VERSION: i32 = 2;
 /// File name of the data set in the stage outputs.
 pub const DATASET_FILE: &str = "dataset.nc";
 /// Target number of values per HDF5 chunk of the per-sample matrices.
@@ -139,6 +145,19 @@ impl Real {
         }
     }
 
+    /// Number of values.
+    pub fn len(&self) -> usize {
+        match self {
+            Real::F32(v) => v.len(),
+            Real::F64(v) => v.len(),
+        }
+    }
+
+    /// Whether there is no value.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     fn write(&self, w: &mut NcWriter, name: &str, start: &[usize], count: &[usize]) -> Result<()> {
         match self {
             Real::F32(v) => w.write_slab(name, start, count, v),
@@ -160,7 +179,7 @@ pub struct Rows {
     pub file: Vec<i32>,
     /// Time index in that file.
     pub index: Vec<i32>,
-    /// State vectors, row-major.
+    /// State vectors, row-major (written to the states file, not to `dataset.nc`).
     pub state: Real,
     /// Observation vectors, row-major, NaN (fill) where masked.
     pub obs: Real,
@@ -285,12 +304,10 @@ impl DatasetWriter {
         w.define::<i32>("split", &["sample"], one, split_attrs)?;
         w.define::<i32>("state_file", &["sample"], one, vec![("long_name", text("index into the global attribute state_files"))])?;
         w.define::<i32>("state_time_index", &["sample"], one, vec![("long_name", text("index along the time dimension of that state file"))])?;
-        let chunks = row_chunks(sd);
         let real = |w: &mut NcWriter, name: &str, dims: &[&str], chunks: &[usize], attrs: Vec<Attr<'_>>| match h.precision {
             Precision::F32 => w.define::<f32>(name, dims, chunks, attrs),
             Precision::F64 => w.define::<f64>(name, dims, chunks, attrs),
         };
-        real(&mut w, "state", &["sample", "state_dim"], &chunks, vec![("long_name", text("state vector, physical units (see state_variable)"))])?;
         let vnames: Vec<String> = h.grid.iter().map(|g| g.name.clone()).collect();
         let mut per_var: Vec<(String, AttributeValue)> = Vec::new();
         for (k, g) in h.grid.iter().enumerate() {
@@ -342,7 +359,7 @@ impl DatasetWriter {
         Ok(DatasetWriter { w, rows: 0, state_dim: sd, obs_dim: od, members: h.member_dim.is_some() })
     }
 
-    /// Appends rows.
+    /// Appends rows, all but their state vectors (those go to a [`super::state_rows::StatesWriter`]).
     pub fn append(&mut self, r: &Rows) -> Result<()> {
         let (n, at) = (r.len(), self.rows);
         if n == 0 {
@@ -355,7 +372,6 @@ impl DatasetWriter {
         self.w.write_slab("split", &[at], &[n], &r.split)?;
         self.w.write_slab("state_file", &[at], &[n], &r.file)?;
         self.w.write_slab("state_time_index", &[at], &[n], &r.index)?;
-        r.state.write(&mut self.w, "state", &[at, 0], &[n, self.state_dim])?;
         if self.obs_dim > 0 {
             r.obs.write(&mut self.w, "obs", &[at, 0], &[n, self.obs_dim])?;
             self.w.write_slab("obs_mask", &[at, 0], &[n, self.obs_dim], &r.obs_mask)?;
@@ -369,9 +385,15 @@ impl DatasetWriter {
         self.rows
     }
 
-    /// Writes the statistics and closes the file.
-    pub fn finish(mut self, s: &Statistics) -> Result<()> {
+    /// Records the states file, writes the statistics and closes the file.
+    pub fn finish(mut self, s: &Statistics, states: &StatesRecord) -> Result<()> {
+        if (states.rows, states.cols) != (self.rows, self.state_dim) {
+            return Err(Error::Other(format!("{}: {} x {} state values written for {} samples of {} elements", states.file, states.rows, states.cols, self.rows, self.state_dim)));
+        }
         let w = &mut self.w;
+        w.global("states_file", states.file.as_str())?;
+        w.global("states_file_bytes", AttributeValue::Longlong(states.bytes as i64))?;
+        w.global("states_file_xxh3_128", states.xxh3_128.as_str())?;
         w.var_f64("state_mean", &["state_dim"], s.state_mean, vec![("long_name", text("mean of the state element over the training split"))])?;
         w.var_f64("state_std", &["state_dim"], s.state_std, vec![("long_name", text("standard deviation of the state element over the training split"))])?;
         if self.obs_dim > 0 {
@@ -438,7 +460,8 @@ pub struct Dataset {
 }
 
 impl Dataset {
-    /// Loads `path` (a `dataset.nc` written by ingest) into memory.
+    /// Loads `path` (a `dataset.nc` written by ingest) and its states file into memory; the
+    /// state rows are read in chunks and their checksum checked.
     pub fn load(path: impl AsRef<Path>) -> Result<Dataset> {
         Self::load_with(path.as_ref(), true)
     }
@@ -450,14 +473,12 @@ impl Dataset {
         Self::load_with(path.as_ref(), false)
     }
 
-    /// The state vectors of samples `start .. start + count` of `path`, physical units.
-    pub fn read_states(path: impl AsRef<Path>, start: usize, count: usize) -> Result<Array2<f64>> {
-        let path = path.as_ref();
-        let f = NcFile::open(path)?;
-        let sd = f.dim_len("state_dim")?;
-        let mut values = Vec::new();
-        f.read_slab_into("state", &[start, 0], &[count, sd], &mut values)?;
-        Array2::from_shape_vec((count, sd), values).map_err(|e| Error::input(path, format!("variable `state`: {e}")))
+    /// A reader of the state vectors of `path` (physical units), row chunk by row chunk in order,
+    /// so that a large bank need not fit in memory; `finish` checks the checksum at the end.
+    pub fn states_reader(path: impl AsRef<Path>) -> Result<StatesReader> {
+        let f = NcFile::open(path.as_ref())?;
+        let record = states_record(&f, f.dim_len("sample")?, f.dim_len("state_dim")?)?;
+        StatesReader::open(&f.path().with_file_name(&record.file), &record)
     }
 
     fn load_with(path: &Path, states: bool) -> Result<Dataset> {
@@ -515,7 +536,7 @@ impl Dataset {
             split,
             source,
             state_files: f.attr_str(None, "state_files").unwrap_or_default().lines().map(String::from).collect(),
-            state: matrix("state", if states { sd } else { 0 })?,
+            state: if states { read_states(&f, n, sd)? } else { Array2::zeros((n, 0)) },
             obs: matrix("obs", od)?,
             obs_mask,
             state_mean: Array1::from(vals("state_mean")?),
@@ -550,6 +571,39 @@ impl Dataset {
         });
         z
     }
+}
+
+/// Rows read per call, so that no second copy of the states is held while loading.
+const LOAD_ROWS_BYTES: usize = 64 << 20;
+
+/// What `dataset.nc` (`f`, with `n` samples of `sd` state elements) records of its states file.
+fn states_record(f: &NcFile, n: usize, sd: usize) -> Result<StatesRecord> {
+    let path = f.path();
+    let missing = |a: &str| Error::input(path, format!("global attribute `{a}` is missing; expected in a dataset.nc written by contrada ingest"));
+    let file = f.attr_str(None, "states_file").ok_or_else(|| missing("states_file"))?;
+    if file.contains(['/', '\\']) {
+        return Err(Error::input(path, format!("global attribute `states_file` is {file:?}; expected a file name beside it")));
+    }
+    Ok(StatesRecord {
+        rows: n,
+        cols: sd,
+        bytes: f.attr_f64s(None, "states_file_bytes").and_then(|v| v.first().copied()).ok_or_else(|| missing("states_file_bytes"))? as u64,
+        xxh3_128: f.attr_str(None, "states_file_xxh3_128").ok_or_else(|| missing("states_file_xxh3_128"))?,
+        file,
+    })
+}
+
+/// The state rows from the states file `f` records, `n × sd`.
+fn read_states(f: &NcFile, n: usize, sd: usize) -> Result<Array2<f64>> {
+    let record = states_record(f, n, sd)?;
+    let mut reader = StatesReader::open(&f.path().with_file_name(&record.file), &record)?;
+    let mut state = Array2::zeros((n, sd));
+    let rows = (LOAD_ROWS_BYTES / (8 * sd.max(1))).max(1);
+    for mut chunk in state.axis_chunks_iter_mut(ndarray::Axis(0), rows) {
+        reader.read_rows(chunk.as_slice_mut().expect("rows of a standard-layout array are contiguous"))?;
+    }
+    reader.finish()?;
+    Ok(state)
 }
 
 fn flag_names(f: &NcFile, var: &str) -> Vec<String> {

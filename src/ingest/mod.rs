@@ -1,6 +1,7 @@
 //! The `ingest` stage: CF NetCDF states and observations in, paired, quality-controlled,
-//! split and normalised training data out (`dataset.nc`, see [`dataset`]), with a QC summary
-//! (`qc.json`, see [`qc`]).
+//! split and normalised training data out (`dataset.nc`, see [`dataset`], with the state vectors
+//! in `dataset.states.bin` beside it, see [`state_rows`]), with a QC summary (`qc.json`, see
+//! [`qc`]).
 //!
 //! Everything about the user's files comes from the `[ingest]` configuration ([`config`]) and the
 //! stage inputs (a path or a file pattern per input). The run:
@@ -9,7 +10,8 @@
 //! 3. pairs each state time with its observation windows by calendar date ([`pairing`]);
 //! 4. splits the paired times into train/validation/test by contiguous blocks ([`split`]);
 //! 5. streams the state archive in chunks of times: QC, the observation vectors, appending rows to
-//!    `dataset.nc`, and accumulating training statistics and an EOF sample ([`stats`]);
+//!    `dataset.nc` and the states file, and accumulating training statistics and an EOF sample
+//!    ([`stats`]);
 //! 6. writes the normalisation and the EOF basis, and `qc.json`.
 //!
 //! Memory: one chunk of states (`chunk_mb`), the observation rows of the current windows, the
@@ -24,6 +26,7 @@ pub mod pairing;
 pub mod qc;
 pub mod split;
 pub mod state;
+pub mod state_rows;
 pub mod stats;
 pub mod timeline;
 pub mod tracks;
@@ -49,6 +52,7 @@ use pairing::{Candidate, Window};
 use qc::{NamedQc, QcSummary, SampleCounts};
 use split::Split;
 use state::{Chunk, RowStatus, StateQc, StateSource};
+use state_rows::StatesWriter;
 use stats::{ElementMoments, Reservoir, StateMoments};
 
 /// The files of each input an ingest reads.
@@ -162,9 +166,11 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         globals,
     };
     let io = IoConfig { deflate_level: cfg.deflate_level, ..config.io.clone() };
-    let mut writer = DatasetWriter::create(&out.join(DATASET_FILE), &io, &header)?;
-
+    let dataset_path = out.join(DATASET_FILE);
+    let mut writer = DatasetWriter::create(&dataset_path, &io, &header)?;
     let (sd, od) = (state.dim(), obs_layout.variable.len());
+    let mut states = StatesWriter::create(&state_rows::states_path(&dataset_path), cfg.precision, sd)?;
+
     let ranges = state.variables.iter().map(|v| v.columns.clone()).collect();
     let mut pass = Pass {
         state_moments: StateMoments::new(cfg.stats.normalise == Normalise::Variable, ranges, sd),
@@ -176,7 +182,7 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
     };
     timings.prepare = clock.elapsed().as_secs_f64();
     let c = Instant::now();
-    stream(&state, &mut sources, &kept, cfg, &mut writer, &mut pass, &mut timings)?;
+    stream(&state, &mut sources, &kept, cfg, (&mut writer, &mut states), &mut pass, &mut timings)?;
     timings.pass = c.elapsed().as_secs_f64();
     let Pass { state_moments, obs_moments, reservoir, mut samples, state_qc, train_rows } = pass;
     samples.written = writer.rows();
@@ -216,7 +222,8 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof)
     };
     let c = Instant::now();
-    writer.finish(&Statistics { state_mean: &state_mean, state_std: &state_std, obs_mean: &obs_mean, obs_std: &obs_std, eof: eof.as_ref() })?;
+    let states = states.finish()?;
+    writer.finish(&Statistics { state_mean: &state_mean, state_std: &state_std, obs_mean: &obs_mean, obs_std: &obs_std, eof: eof.as_ref() }, &states)?;
 
     let summary = QcSummary {
         state: state_qc,
@@ -258,8 +265,8 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
 }
 
 /// Where the time of a run went, in seconds (in the manifest summary): the data pass is bounded
-/// below by reading the states plus writing the rows, which netcdf-c serialises; the rest of the
-/// pass (QC, statistics, conversion) runs on a worker thread beside them.
+/// below by reading the states (netcdf-c); QC, statistics and conversion run on a worker thread
+/// and the state rows are written on a writer thread, both beside the reading.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize)]
 struct Timings {
     /// Opening the files, time QC, pairing, split and the output header.
@@ -270,11 +277,19 @@ struct Timings {
     read_states: f64,
     /// ...reading observations and building observation vectors,
     read_observations: f64,
-    /// ...and writing rows.
+    /// ...writing the rest of each row (times, split, observations) into dataset.nc,
     write: f64,
+    /// ...and waiting for the writer thread at the end.
+    wait_states: f64,
+    /// Beside the pass, on the worker thread: gathering, QC, statistics and conversion of rows.
+    process: f64,
+    /// Beside the pass, on the writer thread: writing the state rows,
+    write_states: f64,
+    /// ...and their checksum.
+    hash_states: f64,
     /// EOFs (normalising the sampled snapshots, the decomposition).
     eof: f64,
-    /// Statistics, EOFs and qc.json written, file closed.
+    /// Statistics, EOFs and qc.json written, files closed.
     finish: f64,
     /// Everything.
     total: f64,
@@ -301,12 +316,15 @@ struct Work {
     obs_mask: Vec<u8>,
 }
 
-/// The data pass. All netCDF calls (reading states and observations, writing rows) stay on this
-/// thread, since netcdf-c serialises them anyway; a worker thread gathers state vectors from the
-/// chunk read before, applies QC, accumulates the training statistics and converts the rows,
-/// so that work overlaps the reading and decompression of the next chunk. In memory at once: at
-/// most three chunks of states and their rows.
-fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Split)], cfg: &IngestConfig, writer: &mut DatasetWriter, pass: &mut Pass, timings: &mut Timings) -> Result<()> {
+/// The data pass. All netCDF calls (reading states and observations, writing the rest of each row
+/// into dataset.nc) stay on this thread, since netcdf-c serialises them anyway. Two threads work
+/// beside it: a worker gathers state vectors from the chunk read before, applies QC, accumulates
+/// the training statistics and converts the rows; a writer appends the state rows to the states
+/// file with plain file I/O and checksums them. Both overlap the reading and decompression of the
+/// next chunks. In memory at once: at most three chunks of states (being read, queued, being
+/// processed) and five of rows (being converted, queued here, here, queued for the writer, being
+/// written).
+fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Split)], cfg: &IngestConfig, (writer, states): (&mut DatasetWriter, &mut StatesWriter), pass: &mut Pass, timings: &mut Timings) -> Result<()> {
     let per_chunk = state.times_per_chunk(cfg.chunk_mb);
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     for (k, (cand, _)) in kept.iter().enumerate() {
@@ -326,24 +344,46 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
     std::thread::scope(|scope| -> Result<()> {
         let (to_worker, work_in) = std::sync::mpsc::sync_channel::<Work>(1);
         let (to_main, rows_in) = std::sync::mpsc::sync_channel::<Rows>(1);
+        let (to_writer, rows_out) = std::sync::mpsc::sync_channel::<Rows>(1);
         let (free_work, spare_work) = std::sync::mpsc::channel::<Work>();
         let (free_rows, spare_rows) = std::sync::mpsc::channel::<Rows>();
         let worker = scope.spawn(move || {
             let mut gathers = state.gathers();
             let mut row = vec![0.0; state.dim()];
+            let mut busy = 0.0;
             for work in work_in {
                 let mut rows = spare_rows.try_recv().unwrap_or_else(|_| Rows::new(precision));
                 rows.clear();
+                let c = Instant::now();
                 process(state, &work, kept, od, &mut gathers, &mut row, &mut rows, pass);
+                busy += c.elapsed().as_secs_f64();
                 // A closed channel means the main thread stopped on an error: stop too.
                 if to_main.send(rows).is_err() {
                     break;
                 }
                 let _ = free_work.send(work);
             }
+            busy
         });
+        // On an error the writer stops, which closes its channel; its join returns the error.
+        let states_writer = scope.spawn(move || -> Result<(f64, f64)> {
+            for rows in rows_out {
+                states.append(&rows.state, rows.len())?;
+                let _ = free_rows.send(rows);
+            }
+            Ok(states.seconds())
+        });
+        // The rows of one chunk: the rest into dataset.nc here, the states to the writer; false
+        // when the writer has stopped.
+        let mut deliver = |rows: Rows, write_s: &mut f64| -> Result<bool> {
+            let c = Instant::now();
+            writer.append(&rows)?;
+            *write_s += c.elapsed().as_secs_f64();
+            progress.inc(rows.len() as u64);
+            Ok(to_writer.send(rows).is_ok())
+        };
         let mut pending = 0;
-        let mut result = Ok(());
+        let mut result = Ok(true);
         for g in &groups {
             let mut work = spare_work.try_recv().unwrap_or_default();
             let read = (|| -> Result<()> {
@@ -373,28 +413,30 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
             if pending > 1 {
                 let rows = rows_in.recv().map_err(|_| Error::Other("the ingest worker stopped".into()))?;
                 pending -= 1;
-                let c = Instant::now();
-                result = writer.append(&rows);
-                timings.write += c.elapsed().as_secs_f64();
-                progress.inc((rows.len()) as u64);
-                let _ = free_rows.send(rows);
-                if result.is_err() {
+                result = deliver(rows, &mut timings.write);
+                if !matches!(result, Ok(true)) {
                     break;
                 }
             }
         }
         drop(to_worker);
-        if result.is_ok() {
+        if matches!(result, Ok(true)) {
             for rows in rows_in.iter().take(pending) {
-                let c = Instant::now();
-                writer.append(&rows)?;
-                timings.write += c.elapsed().as_secs_f64();
-                progress.inc(rows.len() as u64);
+                result = deliver(rows, &mut timings.write);
+                if !matches!(result, Ok(true)) {
+                    break;
+                }
             }
         }
         drop(rows_in);
-        worker.join().map_err(|_| Error::Other("the ingest worker panicked".into()))?;
-        result
+        drop(to_writer);
+        let c = Instant::now();
+        let written = states_writer.join().map_err(|_| Error::Other("the states writer panicked".into()))?;
+        timings.wait_states = c.elapsed().as_secs_f64();
+        timings.process = worker.join().map_err(|_| Error::Other("the ingest worker panicked".into()))?;
+        result?;
+        (timings.write_states, timings.hash_states) = written?;
+        Ok(())
     })?;
     progress.finish();
     Ok(())
