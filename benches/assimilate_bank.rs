@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use contrada::assimilate::fields::{AnalysisHeader, BankFields, BankVariable, Combination};
 use contrada::assimilate::generator::{effective_sample_size, systematic_resample, weights, Tilting};
-use contrada::assimilate::moments::{weighted_moments, weighted_summary, BRACKET_MASS};
+use contrada::assimilate::moments::{weighted_moments, weighted_summary};
 use contrada::assimilate::stage::peak_rss_bytes;
 use contrada::cf::time::{Calendar, TimeUnits};
 use contrada::config::IoConfig;
@@ -140,17 +140,9 @@ fn main() {
             (collected, fallbacks) = (collected + s.collected, fallbacks + s.fallbacks);
         }
         let t_summary = t.elapsed().as_secs_f64();
-        // Heavy members: all but the lightest, which together carry at most BRACKET_MASS.
-        let mut sorted: Vec<f64> = w.to_vec();
-        sorted.sort_unstable_by(f64::total_cmp);
-        let mut light = 0.0;
-        let heavy = n - sorted.iter().take_while(|&&x| {
-            light += x;
-            light <= BRACKET_MASS
-        }).count();
         let nonzero = w.iter().filter(|&&x| x > 0.0).count();
         println!(
-            "round {}: analysis {total:.3} s = {:.2} x floor (weights + resampling {t_weights:.3} s); parts alone: moments {t_moments:.3} s, moments + quantiles {t_summary:.3} s; ESS {ess:.1}, {nonzero} members of non-zero weight, {heavy} heavy members bracket the quantiles, {collected} values collected in brackets, {fallbacks} fallbacks",
+            "round {}: analysis {total:.3} s = {:.2} x floor (weights + resampling {t_weights:.3} s); parts alone: moments {t_moments:.3} s, moments + quantiles {t_summary:.3} s; ESS {ess:.1}, {nonzero} members of non-zero weight, {collected} values ordered in the quantiles' bins, {fallbacks} fallbacks",
             round + 1,
             total / floor
         );
