@@ -28,10 +28,11 @@ impl Value for f64 {
     }
 }
 
-/// Bytes of each bank row one task gathers: two cache lines, so that a task's points (32 of f32)
-/// are read whole-line while the gathered values of all members (6.4 MB for 50,000) stay in the
-/// cache for the several passes each point takes.
-const TILE_BYTES: usize = 128;
+/// Bytes of each bank row one task gathers (128 points of f32): eight whole cache lines per row, so
+/// that the strided gather is not one page and one DRAM row per line; one point's gathered values
+/// (200 KB for 50,000 members) stay in the cache for the passes that point takes. 128, 256, 512 and
+/// 2048 were tried under heavy load (noisy): 512 was fastest once; see BENCHMARKS.md.
+const TILE_BYTES: usize = 512;
 /// Bins of the per-point weighted histogram that locates each quantile: the values of a point's
 /// quantile bin, a few dozen of 50,000, are all that are ordered.
 const BINS: usize = 1024;
@@ -77,8 +78,8 @@ pub fn weighted_quantiles<T: Value>(fields: ArrayView2<T>, w: &[f64], qs: &[f64]
 /// (inverse weighted CDF; NaN counts as the largest value), exact: the value a walk over the fully
 /// sorted column returns, up to the rounding of the partial sums where one lands exactly on `q W`.
 ///
-/// How: rayon over tiles of a few points; a tile's values of all members are gathered (each row's
-/// piece read whole-line, in row order) and stay in the cache while each point takes its passes:
+/// How: rayon over tiles of points; a tile's values of all members are gathered (each row's piece
+/// read whole-line, in row order), and each point's values stay in the cache while it takes its passes:
 /// the sums and the range; a weighted histogram of [`BINS`] bins over the range (the bin of a value
 /// is monotone in it, so the bin where the cumulative weight crosses `q W` holds the quantile and
 /// the weight below it is known); then only that bin's values are ordered.
