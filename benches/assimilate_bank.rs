@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use contrada::assimilate::fields::{AnalysisHeader, BankFields, BankVariable, Combination};
 use contrada::assimilate::generator::{effective_sample_size, systematic_resample, weights, Tilting};
-use contrada::assimilate::moments::{weighted_moments, weighted_quantiles, QUANTILE_NEGLIGIBLE_MASS};
+use contrada::assimilate::moments::{weighted_moments, weighted_summary};
 use contrada::assimilate::stage::peak_rss_bytes;
 use contrada::cf::time::{Calendar, TimeUnits};
 use contrada::config::IoConfig;
@@ -134,22 +134,15 @@ fn main() {
         }
         let t_moments = t.elapsed().as_secs_f64();
         let t = Instant::now();
+        let (mut collected, mut fallbacks) = (0, 0);
         for v in &bank.vars {
-            std::hint::black_box(weighted_quantiles(v.values.view(), wv, &QUANTILES));
+            let s = std::hint::black_box(weighted_summary(v.values.view(), wv, &QUANTILES));
+            (collected, fallbacks) = (collected + s.collected, fallbacks + s.fallbacks);
         }
-        let t_quantiles = t.elapsed().as_secs_f64();
-        let mut sorted: Vec<f64> = w.to_vec();
-        sorted.sort_unstable_by(|a, b| b.total_cmp(a));
-        let mut acc = 0.0;
-        let support = sorted.iter().take_while(|&&x| {
-            let before = acc;
-            acc += x;
-            before < 1.0 - QUANTILE_NEGLIGIBLE_MASS
-        });
-        let support = support.count();
+        let t_summary = t.elapsed().as_secs_f64();
         let nonzero = w.iter().filter(|&&x| x > 0.0).count();
         println!(
-            "round {}: analysis {total:.3} s = {:.2} x floor (weights + resampling {t_weights:.3} s); parts alone: moments {t_moments:.3} s, quantiles {t_quantiles:.3} s; ESS {ess:.1}, {nonzero} members of non-zero weight, quantile support {support}",
+            "round {}: analysis {total:.3} s = {:.2} x floor (weights + resampling {t_weights:.3} s); parts alone: moments {t_moments:.3} s, moments + quantiles {t_summary:.3} s; ESS {ess:.1}, {nonzero} members of non-zero weight, {collected} values ordered in the quantiles' bins, {fallbacks} fallbacks",
             round + 1,
             total / floor
         );

@@ -11,7 +11,7 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
-use super::moments::{weighted_moments, weighted_quantiles, Value};
+use super::moments::{weighted_quantiles, weighted_summary, Value};
 use crate::cf::time::TimeUnits;
 use crate::cf::write::Attr;
 use crate::cf::{NcFile, NcWriter};
@@ -191,13 +191,13 @@ pub fn analyse<T: Value>(values: ndarray::ArrayView2<T>, comb: &Combination, qua
     match comb {
         Combination::Members { idx, weights, map } => {
             let w = weights.as_slice().expect("contiguous weights");
-            let (mean, spread) = weighted_moments(values, w);
+            let s = weighted_summary(values, w, quantiles);
             Analysis {
                 ensemble: values.select(Axis(0), idx).mapv(Value::to_f64),
-                mean,
-                spread,
+                mean: s.mean,
+                spread: s.spread,
                 map: Some(values.row(*map).iter().map(|&x| x.to_f64()).collect()),
-                quantiles: weighted_quantiles(values, w, quantiles),
+                quantiles: s.quantiles,
             }
         }
         Combination::Linear(t) => {

@@ -12,4 +12,5 @@ pub mod cache;
 pub mod fields;
 pub mod generator;
 pub mod moments;
+pub mod select;
 pub mod stage;

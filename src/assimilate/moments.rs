@@ -1,12 +1,16 @@
 //! Weighted statistics of the bank's fields: the hot path of an analysis over a large bank.
 //!
-//! A bank of 50,000 states of 64 x 64 x 3 values is 2.4 GB of f32, so these functions are built to
-//! read the fields once at memory speed: bank fields in their storage type (f32 or f64) with f64
-//! accumulators, rows of zero weight skipped (they cannot change a weighted sum), and rayon across
-//! chunks of rows (moments) or of grid points (quantiles).
+//! A bank of 50,000 states of 64 x 64 x 3 values is 2.4 GB of f32, so the mean, spread and
+//! quantiles come from one pass over the fields at memory speed: values in their storage type (f32
+//! or f64) with f64 accumulators, rows of zero weight skipped, rayon across chunks of rows. The
+//! quantiles are exact without a sort of the bank per grid point: the heavy members bracket each
+//! one (a weighted selection, [`super::select`]), and the pass counts the weight below each bracket
+//! and collects the few values inside it.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 use rayon::prelude::*;
+
+use super::select::select_levels;
 
 /// A stored field value: f32 or f64, accumulated as f64.
 pub trait Value: Copy + Send + Sync {
@@ -24,148 +28,249 @@ impl Value for f64 {
     }
 }
 
-/// Weight mass the quantiles may ignore: the lightest members, together carrying less than this
-/// fraction of the weight, can move a quantile's probability level by no more than it, which is the
-/// rounding level of a cumulative sum over a large bank.
-pub const QUANTILE_NEGLIGIBLE_MASS: f64 = 1e-12;
+/// Bytes of each bank row one task gathers (128 points of f32): eight whole cache lines per row, so
+/// that the strided gather is not one page and one DRAM row per line; one point's gathered values
+/// (200 KB for 50,000 members) stay in the cache for the passes that point takes. 128, 256, 512 and
+/// 2048 were tried under heavy load (noisy): 512 was fastest once; see BENCHMARKS.md.
+const TILE_BYTES: usize = 512;
+/// Bins of the per-point weighted histogram that locates each quantile: the values of a point's
+/// quantile bin, a few dozen of 50,000, are all that are ordered.
+const BINS: usize = 1024;
+/// Independent accumulators in the per-point sums (hides the latency of the floating-point add).
+const LANES: usize = 8;
 
-/// Bank rows summed per rayon task: large enough that the per-task accumulators (two f64 per grid
-/// point) are cheap to merge, small enough that two cores share the work evenly.
-const ROWS_PER_TASK: usize = 256;
-/// Values gathered per block of grid points for the quantiles (about 4 MB of f64 with weights).
-const QUANTILE_BLOCK_VALUES: usize = 1 << 18;
+/// Weighted statistics of each column (grid point) of a bank of fields.
+pub struct Summary {
+    /// Weighted mean.
+    pub mean: Vec<f64>,
+    /// Weighted spread (unbiased for reliability weights, see [`weighted_summary`]).
+    pub spread: Vec<f64>,
+    /// Weighted quantiles, one row per level.
+    pub quantiles: Array2<f64>,
+    /// (level, point) pairs resolved by a weighted selection over the whole column, not through the
+    /// histogram: points of one value or infinite values, or a rounding tie at a bin's edge.
+    pub fallbacks: usize,
+    /// Values ordered to resolve the quantiles (those in the quantiles' bins).
+    pub collected: usize,
+}
 
-/// The weighted mean `m = sum_i w_i x_i / W` (`W = sum_i w_i`) and spread
-/// `sqrt(sum_i w_i (x_i - m)^2 / (W (1 - sum_i w_i^2 / W^2)))` of each column of `fields` (bank
-/// member x grid point) under the weights `w`. The spread is the unbiased estimate for reliability
-/// weights: for `K` equal weights it is the usual `n - 1` sample standard deviation, and it is 0
-/// when one member carries all the weight. One pass over the rows of non-zero weight, accumulating
-/// about the heaviest member so that the second moment does not cancel.
+/// The weighted mean and spread of each column of `fields` (see [`weighted_summary`]).
 pub fn weighted_moments<T: Value>(fields: ArrayView2<T>, w: &[f64]) -> (Vec<f64>, Vec<f64>) {
-    let d = fields.ncols();
-    assert_eq!(fields.nrows(), w.len(), "one weight per bank member");
-    let total: f64 = w.iter().sum();
-    let sum_sq: f64 = w.iter().map(|x| x * x).sum();
-    let Some(heaviest) = (0..w.len()).max_by(|&a, &b| w[a].total_cmp(&w[b])) else { return (vec![f64::NAN; d], vec![f64::NAN; d]) };
-    let shift: Vec<f64> = fields.row(heaviest).iter().map(|&x| x.to_f64()).collect();
-    let active: Vec<usize> = (0..w.len()).filter(|&i| w[i] != 0.0).collect();
-    let row = |i: usize| fields.row(i);
-    let (s1, s2) = active
-        .par_chunks(ROWS_PER_TASK)
-        .fold(
-            || (vec![0.0f64; d], vec![0.0f64; d]),
-            |(mut s1, mut s2), chunk| {
-                for &i in chunk {
-                    let wi = w[i];
-                    let r = row(i);
-                    let values = r.as_slice().expect("bank rows are contiguous");
-                    for (((a, b), &x), &k) in s1.iter_mut().zip(s2.iter_mut()).zip(values).zip(&shift) {
-                        let dx = x.to_f64() - k;
-                        let wdx = wi * dx;
-                        *a += wdx;
-                        *b += wdx * dx;
-                    }
+    let s = weighted_summary(fields, w, &[]);
+    (s.mean, s.spread)
+}
+
+/// The weighted quantiles `qs` of each column of `fields` (see [`weighted_summary`]).
+pub fn weighted_quantiles<T: Value>(fields: ArrayView2<T>, w: &[f64], qs: &[f64]) -> Array2<f64> {
+    weighted_summary(fields, w, qs).quantiles
+}
+
+/// Weighted statistics of each column of `fields` (bank member x grid point) under the
+/// non-negative weights `w`, reading the rows of non-zero weight once.
+///
+/// Mean `m = sum_i w_i x_i / W` (`W = sum_i w_i`) and spread
+/// `sqrt(sum_i w_i (x_i - m)^2 / (W (1 - sum_i w_i^2 / W^2)))`: the unbiased estimate for
+/// reliability weights, the usual `n - 1` sample standard deviation for `K` equal weights and 0 when
+/// one member carries all the weight; accumulated about the heaviest member so that the second
+/// moment does not cancel.
+///
+/// Quantiles: for each level `q` in `qs`, the smallest value whose cumulative weight reaches `q W`
+/// (inverse weighted CDF; NaN counts as the largest value), exact: the value a walk over the fully
+/// sorted column returns, up to the rounding of the partial sums where one lands exactly on `q W`.
+///
+/// How: rayon over tiles of points; a tile's values of all members are gathered (each row's piece
+/// read whole-line, in row order), and each point's values stay in the cache while it takes its passes:
+/// the sums and the range; a weighted histogram of [`BINS`] bins over the range (the bin of a value
+/// is monotone in it, so the bin where the cumulative weight crosses `q W` holds the quantile and
+/// the weight below it is known); then only that bin's values are ordered.
+pub fn weighted_summary<T: Value>(fields: ArrayView2<T>, w: &[f64], qs: &[f64]) -> Summary {
+    let (n, d) = fields.dim();
+    assert_eq!(n, w.len(), "one weight per bank member");
+    let nq = qs.len();
+    let active: Vec<usize> = (0..n).filter(|&i| w[i] > 0.0).collect();
+    let Some(&heaviest) = active.iter().max_by(|&&a, &&b| w[a].total_cmp(&w[b])) else {
+        return Summary { mean: vec![f64::NAN; d], spread: vec![f64::NAN; d], quantiles: Array2::from_elem((nq, d), f64::NAN), fallbacks: 0, collected: 0 };
+    };
+    let wa: Vec<f64> = active.iter().map(|&i| w[i]).collect();
+    let total: f64 = wa.iter().sum();
+    let sum_sq: f64 = wa.iter().map(|x| x * x).sum();
+    let shift = row(fields, heaviest);
+    let targets: Vec<f64> = qs.iter().map(|q| q * total).collect();
+    let tile = (TILE_BYTES / std::mem::size_of::<T>()).max(1);
+    let na = active.len();
+    let points: Vec<PointStats> = (0..d)
+        .step_by(tile)
+        .collect::<Vec<_>>()
+        .into_par_iter()
+        .flat_map_iter(|j0| {
+            let width = tile.min(d - j0);
+            // Point-major: values[p * na + k] is active member k at point j0 + p.
+            let mut values = vec![shift[j0]; width * na];
+            for (k, &i) in active.iter().enumerate() {
+                for (p, &x) in row(fields, i)[j0..j0 + width].iter().enumerate() {
+                    values[p * na + k] = x;
                 }
-                (s1, s2)
-            },
-        )
-        .reduce(
-            || (vec![0.0f64; d], vec![0.0f64; d]),
-            |(mut a1, mut a2), (b1, b2)| {
-                a1.iter_mut().zip(&b1).for_each(|(a, b)| *a += b);
-                a2.iter_mut().zip(&b2).for_each(|(a, b)| *a += b);
-                (a1, a2)
-            },
-        );
+            }
+            let mut scratch = Scratch { bins: vec![0; na], hist: vec![0.0; BINS + 1], want: vec![0; BINS + 1] };
+            values.chunks(na).enumerate().map(|(p, column)| point(column, &wa, shift[j0 + p].to_f64(), &targets, &mut scratch)).collect::<Vec<_>>()
+        })
+        .collect();
     // Reliability-weight correction W (1 - sum w^2 / W^2); 0 when a single member has all the weight.
     let dof = total - sum_sq / total;
-    let mean = s1.iter().zip(&shift).map(|(s, k)| k + s / total).collect();
-    let spread = s1
+    let mean = points.iter().zip(shift).map(|(p, k)| k.to_f64() + p.s1 / total).collect();
+    let spread = points
         .iter()
-        .zip(&s2)
-        .map(|(s1, s2)| {
-            let var = (s2 - s1 * s1 / total).max(0.0);
+        .map(|p| {
+            let var = (p.s2 - p.s1 * p.s1 / total).max(0.0);
             if dof > 0.0 && var > 0.0 { (var / dof).sqrt() } else { 0.0 }
         })
         .collect();
-    (mean, spread)
+    let quantiles = Array2::from_shape_fn((nq, d), |(q, j)| points[j].quantiles[q]);
+    Summary { mean, spread, quantiles, fallbacks: points.iter().map(|p| p.fallbacks).sum(), collected: points.iter().map(|p| p.collected).sum() }
 }
 
-/// The weighted quantiles `qs` of each column of `fields` (bank member x grid point): for each
-/// level `q`, the smallest value whose cumulative weight reaches `q W` (inverse weighted CDF;
-/// `W = sum_i w_i`). Returns `qs.len() x columns`.
-///
-/// Only the heaviest members carrying all but [`QUANTILE_NEGLIGIBLE_MASS`] of the weight take part
-/// (for concentrated weights a few hundred of a bank of 50,000), so the per-point sort is of those,
-/// not of the bank; the result is the exact quantile at a level within that mass of `q`.
-pub fn weighted_quantiles<T: Value>(fields: ArrayView2<T>, w: &[f64], qs: &[f64]) -> Array2<f64> {
-    let d = fields.ncols();
-    assert_eq!(fields.nrows(), w.len(), "one weight per bank member");
-    let total: f64 = w.iter().sum();
-    let mut support: Vec<usize> = (0..w.len()).filter(|&i| w[i] > 0.0).collect();
-    support.sort_unstable_by(|&a, &b| w[b].total_cmp(&w[a]));
-    let mut acc = 0.0;
-    let keep = support
+/// Row `i` of the bank as a slice, borrowed from the bank rather than from the view.
+fn row<'a, T>(fields: ArrayView2<'a, T>, i: usize) -> &'a [T] {
+    fields.index_axis_move(Axis(0), i).to_slice().expect("bank rows are contiguous")
+}
+
+/// The statistics of one point: sums of `w (x - shift)` and `w (x - shift)^2`, the quantiles.
+struct PointStats {
+    s1: f64,
+    s2: f64,
+    quantiles: Vec<f64>,
+    fallbacks: usize,
+    collected: usize,
+}
+
+/// Per-task buffers: each value's bin, the histogram (a last bin for NaN), and which bins hold a
+/// quantile (slot + 1, 0 for none).
+struct Scratch {
+    bins: Vec<u16>,
+    hist: Vec<f64>,
+    want: Vec<u8>,
+}
+
+/// The statistics of the values `x` of one point (one per active member, weights `w`).
+fn point<T: Value>(x: &[T], w: &[f64], shift: f64, targets: &[f64], s: &mut Scratch) -> PointStats {
+    let (mut s1, mut s2) = ([0.0; LANES], [0.0; LANES]);
+    let (mut lo, mut hi) = ([f64::INFINITY; LANES], [f64::NEG_INFINITY; LANES]);
+    let whole = x.len() - x.len() % LANES;
+    for (xs, ws) in x[..whole].chunks_exact(LANES).zip(w[..whole].chunks_exact(LANES)) {
+        for l in 0..LANES {
+            let v = xs[l].to_f64();
+            let dx = v - shift;
+            let wdx = ws[l] * dx;
+            s1[l] += wdx;
+            s2[l] += wdx * dx;
+            lo[l] = lo[l].min(v);
+            hi[l] = hi[l].max(v);
+        }
+    }
+    for (l, (&x, &wi)) in x[whole..].iter().zip(&w[whole..]).enumerate() {
+        let v = x.to_f64();
+        let dx = v - shift;
+        s1[l] += wi * dx;
+        s2[l] += wi * dx * dx;
+        lo[l] = lo[l].min(v);
+        hi[l] = hi[l].max(v);
+    }
+    let mut stats = PointStats { s1: s1.iter().sum(), s2: s2.iter().sum(), quantiles: Vec::new(), fallbacks: 0, collected: 0 };
+    if targets.is_empty() {
+        return stats;
+    }
+    let (lo, hi) = (lo.iter().fold(f64::INFINITY, |a, &b| a.min(b)), hi.iter().fold(f64::NEG_INFINITY, |a, &b| a.max(b)));
+    let scale = BINS as f64 / (hi - lo);
+    if !(scale.is_finite() && scale > 0.0) {
+        // One value (or none but NaN), or infinite values: no histogram to bin them.
+        stats.quantiles = select_column(x, w, targets);
+        stats.fallbacks = targets.len();
+        return stats;
+    }
+    // Monotone in the value: a larger value never falls in a lower bin.
+    let bin = |v: f64| if v.is_nan() { BINS } else { (((v - lo) * scale) as usize).min(BINS - 1) };
+    s.hist.fill(0.0);
+    for ((b, &v), &wi) in s.bins.iter_mut().zip(x).zip(w) {
+        let k = bin(v.to_f64());
+        *b = k as u16;
+        s.hist[k] += wi;
+    }
+    // Per level: the bin where the cumulative weight crosses it, and the weight below that bin.
+    let mut slots: Vec<usize> = Vec::with_capacity(targets.len());
+    let mut found: Vec<(usize, f64)> = Vec::with_capacity(targets.len());
+    for &t in targets {
+        let mut below = 0.0;
+        let mut b = 0;
+        while b <= BINS && below + s.hist[b] < t {
+            below += s.hist[b];
+            b += 1;
+        }
+        let b = b.min(BINS);
+        let slot = found.iter().position(|f| f.0 == b).unwrap_or_else(|| {
+            found.push((b, below));
+            found.len() - 1
+        });
+        slots.push(slot);
+    }
+    for (slot, &(b, _)) in found.iter().enumerate() {
+        s.want[b] = slot as u8 + 1;
+    }
+    let mut groups: Vec<Vec<(f64, f64)>> = vec![Vec::new(); found.len()];
+    for ((&b, &v), &wi) in s.bins.iter().zip(x).zip(w) {
+        let slot = s.want[b as usize];
+        if slot != 0 {
+            groups[slot as usize - 1].push((v.to_f64(), wi));
+        }
+    }
+    for &(b, _) in &found {
+        s.want[b] = 0;
+    }
+    for g in &mut groups {
+        g.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
+    }
+    stats.collected = groups.iter().map(Vec::len).sum();
+    let mut missed = Vec::new();
+    stats.quantiles = targets
         .iter()
-        .position(|&i| {
-            acc += w[i];
-            acc >= total * (1.0 - QUANTILE_NEGLIGIBLE_MASS)
-        })
-        .map_or(support.len(), |p| p + 1);
-    support.truncate(keep);
-    // Row order, so that the gather below walks the bank forwards.
-    support.sort_unstable();
-    let s = support.len().max(1);
-    let block = (QUANTILE_BLOCK_VALUES / s).clamp(1, d.max(1));
-    let mut out = Array2::from_elem((qs.len(), d), f64::NAN);
-    let columns: Vec<(usize, Vec<Vec<f64>>)> = (0..d)
-        .step_by(block)
-        .collect::<Vec<_>>()
-        .into_par_iter()
-        .map(|j0| {
-            let width = block.min(d - j0);
-            // Gathered block, point-major: values[p][k] is member support[k] at point j0 + p.
-            let mut values = vec![vec![0.0f64; support.len()]; width];
-            for (k, &i) in support.iter().enumerate() {
-                let r = fields.row(i);
-                let r = r.as_slice().expect("bank rows are contiguous");
-                for (p, &x) in r[j0..j0 + width].iter().enumerate() {
-                    values[p][k] = x.to_f64();
+        .zip(&slots)
+        .enumerate()
+        .map(|(k, (&t, &slot))| {
+            let mut acc = found[slot].1;
+            for &(v, wi) in &groups[slot] {
+                acc += wi;
+                if acc >= t {
+                    return v;
                 }
             }
-            let mut pairs: Vec<(f64, f64)> = Vec::with_capacity(support.len());
-            let result: Vec<Vec<f64>> = values
-                .iter()
-                .map(|col| {
-                    pairs.clear();
-                    pairs.extend(col.iter().zip(&support).map(|(&x, &i)| (x, w[i])));
-                    pairs.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
-                    qs.iter().map(|&q| inverse_cdf(&pairs, q * total)).collect::<Vec<f64>>()
-                })
-                .collect();
-            (j0, result)
+            missed.push(k);
+            f64::NAN
         })
         .collect();
-    for (j0, block) in columns {
-        for (p, per_q) in block.into_iter().enumerate() {
-            for (qi, v) in per_q.into_iter().enumerate() {
-                out[[qi, j0 + p]] = v;
-            }
+    if !missed.is_empty() {
+        // The bin sums and the walk rounded differently at a bin's edge.
+        let exact = select_column(x, w, targets);
+        for k in missed.iter().copied() {
+            stats.quantiles[k] = exact[k];
         }
+        stats.fallbacks = missed.len();
     }
-    out
+    stats
 }
 
-/// The first value of `sorted` (value, weight) pairs whose cumulative weight reaches `level`.
-fn inverse_cdf(sorted: &[(f64, f64)], level: f64) -> f64 {
-    let mut acc = 0.0;
-    for &(x, wi) in sorted {
-        acc += wi;
-        if acc >= level {
-            return x;
-        }
+/// The weighted quantiles at the weight levels `targets` of one point's values, by a weighted
+/// selection over all of them.
+fn select_column<T: Value>(x: &[T], w: &[f64], targets: &[f64]) -> Vec<f64> {
+    let mut pairs: Vec<(f64, f64)> = x.iter().zip(w).map(|(&v, &wi)| (v.to_f64(), wi)).collect();
+    let mut order: Vec<usize> = (0..targets.len()).collect();
+    order.sort_by(|&a, &b| targets[a].total_cmp(&targets[b]));
+    let levels: Vec<f64> = order.iter().map(|&k| targets[k]).collect();
+    let mut sorted = vec![f64::NAN; levels.len()];
+    select_levels(&mut pairs, &levels, &mut sorted);
+    let mut out = vec![f64::NAN; targets.len()];
+    for (&k, v) in order.iter().zip(sorted) {
+        out[k] = v;
     }
-    sorted.last().map_or(f64::NAN, |p| p.0)
+    out
 }
 
 #[cfg(test)]
@@ -203,6 +308,48 @@ mod tests {
         assert_eq!(spread[1], 0.0);
         let (mean, spread) = weighted_moments(x.view(), &[0.0, 0.0, 0.0, 1.0]);
         assert_eq!((mean, spread), (vec![100.0, -3.0], vec![0.0, 0.0]));
+    }
+
+    /// The quantile at level `q` of column `j` by a full sort and a walk (the definition).
+    fn brute_quantile<T: Value>(x: ArrayView2<T>, w: &[f64], j: usize, q: f64) -> f64 {
+        let mut pairs: Vec<(f64, f64)> = (0..w.len()).map(|i| (x[[i, j]].to_f64(), w[i])).collect();
+        pairs.sort_by(|a, b| a.0.total_cmp(&b.0));
+        super::super::select::inverse_cdf(&pairs, q * w.iter().sum::<f64>())
+    }
+
+    #[test]
+    fn quantiles_match_a_full_sort_on_random_weights_with_ties_and_zeros() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(17);
+        let (n, d) = (3000, 41);
+        // f32 columns: continuous; on a coarse grid (many ties); one far outlier (most values in one
+        // bin); constant (no histogram: the selection fallback).
+        let x = Array2::from_shape_fn((n, d), |(i, j)| {
+            let v: f32 = rng.random::<f32>() * 4.0 - 1.0;
+            match j % 4 {
+                0 => v,
+                1 => (v * 4.0).round() / 4.0,
+                2 if i == 7 => 1e30,
+                2 => v * 1e-3,
+                _ => 2.5,
+            }
+        });
+        // Concentrated softmax-like weights, a fifth of them exactly zero.
+        let raw: Vec<f64> = (0..n).map(|i| if i % 5 == 3 { 0.0 } else { (-6.0 * rng.random::<f64>()).exp().powi(3) }).collect();
+        let total: f64 = raw.iter().sum();
+        let w: Vec<f64> = raw.iter().map(|r| r / total).collect();
+        let qs = [0.9, 0.02, 0.5, 0.1, 0.97, 0.5];
+        let s = weighted_summary(x.view(), &w, &qs);
+        for j in 0..d {
+            for (qi, &q) in qs.iter().enumerate() {
+                assert_eq!(s.quantiles[[qi, j]], brute_quantile(x.view(), &w, j, q), "point {j}, q {q}");
+            }
+        }
+        // Only the constant points went to the selection; the histograms left few values to order
+        // in the continuous points, many in the outlier points.
+        assert_eq!(s.fallbacks, (d / 4) * qs.len());
+        let active = w.iter().filter(|&&v| v > 0.0).count();
+        assert!(s.collected < active * (d / 4) * 4, "{} values collected", s.collected);
     }
 
     #[test]
