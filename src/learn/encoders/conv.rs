@@ -135,3 +135,97 @@ impl ConvEncoder {
         self.project.forward(h.mean_dims(&[2, 3]).reshape([b, channels]))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::{Encoder, EncoderKind, InputSpec};
+    use super::*;
+    use rand::{Rng, SeedableRng};
+
+    /// Two fields on a 5 x 6 grid: all of field 0 but its corner (land), and every other point of
+    /// field 1.
+    fn layout() -> GridLayout {
+        let mut channel = Vec::new();
+        let mut point = Vec::new();
+        for p in 1..30 {
+            channel.push(0);
+            point.push(p);
+        }
+        for p in (0..30).step_by(2) {
+            channel.push(1);
+            point.push(p);
+        }
+        GridLayout::scattered(&channel, &point, 5, 6).unwrap()
+    }
+
+    fn encoder(grid: &GridLayout, seed: u64) -> Encoder {
+        let config = EncoderConfig { kind: EncoderKind::Conv, conv_channels: vec![4, 8], ..EncoderConfig::default() };
+        let input = InputSpec { width: 2 * grid.cell.len(), eof: None, grid: Some(grid.clone()) };
+        Encoder::build(&config, "train.encoder_v", &input, 6, &mut StdRng::seed_from_u64(seed), &Device::flex()).unwrap()
+    }
+
+    fn codes(enc: &Encoder, rows: &[Vec<f32>]) -> Vec<f32> {
+        let d = rows[0].len();
+        let flat: Vec<f32> = rows.concat();
+        enc.forward(Tensor::from_data(TensorData::new(flat, [rows.len(), d]), &Device::flex())).into_data().try_into_vec_as::<f32>().unwrap()
+    }
+
+    /// Random rows `[values, flags]` with about a third of the values missing.
+    fn rows(d: usize, n: usize, rng: &mut StdRng) -> Vec<Vec<f32>> {
+        (0..n)
+            .map(|_| {
+                let flags: Vec<f32> = (0..d).map(|_| f32::from(u8::from(rng.random_bool(0.7)))).collect();
+                let values: Vec<f32> = flags.iter().map(|&f| f * rng.random_range(-2.0..2.0)).collect();
+                [values, flags].concat()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn conv_codes_have_the_configured_shape_and_seeded_weights() {
+        let grid = layout();
+        assert_eq!((grid.channels, grid.cell.len()), (2, 44));
+        let x = rows(44, 3, &mut StdRng::seed_from_u64(2));
+        let a = codes(&encoder(&grid, 1), &x);
+        assert_eq!(a.len(), 3 * 6);
+        assert!(a.iter().all(|c| c.is_finite()));
+        assert_eq!(a, codes(&encoder(&grid, 1), &x));
+        assert_ne!(a, codes(&encoder(&grid, 2), &x));
+    }
+
+    /// The code ignores what stands at missing points (any garbage gives the same code), and does
+    /// depend on every observed one.
+    #[test]
+    fn conv_codes_ignore_masked_values_only() {
+        let grid = layout();
+        let enc = encoder(&grid, 3);
+        let mut rng = StdRng::seed_from_u64(4);
+        let d = grid.cell.len();
+        for row in rows(d, 20, &mut rng) {
+            let base = codes(&enc, std::slice::from_ref(&row));
+            let mut garbage = row.clone();
+            for e in (0..d).filter(|&e| row[d + e] == 0.0) {
+                garbage[e] = rng.random_range(-1e3..1e3);
+            }
+            assert_ne!(garbage, row);
+            assert_eq!(codes(&enc, &[garbage]), base, "a masked value changed the code");
+            let e = (0..d).find(|&e| row[d + e] == 1.0).unwrap();
+            let mut moved = row.clone();
+            moved[e] += 1.0;
+            let changed = codes(&enc, &[moved]);
+            assert!(changed.iter().zip(&base).any(|(a, b)| (a - b).abs() > 1e-6), "an observed value must matter");
+        }
+    }
+
+    #[test]
+    fn grid_layouts_refuse_what_does_not_fit() {
+        assert_eq!(GridLayout::dense(24, 3, 4).unwrap(), GridLayout { channels: 2, ny: 3, nx: 4, cell: (0..24).collect() });
+        assert!(GridLayout::dense(25, 3, 4).unwrap_err().contains("not whole 3 x 4 fields"));
+        assert!(GridLayout::scattered(&[0, 0], &[1, 12], 3, 4).unwrap_err().contains("outside a 3 x 4 grid"));
+        assert!(GridLayout::scattered(&[0, 1, 1], &[1, 1, 1], 3, 4).unwrap_err().contains("earlier value"));
+        // The network's input: value channels, then masks; cell 0 of field 0 (land) reads the zero column.
+        let g = layout().gather();
+        assert_eq!(g.len(), 2 * 2 * 30);
+        assert_eq!((g[0], g[1], g[60], g[61]), (88, 0, 88, 44));
+    }
+}
