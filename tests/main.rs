@@ -7,6 +7,7 @@ mod backend_cli;
 mod bad_input;
 mod cf_io;
 mod cf_time;
+mod encoders_stage;
 mod evaluate;
 mod gaussian_theory;
 mod generator_gaussian;

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::Problems;
-use crate::learn::encoders::EncoderConfig;
+use crate::learn::encoders::{EncoderConfig, EncoderKind};
 use crate::learn::loss::LossKind;
 use crate::learn::tilting::Tilting;
 
@@ -109,5 +109,10 @@ impl TrainConfig {
         );
         self.encoder_u.validate("train.encoder_u", p);
         self.encoder_v.validate("train.encoder_v", p);
+        p.check(
+            self.encoder_v.kind != EncoderKind::Eof,
+            "train.encoder_v.kind",
+            "eof is a state encoder (the EOFs are those of the training states); choose fixed, linear, mlp, trajectory or conv",
+        );
     }
 }

@@ -20,7 +20,7 @@ use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, TrainState};
 use super::early_stop::{EarlyStopping, Verdict};
-use super::encoders::Encoder;
+use super::encoders::{Encoder, InputSpec};
 use super::loss::Loss;
 use super::recall::{Recall, truth_ranks};
 use super::tilting::Scorer;
@@ -75,6 +75,22 @@ impl Pairs<'_> {
     }
 }
 
+/// The inputs of the two encoders.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelInputs {
+    /// Of the state encoder.
+    pub u: InputSpec,
+    /// Of the observation encoder.
+    pub v: InputSpec,
+}
+
+impl ModelInputs {
+    /// Inputs described by their widths alone (the pairs' column counts).
+    pub fn plain(pairs: &Pairs) -> ModelInputs {
+        ModelInputs { u: InputSpec::plain(pairs.u.ncols()), v: InputSpec::plain(pairs.v.ncols()) }
+    }
+}
+
 /// The two encoders and the scorer, trained together.
 #[derive(Module, Debug)]
 pub struct ContrastiveModel {
@@ -87,11 +103,11 @@ pub struct ContrastiveModel {
 }
 
 impl ContrastiveModel {
-    /// A freshly initialised model for states of `d_u` and observations of `d_v` features.
-    pub fn new(config: &TrainConfig, d_u: usize, d_v: usize, rng: &mut StdRng, device: &Device) -> Result<Self> {
+    /// A freshly initialised model for the states `u` and observations `v` described.
+    pub fn new(config: &TrainConfig, inputs: &ModelInputs, rng: &mut StdRng, device: &Device) -> Result<Self> {
         Ok(ContrastiveModel {
-            encoder_u: Encoder::build(&config.encoder_u, "train.encoder_u", d_u, config.n_e, rng, device)?,
-            encoder_v: Encoder::build(&config.encoder_v, "train.encoder_v", d_v, config.n_e, rng, device)?,
+            encoder_u: Encoder::build(&config.encoder_u, "train.encoder_u", &inputs.u, config.n_e, rng, device)?,
+            encoder_v: Encoder::build(&config.encoder_v, "train.encoder_v", &inputs.v, config.n_e, rng, device)?,
             scorer: Scorer::new(config.tilting, config.temperature, config.learn_temperature, device),
         })
     }
@@ -168,7 +184,7 @@ pub fn train(config: &TrainConfig, pairs: Pairs, device: &Device, seed: u64) -> 
 
 /// Trains on `fit` and validates on `validation` after every epoch.
 pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, device: &Device, seed: u64) -> Result<Trained> {
-    train_resumable(config, fit, validation, device, seed, None)
+    train_resumable(config, &ModelInputs::plain(&fit), fit, validation, device, seed, None)
 }
 
 /// [`train_split`] with a checkpoint after every epoch in `checkpoints` (see [`super::checkpoint`]),
@@ -177,6 +193,7 @@ pub fn train_split(config: &TrainConfig, fit: Pairs, validation: Option<Pairs>, 
 /// training (same configuration, data and seed); the pipeline runner guarantees that.
 pub fn train_resumable(
     config: &TrainConfig,
+    inputs: &ModelInputs,
     fit: Pairs,
     validation: Option<Pairs>,
     device: &Device,
@@ -184,6 +201,9 @@ pub fn train_resumable(
     checkpoints: Option<&Path>,
 ) -> Result<Trained> {
     fit.check("training pairs")?;
+    if inputs.u.width != fit.u.ncols() || inputs.v.width != fit.v.ncols() {
+        return Err(Error::input(fit.source, "the training pairs do not have the feature counts the encoders were described with"));
+    }
     if fit.len() < 2 {
         return Err(Error::input(fit.source, format!("{} training pairs; a contrastive loss needs at least 2", fit.len())));
     }
@@ -206,13 +226,13 @@ pub fn train_resumable(
     let patience = if validation.is_some() { config.patience } else { 0 };
 
     let restored = match checkpoints {
-        Some(dir) => Run::resume(config, &fit, seed, patience, &autodiff, device, dir)?,
+        Some(dir) => Run::resume(config, inputs, &fit, seed, patience, device, dir)?,
         None => None,
     };
     let resumed_from = restored.as_ref().map(|r| r.state.epoch);
     let mut run = match restored {
         Some(run) => run,
-        None => Run::start(config, &fit, seed, patience, &autodiff)?,
+        None => Run::start(config, inputs, &fit, seed, patience, &autodiff)?,
     };
     let progress = Progress::new("train", total_steps as u64);
     progress.inc(run.state.step as u64);
@@ -292,9 +312,9 @@ struct Run {
 
 impl Run {
     /// A fresh run: the model initialised from `seed`, nothing trained.
-    fn start(config: &TrainConfig, fit: &Pairs, seed: u64, patience: usize, autodiff: &Device) -> Result<Run> {
+    fn start(config: &TrainConfig, inputs: &ModelInputs, fit: &Pairs, seed: u64, patience: usize, autodiff: &Device) -> Result<Run> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let model = ContrastiveModel::new(config, fit.u.ncols(), fit.v.ncols(), &mut rng, autodiff)?;
+        let model = ContrastiveModel::new(config, inputs, &mut rng, autodiff)?;
         let weight_decay = (config.weight_decay > 0.0).then(|| WeightDecayConfig::new(config.weight_decay as f32));
         Ok(Run {
             model,
@@ -315,10 +335,10 @@ impl Run {
     /// The run restored from the newest checkpoint in `dir`, if there is one that fits: the
     /// random stream is replayed (initialisation, one shuffle per finished epoch) and must reach
     /// the saved order; a checkpoint that does not fit is ignored with a warning.
-    fn resume(config: &TrainConfig, fit: &Pairs, seed: u64, patience: usize, autodiff: &Device, device: &Device, dir: &Path) -> Result<Option<Run>> {
+    fn resume(config: &TrainConfig, inputs: &ModelInputs, fit: &Pairs, seed: u64, patience: usize, device: &Device, dir: &Path) -> Result<Option<Run>> {
         let Some(path) = checkpoint::latest(dir)? else { return Ok(None) };
-        let fresh = Run::start(config, fit, seed, patience, autodiff)?;
-        let skeleton = ContrastiveModel::new(config, fit.u.ncols(), fit.v.ncols(), &mut StdRng::seed_from_u64(0), device)?;
+        let fresh = Run::start(config, inputs, fit, seed, patience, &device.clone().autodiff())?;
+        let skeleton = ContrastiveModel::new(config, inputs, &mut StdRng::seed_from_u64(0), device)?;
         let restored = match checkpoint::load(&path, fresh.model, fresh.optim, skeleton) {
             Ok(r) => r,
             Err(e) => {

@@ -4,16 +4,26 @@
 //! - `fixed`: the identity or a selection of input coefficients (the paper's state encoder);
 //! - `linear`: `g(x) = G x`, unnormalised, without bias (the Gaussian theory of SCIENCE.md 4);
 //! - `mlp`: hidden layers of configurable widths, activation and optional layer norm;
-//! - `trajectory`: a transformer over the time steps of drifter trajectories.
+//! - `trajectory`: a transformer over the time steps of drifter trajectories;
+//! - `eof`: the projection on the leading EOFs of the training states, optionally followed by a
+//!   learned affine map;
+//! - `conv`: a small CNN over gridded fields with a validity mask.
+//!
+//! What an encoder needs to know about its inputs beyond its configuration (their width, the EOF
+//! basis, the grid) is an [`InputSpec`].
 //!
 //! Weights are drawn from the seeded generator passed to [`Encoder::build`], never from burn's
 //! global one, so the same seed gives the same model on every backend.
 
+mod conv;
+mod eof;
 mod fixed;
 mod linear;
 mod mlp;
 mod trajectory;
 
+pub use conv::{ConvEncoder, GridLayout};
+pub use eof::{EofEncoder, EofProjection};
 pub use fixed::FixedEncoder;
 pub use linear::LinearEncoder;
 pub use mlp::MlpEncoder;
@@ -42,6 +52,10 @@ pub enum EncoderKind {
     Mlp,
     /// Transformer over trajectory points.
     Trajectory,
+    /// Projection on the leading EOFs of the training states (states only).
+    Eof,
+    /// CNN over gridded fields with a validity mask.
+    Conv,
 }
 
 /// Nonlinearity of the `mlp` and `trajectory` encoders.
@@ -110,6 +124,14 @@ pub struct EncoderConfig {
     pub blocks: usize,
     /// `trajectory`: sequence pooling.
     pub pooling: Pooling,
+    /// `eof`: leading EOFs kept (0: every mode in the data set).
+    pub eof_modes: usize,
+    /// `eof`: a learned affine map from the modes to `n_e` (without it, the modes are the code).
+    pub eof_linear: bool,
+    /// `conv`: output channels of each convolution (kernel 3, stride 2).
+    pub conv_channels: Vec<usize>,
+    /// `conv`: `[ny, nx]` of the grid; empty: from the data set's variable metadata (states).
+    pub grid: Vec<usize>,
 }
 
 impl Default for EncoderConfig {
@@ -125,6 +147,10 @@ impl Default for EncoderConfig {
             heads: 4,
             blocks: 4,
             pooling: Pooling::Last,
+            eof_modes: 0,
+            eof_linear: true,
+            conv_channels: vec![16, 32],
+            grid: Vec::new(),
         }
     }
 }
@@ -147,7 +173,19 @@ impl EncoderConfig {
                     format!("{} heads do not divide d_model = {}", self.heads, self.d_model),
                 );
             }
-            EncoderKind::Fixed | EncoderKind::Linear => {}
+            EncoderKind::Conv => {
+                p.check(
+                    !self.conv_channels.is_empty() && self.conv_channels.iter().all(|&c| c > 0),
+                    format!("{section}.conv_channels"),
+                    "expected at least one convolution, each of at least 1 channel",
+                );
+                p.check(
+                    self.grid.is_empty() || (self.grid.len() == 2 && self.grid.iter().all(|&n| n > 0)),
+                    format!("{section}.grid"),
+                    format!("{:?} is not [ny, nx] of positive sizes (or [] for the data set's grid)", self.grid),
+                );
+            }
+            EncoderKind::Fixed | EncoderKind::Linear | EncoderKind::Eof => {}
         }
     }
 }
@@ -165,6 +203,29 @@ pub enum Encoder {
     Mlp(MlpEncoder),
     /// See [`TrajectoryEncoder`].
     Trajectory(TrajectoryEncoder),
+    /// See [`EofEncoder`].
+    Eof(EofEncoder),
+    /// See [`ConvEncoder`].
+    Conv(ConvEncoder),
+}
+
+/// What an encoder needs to know about its inputs beyond its configuration.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct InputSpec {
+    /// Features per input row (for `conv`: the values, then one validity flag per value).
+    pub width: usize,
+    /// `eof`: the EOF basis, in the units of the inputs.
+    pub eof: Option<EofProjection>,
+    /// `conv`: where the values sit on the grid (when absent, `grid = [ny, nx]` of the
+    /// configuration lays the values out as whole fields).
+    pub grid: Option<GridLayout>,
+}
+
+impl InputSpec {
+    /// Rows of `width` features and nothing more to know.
+    pub fn plain(width: usize) -> InputSpec {
+        InputSpec { width, ..InputSpec::default() }
+    }
 }
 
 impl Encoder {
@@ -173,12 +234,13 @@ impl Encoder {
     pub fn build(
         config: &EncoderConfig,
         section: &str,
-        d_in: usize,
+        input: &InputSpec,
         n_e: usize,
         rng: &mut StdRng,
         device: &Device,
     ) -> Result<Encoder> {
         let bad = |key: &str, message: String| Error::config("configuration", format!("{section}.{key}"), message);
+        let d_in = input.width;
         Ok(match config.kind {
             EncoderKind::Fixed => {
                 let out = if config.indices.is_empty() { d_in } else { config.indices.len() };
@@ -201,6 +263,35 @@ impl Encoder {
                 }
                 Encoder::Trajectory(TrajectoryEncoder::new(config, d_in, n_e, rng, device))
             }
+            EncoderKind::Eof => {
+                let Some(eof) = &input.eof else {
+                    return Err(bad("kind", "the eof encoder needs the EOFs of the training states: train from a data set ingested with ingest.eof.modes > 0".into()));
+                };
+                let stored = eof.modes.nrows();
+                let modes = if config.eof_modes == 0 { stored } else { config.eof_modes };
+                if modes > stored {
+                    return Err(bad("eof_modes", format!("{modes} modes asked for but the data set has {stored} (raise ingest.eof.modes)")));
+                }
+                if eof.modes.ncols() != d_in {
+                    return Err(bad("kind", format!("the EOFs have {} elements but the states {d_in}", eof.modes.ncols())));
+                }
+                if !config.eof_linear && modes != n_e {
+                    return Err(bad("eof_modes", format!("without eof_linear the {modes} EOF coefficients are the code, but train.n_e = {n_e}")));
+                }
+                let lead = EofProjection { modes: eof.modes.slice(ndarray::s![..modes, ..]).to_owned(), mean: eof.mean.clone() };
+                Encoder::Eof(EofEncoder::new(&lead, config.eof_linear, n_e, rng, device))
+            }
+            EncoderKind::Conv => {
+                let grid = match (&input.grid, config.grid.as_slice()) {
+                    (Some(grid), _) => grid.clone(),
+                    (None, &[ny, nx]) => GridLayout::dense(d_in / 2, ny, nx).map_err(|m| bad("grid", m))?,
+                    (None, _) => return Err(bad("grid", "no grid: set grid = [ny, nx]".into())),
+                };
+                if d_in != 2 * grid.cell.len() {
+                    return Err(bad("grid", format!("inputs of {d_in} features are not {} values and as many validity flags", grid.cell.len())));
+                }
+                Encoder::Conv(ConvEncoder::new(config, &grid, n_e, rng, device))
+            }
         })
     }
 
@@ -211,6 +302,8 @@ impl Encoder {
             Encoder::Linear(e) => e.forward(x),
             Encoder::Mlp(e) => e.forward(x),
             Encoder::Trajectory(e) => e.forward(x),
+            Encoder::Eof(e) => e.forward(x),
+            Encoder::Conv(e) => e.forward(x),
         }
     }
 }
@@ -218,19 +311,20 @@ impl Encoder {
 /// A `d_in x d_out` weight matrix drawn from U(-1/sqrt(d_in), 1/sqrt(d_in)) (PyTorch's default
 /// for linear layers), as a trainable parameter.
 fn uniform_param(d_in: usize, d_out: usize, rng: &mut StdRng, device: &Device) -> Param<Tensor<2>> {
-    let bound = 1.0 / (d_in.max(1) as f32).sqrt();
-    let values: Vec<f32> = (0..d_in * d_out).map(|_| rng.random_range(-bound..=bound)).collect();
-    Param::from_tensor(Tensor::from_data(TensorData::new(values, [d_in, d_out]), device))
+    uniform([d_in, d_out], d_in, rng, device)
+}
+
+/// A trainable tensor of `shape` drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)).
+fn uniform<const D: usize>(shape: [usize; D], fan_in: usize, rng: &mut StdRng, device: &Device) -> Param<Tensor<D>> {
+    let bound = 1.0 / (fan_in.max(1) as f32).sqrt();
+    let values: Vec<f32> = (0..shape.iter().product()).map(|_| rng.random_range(-bound..=bound)).collect();
+    Param::from_tensor(Tensor::from_data(TensorData::new(values, shape), device))
 }
 
 /// A burn `Linear` layer (`y = x W + b`) with seeded PyTorch-style initialisation.
 fn seeded_linear(d_in: usize, d_out: usize, bias: bool, rng: &mut StdRng, device: &Device) -> Linear {
     let weight = uniform_param(d_in, d_out, rng, device);
-    let bias = bias.then(|| {
-        let bound = 1.0 / (d_in.max(1) as f32).sqrt();
-        let values: Vec<f32> = (0..d_out).map(|_| rng.random_range(-bound..=bound)).collect();
-        Param::from_tensor(Tensor::from_data(TensorData::new(values, [d_out]), device))
-    });
+    let bias = bias.then(|| uniform([d_out], d_in, rng, device));
     Linear { weight, bias }
 }
 
@@ -244,7 +338,7 @@ mod tests {
     }
 
     fn build(config: &EncoderConfig, d_in: usize, n_e: usize, seed: u64) -> Result<Encoder> {
-        Encoder::build(config, "train.encoder_u", d_in, n_e, &mut StdRng::seed_from_u64(seed), &Device::flex())
+        Encoder::build(config, "train.encoder_u", &InputSpec::plain(d_in), n_e, &mut StdRng::seed_from_u64(seed), &Device::flex())
     }
 
     #[test]
