@@ -272,7 +272,8 @@ fn plot_rank_histograms(dir: &Path, eval: &Evaluation, doc: &mut Document) -> Re
 fn plot_training(dir: &Path, training: &TrainingCurves, doc: &mut Document) -> Result<()> {
     doc.blocks.push(Block::Heading(2, "Training".into()));
     let losses = training.series(|c| c.contains("loss"));
-    let others = training.series(|c| !c.contains("loss"));
+    // Recall columns only (r1_u2v, r5_v2u, ...): tau, seconds and the saved-epoch flag are other units.
+    let others = training.series(|c| c.starts_with('r') && c[1..].starts_with(|d: char| d.is_ascii_digit()));
     for (series, file, title, y) in [(losses, "training_loss.png", "Contrastive loss per epoch", "loss"), (others, "training_recall.png", "Validation retrieval recall per epoch", "recall")] {
         if series.is_empty() {
             continue;

@@ -81,6 +81,10 @@ impl Stage for IngestStage {
         &["ingest", "io"]
     }
 
+    fn output_format(&self) -> u32 {
+        dataset::FORMAT_VERSION as u32
+    }
+
     fn check(&self, spec: &StageSpec) -> Result<()> {
         match spec.options.keys().next() {
             Some(k) => Err(Error::config("pipeline file", format!("pipeline.stages.{}.options.{k}", spec.name), "the ingest stage takes no options; configure it in [ingest]")),

@@ -131,6 +131,7 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
         json!({
             "spec": spec, "config": sections, "inputs": input_records, "seed": seed,
             "window": window.map(|w| w.to_string()), "version": env!("CARGO_PKG_VERSION"),
+            "output_format": stage.output_format(),
         })
         .to_string()
         .as_bytes(),

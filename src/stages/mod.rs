@@ -46,6 +46,12 @@ pub trait Stage {
     /// Configuration sections (top-level keys) whose values change this stage's outputs; they enter
     /// the stage fingerprint, so editing another section does not rerun it.
     fn config_sections(&self) -> &'static [&'static str];
+    /// Version of the layout of this stage's outputs, part of its fingerprint: raising it when a
+    /// format changes reruns the stage in existing run directories instead of leaving outputs
+    /// that later stages can no longer read.
+    fn output_format(&self) -> u32 {
+        1
+    }
     /// Whether outputs are per date window (`--window`), e.g. a daily analysis.
     fn windowed(&self) -> bool {
         false
