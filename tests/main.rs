@@ -13,6 +13,7 @@ mod generator_gaussian;
 mod ingest;
 mod kalman_drifter;
 mod kalman_l96;
+mod kalman_lagrangian;
 mod kalman_stage;
 mod pipeline;
 mod sample_data;
