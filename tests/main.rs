@@ -14,6 +14,7 @@ mod generator_gaussian;
 mod ingest;
 mod kalman_drifter;
 mod kalman_l96;
+mod kalman_lagrangian;
 mod kalman_stage;
 mod pipeline;
 mod sample_data;

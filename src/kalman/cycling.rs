@@ -11,7 +11,7 @@
 
 use std::time::Instant;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
@@ -20,7 +20,7 @@ use serde::Serialize;
 use super::diagnostics::InnovationStats;
 use super::ensemble::{mean_into, rmse, spread};
 use super::localization::{Distance, Point};
-use super::obs_operator::{observe, LinearObs};
+use super::obs_operator::{observe, LinearObs, ObsOperator};
 use super::{BaselineConfig, Filter, Geometry, Method, Observations};
 use crate::error::{Error, Result};
 use crate::models::lorenz96::Lorenz96;
@@ -99,7 +99,7 @@ pub struct TwinData {
 
 /// Distinct random streams derived from one seed, so that the truth and the observations do not
 /// depend on the filter (every method sees the same data for the same seed).
-fn stream(seed: u64, which: u64) -> StdRng {
+pub(crate) fn stream(seed: u64, which: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ which.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
@@ -175,52 +175,107 @@ impl Lorenz96Twin {
         let mut rng = stream(self.seed, 2);
         let x0 = self.x0();
         let mut ensemble = Array2::from_shape_fn((self.ensemble_size, n), |(_, j)| x0[j] + self.init_var.sqrt() * rng.sample::<f64, _>(StandardNormal));
-        let mut model = Lorenz96::new(n, self.forcing, self.dt);
-        let mut obs = Observations { values: vec![0.0; n], variance: vec![self.obs_std * self.obs_std; n] };
-        let (mut mean, mut hx) = (vec![0.0; n], Array2::zeros((0, 0)));
-        let mut sums = TwinScores::default();
-        let (mut innovation_mean, mut innovation_sq, mut expected_sq) = (0.0, 0.0, 0.0);
-
-        let start = Instant::now();
-        for k in 0..data.truth.nrows() {
-            for mut member in ensemble.rows_mut() {
-                model.advance(member.as_slice_mut().expect("standard layout"), self.steps_per_cycle);
-            }
-            obs.values.iter_mut().zip(data.obs.row(k)).for_each(|(o, &y)| *o = y);
-            let truth = data.truth.row(k);
-            let truth = truth.as_slice().expect("standard layout");
-            let scored = k >= self.burn_in;
-            if scored {
-                mean_into(ensemble.view(), &mut mean);
-                sums.rmse_f += rmse(&mean, truth);
-                sums.spread_f += spread(ensemble.view(), &mean);
-                observe(&op, ensemble.view(), &mut hx);
-                let s = InnovationStats::of(hx.view(), &obs);
-                innovation_mean += s.mean;
-                innovation_sq += s.rms * s.rms;
-                expected_sq += s.expected_rms * s.expected_rms;
-            }
-            filter.assimilate(&mut ensemble, &op, &obs, &mut rng).map_err(|e| Error::Other(format!("cycle {k}: {e}")))?;
-            if scored {
-                mean_into(ensemble.view(), &mut mean);
-                let err = rmse(&mean, truth);
-                if !err.is_finite() {
-                    return Err(Error::Other(format!("cycle {k}: the filter diverged (analysis RMSE {err})")));
-                }
-                sums.rmse_a += err;
-                sums.spread_a += spread(ensemble.view(), &mean);
-            }
-        }
-        let cycles = data.truth.nrows().saturating_sub(self.burn_in);
-        let c = cycles as f64;
-        Ok(TwinScores {
-            rmse_a: sums.rmse_a / c,
-            spread_a: sums.spread_a / c,
-            rmse_f: sums.rmse_f / c,
-            spread_f: sums.spread_f / c,
-            innovation: InnovationStats { count: n, mean: innovation_mean / c, rms: (innovation_sq / c).sqrt(), expected_rms: (expected_sq / c).sqrt() },
-            cycles,
-            seconds: start.elapsed().as_secs_f64(),
-        })
+        let mut twin = Lorenz96Cycles {
+            model: Lorenz96::new(n, self.forcing, self.dt),
+            steps: self.steps_per_cycle,
+            op,
+            obs: Observations { values: vec![0.0; n], variance: vec![self.obs_std * self.obs_std; n] },
+            data,
+        };
+        run_cycles(&mut twin, data.truth.nrows(), self.burn_in, &mut filter, &mut ensemble, &mut rng)
     }
+}
+
+/// The Lorenz-96 twin as the cycle loop sees it: every variable observed, scored as is.
+struct Lorenz96Cycles<'d> {
+    model: Lorenz96,
+    steps: usize,
+    op: LinearObs,
+    obs: Observations,
+    data: &'d TwinData,
+}
+
+impl Cycled for Lorenz96Cycles<'_> {
+    fn forecast(&mut self, ensemble: &mut Array2<f64>) {
+        for mut member in ensemble.rows_mut() {
+            self.model.advance(member.as_slice_mut().expect("standard layout"), self.steps);
+        }
+    }
+
+    fn observations(&mut self, k: usize) -> Result<(&dyn ObsOperator, &Observations)> {
+        self.obs.values.iter_mut().zip(self.data.obs.row(k)).for_each(|(o, &y)| *o = y);
+        Ok((&self.op, &self.obs))
+    }
+
+    fn scored<'a>(&'a mut self, k: usize, ensemble: &'a Array2<f64>) -> (ArrayView2<'a, f64>, &'a [f64]) {
+        (ensemble.view(), self.data.truth.row(k).to_slice().expect("standard layout"))
+    }
+}
+
+/// A twin experiment as [`run_cycles`] sees it: a model that steps members from one observation
+/// time to the next, the observations of each cycle, and what is scored against the truth.
+pub(crate) trait Cycled {
+    /// Advances every member (row of `ensemble`) to the next observation time.
+    fn forecast(&mut self, ensemble: &mut Array2<f64>);
+    /// The observation operator and the observations of cycle `k`.
+    fn observations(&mut self, k: usize) -> Result<(&dyn ObsOperator, &Observations)>;
+    /// The scored quantities of every member (members x scored) and of the truth at cycle `k`:
+    /// the state itself, or what a model derives from it linearly (so that the mean of the
+    /// scored members is the scored mean).
+    fn scored<'a>(&'a mut self, k: usize, ensemble: &'a Array2<f64>) -> (ArrayView2<'a, f64>, &'a [f64]);
+}
+
+/// Cycles `ensemble` through `cycles` forecasts and analyses of `twin` with `filter` and averages
+/// the scores of the cycles after `burn_in`. Random draws of the analyses come from `rng`.
+pub(crate) fn run_cycles(twin: &mut impl Cycled, cycles: usize, burn_in: usize, filter: &mut Filter, ensemble: &mut Array2<f64>, rng: &mut StdRng) -> Result<TwinScores> {
+    let (mut mean, mut hx) = (Vec::new(), Array2::zeros((0, 0)));
+    let mut sums = TwinScores::default();
+    let (mut innovation_mean, mut innovation_sq, mut expected_sq, mut observed) = (0.0, 0.0, 0.0, 0);
+    // Mean and spread of the scored members, and the RMSE of that mean against the truth.
+    let mut score = |twin: &mut dyn Cycled, k: usize, ensemble: &Array2<f64>| {
+        let (members, truth) = twin.scored(k, ensemble);
+        mean.resize(members.ncols(), 0.0);
+        mean_into(members, &mut mean);
+        (rmse(&mean, truth), spread(members, &mean))
+    };
+
+    let start = Instant::now();
+    for k in 0..cycles {
+        twin.forecast(ensemble);
+        let scored = k >= burn_in;
+        if scored {
+            let (err, sd) = score(twin, k, ensemble);
+            sums.rmse_f += err;
+            sums.spread_f += sd;
+        }
+        let (op, obs) = twin.observations(k)?;
+        if scored {
+            observe(op, ensemble.view(), &mut hx);
+            let s = InnovationStats::of(hx.view(), obs);
+            innovation_mean += s.mean;
+            innovation_sq += s.rms * s.rms;
+            expected_sq += s.expected_rms * s.expected_rms;
+            observed = observed.max(s.count);
+        }
+        filter.assimilate(ensemble, op, obs, rng).map_err(|e| Error::Other(format!("cycle {k}: {e}")))?;
+        if scored {
+            let (err, sd) = score(twin, k, ensemble);
+            if !err.is_finite() {
+                return Err(Error::Other(format!("cycle {k}: the filter diverged (analysis RMSE {err})")));
+            }
+            sums.rmse_a += err;
+            sums.spread_a += sd;
+        }
+    }
+    let scored = cycles.saturating_sub(burn_in);
+    let c = scored as f64;
+    Ok(TwinScores {
+        rmse_a: sums.rmse_a / c,
+        spread_a: sums.spread_a / c,
+        rmse_f: sums.rmse_f / c,
+        spread_f: sums.spread_f / c,
+        innovation: InnovationStats { count: observed, mean: innovation_mean / c, rms: (innovation_sq / c).sqrt(), expected_rms: (expected_sq / c).sqrt() },
+        cycles: scored,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }

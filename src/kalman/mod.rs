@@ -19,6 +19,7 @@ pub mod ensemble_space;
 pub mod etkf;
 pub mod flow_ensemble;
 pub mod inflation;
+pub mod lagrangian_twin;
 pub mod letkf;
 pub mod localization;
 pub mod obs_file;
