@@ -7,12 +7,8 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${DAPPER_VENV:-$root/.venv-dapper}"
-version="1.7.1"
-if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('dapper') != '$version')" 2>/dev/null; then
-    echo "bench_dapper: installing dapper==$version into $venv" >&2
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet "dapper==$version" >&2
-fi
+source "$root/scripts/venv.sh"
+ensure_venv "$venv" dapper "1.7.1"
 # Single-threaded BLAS for a like-for-like comparison; Agg keeps matplotlib off any display.
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MPLBACKEND=Agg
 exec "$venv/bin/python" "$root/scripts/dapper_l96.py" "$@"

@@ -7,10 +7,6 @@
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${TORCH_VENV:-$root/.venv-torch}"
-version="2.15.0"
-if ! "$venv/bin/python" -c "import importlib.metadata as m, sys; sys.exit(m.version('torch') != '$version')" 2>/dev/null; then
-    echo "bench_pytorch: installing torch==$version into $venv" >&2
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet "torch==$version" numpy >&2
-fi
+source "$root/scripts/venv.sh"
+ensure_venv "$venv" torch "2.15.0" numpy
 exec "$venv/bin/python" "$root/scripts/pytorch_contrastive.py" "$@"

@@ -476,9 +476,7 @@ impl Dataset {
     /// A reader of the state vectors of `path` (physical units), row chunk by row chunk in order,
     /// so that a large bank need not fit in memory; `finish` checks the checksum at the end.
     pub fn states_reader(path: impl AsRef<Path>) -> Result<StatesReader> {
-        let f = NcFile::open(path.as_ref())?;
-        let record = states_record(&f, f.dim_len("sample")?, f.dim_len("state_dim")?)?;
-        StatesReader::open(&f.path().with_file_name(&record.file), &record)
+        open_states(&NcFile::open(path.as_ref())?)
     }
 
     fn load_with(path: &Path, states: bool) -> Result<Dataset> {
@@ -576,27 +574,27 @@ impl Dataset {
 /// Rows read per call, so that no second copy of the states is held while loading.
 const LOAD_ROWS_BYTES: usize = 64 << 20;
 
-/// What `dataset.nc` (`f`, with `n` samples of `sd` state elements) records of its states file.
-fn states_record(f: &NcFile, n: usize, sd: usize) -> Result<StatesRecord> {
+/// The states file `dataset.nc` (`f`) records, opened and checked against that record.
+fn open_states(f: &NcFile) -> Result<StatesReader> {
     let path = f.path();
     let missing = |a: &str| Error::input(path, format!("global attribute `{a}` is missing; expected in a dataset.nc written by contrada ingest"));
     let file = f.attr_str(None, "states_file").ok_or_else(|| missing("states_file"))?;
     if file.contains(['/', '\\']) {
         return Err(Error::input(path, format!("global attribute `states_file` is {file:?}; expected a file name beside it")));
     }
-    Ok(StatesRecord {
-        rows: n,
-        cols: sd,
+    let record = StatesRecord {
+        rows: f.dim_len("sample")?,
+        cols: f.dim_len("state_dim")?,
         bytes: f.attr_f64s(None, "states_file_bytes").and_then(|v| v.first().copied()).ok_or_else(|| missing("states_file_bytes"))? as u64,
         xxh3_128: f.attr_str(None, "states_file_xxh3_128").ok_or_else(|| missing("states_file_xxh3_128"))?,
         file,
-    })
+    };
+    StatesReader::open(&path.with_file_name(&record.file), &record)
 }
 
 /// The state rows from the states file `f` records, `n × sd`.
 fn read_states(f: &NcFile, n: usize, sd: usize) -> Result<Array2<f64>> {
-    let record = states_record(f, n, sd)?;
-    let mut reader = StatesReader::open(&f.path().with_file_name(&record.file), &record)?;
+    let mut reader = open_states(f)?;
     let mut state = Array2::zeros((n, sd));
     let rows = (LOAD_ROWS_BYTES / (8 * sd.max(1))).max(1);
     for mut chunk in state.axis_chunks_iter_mut(ndarray::Axis(0), rows) {

@@ -37,7 +37,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     let chosen = choose(sample_count(&prior_file, member_dim)?, options.members, derive_seed(ctx.config.run.seed, "baseline prior members"), &format!("{options_key}.members"))?;
     let prior = FlowEnsemble::read(&prior_file, member_dim, &chosen)?;
     let obs_file = NcFile::open(ctx.input("observations")?)?;
-    let spec = DrifterSpec { sample: options.obs_time_index, error_std: options.obs_error_std, max_dt: options.drifter_dt.unwrap_or(DEFAULT_MAX_DT), restart: options.drifter_restart.unwrap_or(true), options_key: options_key.to_string() };
+    let spec = DrifterSpec { sample: options.obs_time_index, error_std: options.obs_error_std, max_dt: options.drifter_dt.unwrap_or(DEFAULT_MAX_DT), restart: options.drifter_restart(), options_key: options_key.to_string() };
     let loaded = drifter_file::load(&obs_file, &prior_file, prior.n_state(), prior.slots, &spec)?;
     let statics = match config.method {
         Method::Enoi => Some(read_static(ctx, options, member_dim, &prior, options_key)?),
@@ -66,7 +66,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
         "observed_sample": loaded.sample,
         "analysis_time": loaded.time_units.decode(loaded.time).to_string(),
         "obs_error_std": options.obs_error_std,
-        "drifter_restart": options.drifter_restart.unwrap_or(true),
+        "drifter_restart": options.drifter_restart(),
     });
     write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
 }

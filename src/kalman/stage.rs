@@ -116,6 +116,11 @@ pub struct BaselineOptions {
 }
 
 impl BaselineOptions {
+    /// Whether the drifter operator restarts each gap at the observed position (the default).
+    pub fn drifter_restart(&self) -> bool {
+        self.drifter_restart.unwrap_or(true)
+    }
+
     /// Checks that the options given fit the operator; errors name the key under `prefix`.
     fn check(&self, prefix: &str) -> Result<()> {
         let bad = |k: &str, why: &str| Error::config("pipeline file", format!("{prefix}.{k}"), why.to_string());
