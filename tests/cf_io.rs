@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{contrada, fixture, stdout};
-use contrada::cf::dsg::{read_trajectories, DsgNames, Layout};
+use contrada::cf::dsg::{read_trajectories, unit_name, DsgNames, Layout, Trajectory};
 use contrada::cf::{NcFile, NcWriter};
 use contrada::config::IoConfig;
 use serde_json::Value;
@@ -65,6 +65,37 @@ fn ragged_and_multidimensional_layouts_give_the_same_tracks() {
     assert_eq!(ragged.trajectories[0].id, "41001");
     assert_eq!(ragged.trajectories[0].x[0], exp["first_lon"].as_f64().unwrap());
     assert_eq!(*ragged.trajectories[2].y.last().unwrap(), exp["last_lat"].as_f64().unwrap());
+}
+
+#[test]
+fn indexed_ragged_layout_gives_the_same_tracks() {
+    let ragged = read_trajectories(&NcFile::open(fixture("drifters_ragged.nc")).unwrap(), &DsgNames::default()).unwrap();
+    // The same fixes interleaved across drifters, as an archive appends them in time order.
+    let longest = ragged.trajectories.iter().map(|t| t.time.len()).max().unwrap();
+    let mut order = Vec::new();
+    for p in 0..longest {
+        order.extend(ragged.trajectories.iter().enumerate().filter(|(_, t)| p < t.time.len()).map(|(i, _)| (i, p)));
+    }
+    let pick = |f: fn(&Trajectory) -> &Vec<f64>| order.iter().map(|&(i, p)| f(&ragged.trajectories[i])[p]).collect::<Vec<f64>>();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("indexed.nc");
+    let mut w = NcWriter::create(&path, &IoConfig::default(), "indexed ragged").unwrap();
+    w.global("featureType", "trajectory").unwrap();
+    w.dim("trajectory", ragged.trajectories.len()).unwrap();
+    w.dim("obs", order.len()).unwrap();
+    let ids: Vec<f64> = ragged.trajectories.iter().map(|t| t.id.parse().unwrap()).collect();
+    w.var_f64("id", &["trajectory"], &ids, vec![("cf_role", "trajectory_id".into())]).unwrap();
+    let index: Vec<i32> = order.iter().map(|&(i, _)| i as i32).collect();
+    w.var_i32("traj_index", &["obs"], &index, vec![("instance_dimension", "trajectory".into())]).unwrap();
+    let u = &ragged.time_units;
+    let units = format!("{} since {}", unit_name(u.unit_seconds), u.epoch);
+    w.var_f64("time", &["obs"], &pick(|t| &t.time), vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into())]).unwrap();
+    w.var_f64("lon", &["obs"], &pick(|t| &t.x), vec![("standard_name", "longitude".into())]).unwrap();
+    w.var_f64("lat", &["obs"], &pick(|t| &t.y), vec![("standard_name", "latitude".into())]).unwrap();
+    w.finish().unwrap();
+    let indexed = read_trajectories(&NcFile::open(&path).unwrap(), &DsgNames::default()).unwrap();
+    assert_eq!(indexed.layout, Layout::IndexedRagged);
+    assert_eq!(indexed.trajectories, ragged.trajectories);
 }
 
 #[test]

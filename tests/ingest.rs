@@ -403,6 +403,103 @@ fn stations_and_masked_gridded_observations() {
     assert_eq!(qc_json(&out)["pairing"]["padded"], 1);
 }
 
+/// The tide gauges of [`ocean_files`] as a CF DSG timeSeries file stored per observation:
+/// station-major in a contiguous ragged array (with one station's first time repeated, a
+/// duplicate), or in time order, stations reversed, in an indexed ragged array (with one sample
+/// that belongs to no station). Times are in hours here, days in `tide.nc`.
+fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool) {
+    let value = |k: usize, s: usize| match (k, s) {
+        (4, 1) => -999.0,
+        (8, 2) => 1.0e4,
+        _ => 100.0 * s as f64 + k as f64,
+    };
+    let mut samples: Vec<(f64, f64, i32)> = Vec::new();
+    if contiguous {
+        for s in 0..4 {
+            for k in 0..20 {
+                samples.push((6.0 * k as f64, value(k, s), s as i32));
+                if (s, k) == (0, 0) {
+                    samples.push((0.0, 555.0, 0));
+                }
+            }
+        }
+    } else {
+        for k in 0..20 {
+            for s in (0..4).rev() {
+                samples.push((6.0 * k as f64, value(k, s), s as i32));
+            }
+            if k == 10 {
+                samples.push((60.0, 777.0, -1));
+            }
+        }
+    }
+    write_file(path, |w| {
+        if feature_type {
+            w.global("featureType", "timeSeries").unwrap();
+        }
+        w.dim("station", 4).unwrap();
+        w.dim("obs", samples.len()).unwrap();
+        w.var_f64("lon", &["station"], &[0.5, 1.5, 2.5, 9.0], vec![("standard_name", "longitude".into()), ("units", "degrees_east".into())]).unwrap();
+        w.var_f64("lat", &["station"], &[10.5, 11.0, 11.5, 10.0], vec![("standard_name", "latitude".into()), ("units", "degrees_north".into())]).unwrap();
+        if contiguous {
+            let sizes: Vec<i32> = (0..4).map(|s| samples.iter().filter(|o| o.2 == s).count() as i32).collect();
+            w.var_i32("row_size", &["station"], &sizes, vec![("sample_dimension", "obs".into())]).unwrap();
+        } else {
+            let index: Vec<i32> = samples.iter().map(|o| o.2).collect();
+            w.var_i32("station_index", &["obs"], &index, vec![("instance_dimension", "station".into()), ("_FillValue", (-1).into())]).unwrap();
+        }
+        let hours: Vec<f64> = samples.iter().map(|o| o.0).collect();
+        w.var_f64("time", &["obs"], &hours, time_attrs("hours since 2020-01-01", "standard")).unwrap();
+        let v: Vec<f64> = samples.iter().map(|o| o.1).collect();
+        w.var_f64("ssh_obs", &["obs"], &v, vec![("units", "cm".into()), ("_FillValue", (-999.0).into()), ("error_std", 0.05.into())]).unwrap();
+    });
+}
+
+#[test]
+fn ragged_station_files_pair_like_the_time_by_station_file() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    ocean_files(dir);
+    ragged_tide(&dir.join("tide_contiguous.nc"), true, true);
+    ragged_tide(&dir.join("tide_indexed.nc"), false, true);
+    ragged_tide(&dir.join("tide_plain.nc"), true, false);
+    let run = |tide: &str| {
+        let sub = dir.join(tide.trim_end_matches(".nc"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in ["ocean.nc", "sst.nc", tide] {
+            std::fs::copy(dir.join(f), sub.join(f)).unwrap();
+        }
+        let (o, out) = ingest(&sub, &ocean_config("drop"), &[("states", "ocean.nc"), ("tide", tide), ("sst", "sst.nc")], &[]);
+        (o, out)
+    };
+    let (o, out) = run("tide.nc");
+    ok(&o);
+    let want = Dataset::load(out.join("dataset.nc")).unwrap();
+    let want_qc = qc_json(&out);
+    for (tide, duplicates) in [("tide_contiguous.nc", 1), ("tide_indexed.nc", 0)] {
+        let (o, out) = run(tide);
+        ok(&o);
+        let d = Dataset::load(out.join("dataset.nc")).unwrap();
+        assert_eq!(d.time, want.time, "{tide}");
+        assert_eq!(d.obs_layout, want.obs_layout, "{tide}");
+        assert_eq!(d.obs_mask, want.obs_mask, "{tide}");
+        let same = |a: &f64, b: &f64| a == b || (a.is_nan() && b.is_nan());
+        assert!(d.obs.iter().zip(&want.obs).all(|(a, b)| same(a, b)), "{tide}: {} vs {}", d.obs, want.obs);
+        let qc = qc_json(&out);
+        for key in ["values_read", "values_missing", "values_outside_limits", "elements_outside_domain"] {
+            assert_eq!(qc["sources"][0][key], want_qc["sources"][0][key], "{tide}: {key}");
+        }
+        assert_eq!(qc["sources"][0]["duplicate_time"], duplicates, "{tide}");
+        assert_eq!(qc["sources"][0]["times"], 80 + duplicates, "{tide}: one time per stored observation");
+    }
+    // Without featureType the per-observation layout is not guessed at.
+    let (o, out) = run("tide_plain.nc");
+    assert_eq!(o.status.code(), Some(2), "stderr:\n{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(err.contains("tide_plain.nc") && err.contains("featureType") && err.contains("timeSeries"), "{err}");
+    assert!(!out.join("dataset.nc").exists());
+}
+
 #[test]
 fn splits_do_not_share_observation_windows() {
     let tmp = tempfile::tempdir().unwrap();

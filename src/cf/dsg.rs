@@ -1,9 +1,11 @@
-//! Drifter trajectories in CF discrete sampling geometry (`featureType = "trajectory"`).
+//! CF discrete sampling geometries: drifter trajectories (`featureType = "trajectory"`) and
+//! station time series (`featureType = "timeSeries"`).
 //!
-//! Reads both layouts drifter archives publish: the contiguous ragged array (a `rowSize`-style
-//! variable whose `sample_dimension` attribute names the observation dimension) and the
-//! multidimensional `(trajectory, obs)` array padded with fill values, plus the single-trajectory
-//! case. Writes the contiguous ragged layout.
+//! Reads the layouts such archives publish: the contiguous ragged array (a `rowSize`-style
+//! variable whose `sample_dimension` attribute names the observation dimension), the indexed
+//! ragged array (an index variable whose `instance_dimension` attribute names the trajectory or
+//! station dimension), and the multidimensional `(instance, obs)` array padded with fill values,
+//! plus the single-trajectory case. Writes trajectories in the contiguous ragged layout.
 
 use super::read::NcFile;
 use super::time::TimeUnits;
@@ -28,7 +30,9 @@ pub struct Trajectory {
 pub enum Layout {
     /// Contiguous ragged array with a row-size variable.
     ContiguousRagged,
-    /// `(trajectory, obs)` arrays padded with fill values.
+    /// Indexed ragged array with an instance-index variable.
+    IndexedRagged,
+    /// `(trajectory, obs)` or `(station, obs)` arrays padded with fill values.
     Multidimensional,
     /// One trajectory along a single dimension.
     Single,
@@ -80,37 +84,25 @@ pub fn read_trajectories(file: &NcFile, names: &DsgNames) -> Result<TrajectorySe
     }
     let read = |v: &str| -> Result<Vec<f64>> { Ok(file.read(v)?.data.into_raw_vec_and_offset().0) };
     let (tv, xv, yv) = (read(&time)?, read(&x)?, read(&y)?);
-    let row_size = file.var_names().into_iter().find(|v| file.attr_str(Some(v), "sample_dimension").is_some());
-
-    let (layout, rows): (Layout, Vec<(usize, usize)>) = match (time_dims.len(), row_size) {
-        (1, Some(rs)) => {
-            let sample_dim = file.attr_str(Some(&rs), "sample_dimension").unwrap_or_default();
-            if time_dims[0] != sample_dim {
+    let (layout, rows): (Layout, Vec<Vec<usize>>) = match (time_dims.len(), ragged_index(file, &time_dims[0])?) {
+        (1, Some(r)) => (r.layout, r.rows),
+        (1, None) => {
+            if let Some(rs) = file.var_names().into_iter().find(|v| file.attr_str(Some(v), "sample_dimension").is_some()) {
+                let sample_dim = file.attr_str(Some(&rs), "sample_dimension").unwrap_or_default();
                 return Err(file.var_error(&time, format!("dimension `{}` is not the sample_dimension `{sample_dim}` named by `{rs}`", time_dims[0])));
             }
-            let sizes = read(&rs)?;
-            let total: f64 = sizes.iter().sum();
-            if sizes.iter().any(|s| s.is_nan() || *s < 0.0) || total as usize != tv.len() {
-                return Err(file.var_error(&rs, format!("row sizes sum to {total}; expected non-negative counts summing to the {} observations", tv.len())));
-            }
-            let mut start = 0;
-            let rows = sizes.iter().map(|&s| { let r = (start, s as usize); start += s as usize; r }).collect();
-            (Layout::ContiguousRagged, rows)
+            (Layout::Single, vec![(0..tv.len()).collect()])
         }
-        (1, None) => (Layout::Single, vec![(0, tv.len())]),
-        (2, _) => {
-            let n_obs = file.dim_len(&time_dims[1])?;
-            (Layout::Multidimensional, (0..file.dim_len(&time_dims[0])?).map(|i| (i * n_obs, n_obs)).collect())
-        }
+        (2, _) => (Layout::Multidimensional, padded_rows(file, &time_dims)?),
         _ => return Err(file.var_error(&time, format!("has dimensions ({}); expected (obs) or (trajectory, obs)", time_dims.join(", ")))),
     };
     let ids = trajectory_ids(file, rows.len());
     let trajectories = rows
         .iter()
         .zip(ids)
-        .map(|(&(start, len), id)| {
+        .map(|(row, id)| {
             // Padding and missing fixes are dropped point by point: a fix needs time and position.
-            let keep: Vec<usize> = (start..start + len).filter(|&k| !(tv[k].is_nan() || xv[k].is_nan() || yv[k].is_nan())).collect();
+            let keep: Vec<usize> = row.iter().copied().filter(|&k| !(tv[k].is_nan() || xv[k].is_nan() || yv[k].is_nan())).collect();
             Trajectory {
                 id,
                 time: keep.iter().map(|&k| tv[k]).collect(),
@@ -120,6 +112,120 @@ pub fn read_trajectories(file: &NcFile, names: &DsgNames) -> Result<TrajectorySe
         })
         .collect();
     Ok(TrajectorySet { time_units, trajectories, layout, names: [time, x, y] })
+}
+
+/// How the samples along a ragged array's sample dimension belong to its instances (trajectories
+/// or stations).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RaggedIndex {
+    /// Contiguous or indexed.
+    pub layout: Layout,
+    /// The instance dimension (`trajectory`, `station`).
+    pub instance_dim: String,
+    /// Per instance, the indices of its samples in file order.
+    pub rows: Vec<Vec<usize>>,
+}
+
+/// The instances of the samples along `sample_dim`: from a count variable whose
+/// `sample_dimension` attribute names `sample_dim` (contiguous ragged array), or from an index
+/// variable over `sample_dim` whose `instance_dimension` attribute names the instance dimension
+/// (indexed ragged array). None when the file has neither.
+pub fn ragged_index(file: &NcFile, sample_dim: &str) -> Result<Option<RaggedIndex>> {
+    let n_samples = file.dim_len(sample_dim)?;
+    let names = file.var_names();
+    if let Some(count) = names.iter().find(|v| file.attr_str(Some(v), "sample_dimension").as_deref() == Some(sample_dim)) {
+        let dims = file.var_dims(count)?;
+        let [instance_dim] = dims.as_slice() else {
+            return Err(file.var_error(count, format!("has dimensions ({}); a count variable must have exactly the instance dimension", dims.join(", "))));
+        };
+        let sizes = file.read_values(count)?;
+        let total: f64 = sizes.iter().sum();
+        if sizes.iter().any(|s| s.is_nan() || *s < 0.0 || s.fract() != 0.0) || total != n_samples as f64 {
+            return Err(file.var_error(count, format!("row sizes sum to {total}; expected non-negative counts summing to the {n_samples} samples along `{sample_dim}`")));
+        }
+        let mut start = 0;
+        let rows = sizes
+            .iter()
+            .map(|&s| {
+                start += s as usize;
+                (start - s as usize..start).collect()
+            })
+            .collect();
+        return Ok(Some(RaggedIndex { layout: Layout::ContiguousRagged, instance_dim: instance_dim.clone(), rows }));
+    }
+    let over_samples = |v: &&String| file.var_dims(v).is_ok_and(|d| d == [sample_dim]);
+    let Some(index) = names.iter().filter(over_samples).find(|v| file.attr_str(Some(v), "instance_dimension").is_some()) else {
+        return Ok(None);
+    };
+    let instance_dim = file.attr_str(Some(index), "instance_dimension").unwrap_or_default();
+    let n_instances = file.dim_len(&instance_dim).map_err(|_| file.var_error(index, format!("its instance_dimension `{instance_dim}` is not a dimension of the file")))?;
+    let mut rows = vec![Vec::new(); n_instances];
+    for (k, i) in file.read_values(index)?.into_iter().enumerate() {
+        // A masked index is a sample that belongs to no instance (CF allows unused samples).
+        if i.is_nan() {
+            continue;
+        }
+        if i < 0.0 || i.fract() != 0.0 || i as usize >= n_instances {
+            return Err(file.var_error(index, format!("sample {k} has instance index {i}; expected 0 to {} (the length of `{instance_dim}`) or a fill value", n_instances.saturating_sub(1))));
+        }
+        rows[i as usize].push(k);
+    }
+    Ok(Some(RaggedIndex { layout: Layout::IndexedRagged, instance_dim, rows }))
+}
+
+/// Rows of a padded `(instance, obs)` array: instance `i` owns the flat indices `i * obs ..`.
+fn padded_rows(file: &NcFile, dims: &[String]) -> Result<Vec<Vec<usize>>> {
+    let n_obs = file.dim_len(&dims[1])?;
+    Ok((0..file.dim_len(&dims[0])?).map(|i| (i * n_obs..(i + 1) * n_obs).collect()).collect())
+}
+
+/// The samples of a CF DSG station file (`featureType = "timeSeries"`) stored per observation
+/// rather than on a shared time axis: a contiguous or indexed ragged array, or the padded
+/// `(station, obs)` array.
+#[derive(Debug, Clone)]
+pub struct StationSamples {
+    /// Units and calendar of [`StationSamples::time`].
+    pub time_units: TimeUnits,
+    /// Layout found in the file.
+    pub layout: Layout,
+    /// Number of stations (the length of the station dimension).
+    pub stations: usize,
+    /// Dimensions of the time variable: every observed variable must have exactly these.
+    pub sample_dims: Vec<String>,
+    /// Per station, the flat indices (over `sample_dims`) of its samples.
+    pub rows: Vec<Vec<usize>>,
+    /// Time of every sample, flat over `sample_dims`, in the file's units; NaN where missing.
+    pub time: Vec<f64>,
+}
+
+/// Reads the station and time of every sample of a station file in a per-observation layout;
+/// `time_var` is the configured time variable, or None to find it by CF rules.
+pub fn read_station_samples(file: &NcFile, time_var: Option<&str>, station_dim: &str) -> Result<StationSamples> {
+    let feature = file.attr_str(None, "featureType").unwrap_or_default();
+    if !feature.eq_ignore_ascii_case("timeSeries") {
+        return Err(Error::input(
+            file.path(),
+            format!("global attribute featureType is \"{feature}\"; a station file without a shared time dimension must be a CF discrete sampling geometry with featureType = \"timeSeries\""),
+        ));
+    }
+    let time = find(file, &time_var.map(str::to_string), &[("standard_name", "time"), ("axis", "T")], "time")?;
+    let sample_dims = file.var_dims(&time)?;
+    let stations = file.dim_len(station_dim)?;
+    let (layout, rows) = match sample_dims.as_slice() {
+        [sample] => {
+            let r = ragged_index(file, sample)?.ok_or_else(|| {
+                file.var_error(&time, format!("is over `{sample}`, but no variable with a sample_dimension or instance_dimension attribute says which station each sample belongs to"))
+            })?;
+            (r.layout, r.rows)
+        }
+        [first, _] if first == station_dim => (Layout::Multidimensional, padded_rows(file, &sample_dims)?),
+        _ => return Err(file.var_error(&time, format!("has dimensions ({}); expected (obs) in a ragged array or ({station_dim}, obs)", sample_dims.join(", ")))),
+    };
+    if rows.len() != stations {
+        return Err(file.var_error(&time, format!("its samples belong to {} instances, but the station dimension `{station_dim}` has {stations}", rows.len())));
+    }
+    let (time_units, time) = file.read_time_values(&time)?;
+    Ok(StationSamples { time_units, layout, stations, sample_dims, rows, time })
 }
 
 fn find(file: &NcFile, configured: &Option<String>, rules: &[(&str, &str)], what: &str) -> Result<String> {

@@ -24,6 +24,7 @@ pub mod field;
 pub mod observations;
 pub mod pairing;
 pub mod qc;
+pub mod ragged_stations;
 pub mod split;
 pub mod state;
 pub mod state_rows;

@@ -1,6 +1,7 @@
 //! Observation sources: gridded fields and station series (read like states, through
-//! [`super::field`]), and drifter trajectories ([`super::tracks`]), behind one [`Source`] type that
-//! pairing and the data pass use.
+//! [`super::field`], or from CF DSG ragged station files through [`super::ragged_stations`]),
+//! and drifter trajectories ([`super::tracks`]), behind one [`Source`] type that pairing and the
+//! data pass use.
 //!
 //! A gridded or stations source contributes `variables × elements` values to the observation
 //! vector, variable-major; an element is a grid point kept by the mask and the domain check, or a
@@ -15,6 +16,7 @@ use serde::Serialize;
 
 use super::config::{Combine, ObsKind, ObservationConfig, QcConfig};
 use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab};
+use super::ragged_stations::RaggedStations;
 use super::state::{coordinate, nonempty};
 use super::timeline::{self, TimeQc, Timeline};
 use super::tracks::{TrackQc, TrackSource};
@@ -110,6 +112,8 @@ pub struct FieldSource {
     pub qc: FieldQc,
     slab: Slab,
     gathers: Vec<Gather>,
+    /// The observations of a source stored per observation; None: read from the files by time.
+    ragged: Option<RaggedStations>,
     cache: Cache,
 }
 
@@ -148,13 +152,25 @@ impl FieldSource {
         let kind = cfg.kind();
         let files: Vec<NcFile> = paths.iter().map(NcFile::open).collect::<Result<_>>()?;
         let time_dim = cfg.time_dim.clone().unwrap_or_else(|| "time".into());
-        let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &time_dim, &cfg.time_var)).collect::<Result<_>>()?;
+        let station_dim = cfg.station_dim.as_deref().unwrap_or_default();
         let mut qc = FieldQc::default();
-        let timeline = timeline::build(&files, &time_vars, tolerance, &mut qc.time)?;
+        // A stations variable not over (time, station) is stored per observation (CF DSG).
+        let dims = files[0].var_dims(&cfg.variables[0])?;
+        let per_observation = kind == ObsKind::Stations && !(dims.iter().any(|d| d == &time_dim) && dims.iter().any(|d| d == station_dim));
+        let (timeline, ragged) = if per_observation {
+            let (timeline, ragged) = RaggedStations::open(&files, &cfg.variables, &cfg.time_var, station_dim, tolerance, &mut qc.time)?;
+            (timeline, Some(ragged))
+        } else {
+            let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &time_dim, &cfg.time_var)).collect::<Result<_>>()?;
+            (timeline::build(&files, &time_vars, tolerance, &mut qc.time)?, None)
+        };
         let roles = Roles { time: &time_dim, member: None, level: None };
         let mut variables = Vec::new();
         for name in &cfg.variables {
-            let layouts: Vec<FieldLayout> = files.iter().map(|f| FieldLayout::of(f, name, &roles)).collect::<Result<_>>()?;
+            let layouts: Vec<FieldLayout> = match &ragged {
+                Some(r) => files.iter().map(|_| r.layout(name, station_dim)).collect(),
+                None => files.iter().map(|f| FieldLayout::of(f, name, &roles)).collect::<Result<_>>()?,
+            };
             for (k, l) in layouts.iter().enumerate() {
                 let first = variables.first().map_or(&layouts[0], |v: &FieldVariable| &v.layouts[0]);
                 if l.point_dims() != first.point_dims() || l.point_shape() != first.point_shape() {
@@ -164,14 +180,14 @@ impl FieldSource {
                     ));
                 }
             }
-            if kind == ObsKind::Stations {
-                let station = cfg.station_dim.as_deref().unwrap_or_default();
-                if layouts[0].point_dims() != [station] {
-                    return Err(files[0].var_error(
-                        name,
-                        format!("has dimensions ({}); a stations variable must have exactly the time dimension `{time_dim}` and the station dimension `{station}`", layouts[0].dims.join(", ")),
-                    ));
-                }
+            if kind == ObsKind::Stations && layouts[0].point_dims() != [station_dim] {
+                return Err(files[0].var_error(
+                    name,
+                    format!(
+                        "has dimensions ({}); a stations variable must have exactly the time dimension `{time_dim}` and the station dimension `{station_dim}`, or be stored per observation in a CF DSG timeSeries file",
+                        layouts[0].dims.join(", ")
+                    ),
+                ));
             }
             variables.push(FieldVariable {
                 name: name.clone(),
@@ -205,7 +221,7 @@ impl FieldSource {
             }
             _ => {
                 let n = elements.len();
-                return Ok(Self::assemble(cfg, paths, files, timeline, variables, elements, vec![f64::NAN; n], vec![f64::NAN; n], qc));
+                return Ok(Self::assemble(cfg, paths, files, (timeline, ragged), variables, elements, vec![f64::NAN; n], vec![f64::NAN; n], qc));
             }
         };
         let (mut xs, mut ys, mut kept) = (Vec::new(), Vec::new(), Vec::new());
@@ -224,7 +240,7 @@ impl FieldSource {
         if kept.is_empty() {
             return Err(Error::input(&paths[0], format!("source `{}`: no point or station is left after the mask and the domain check", cfg.name)));
         }
-        Ok(Self::assemble(cfg, paths, files, timeline, variables, kept, xs, ys, qc))
+        Ok(Self::assemble(cfg, paths, files, (timeline, ragged), variables, kept, xs, ys, qc))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -232,13 +248,16 @@ impl FieldSource {
         cfg: &ObservationConfig,
         paths: &[PathBuf],
         files: Vec<NcFile>,
-        timeline: Timeline,
+        (timeline, mut ragged): (Timeline, Option<RaggedStations>),
         variables: Vec<FieldVariable>,
         elements: Vec<(usize, usize)>,
         x: Vec<f64>,
         y: Vec<f64>,
         qc: FieldQc,
     ) -> FieldSource {
+        if let Some(r) = &mut ragged {
+            r.select(&elements);
+        }
         let (before, after) = cfg.window();
         let u = timeline.units.unit_seconds;
         let gathers = variables.iter().map(|_| Gather::default()).collect();
@@ -257,6 +276,7 @@ impl FieldSource {
             qc,
             slab: Slab::default(),
             gathers,
+            ragged,
             cache: Cache::default(),
         }
     }
@@ -287,21 +307,26 @@ impl FieldSource {
         self.cache.values.resize(at + (range.end - first_new) * len, 0.0);
         let mut k = first_new;
         while k < range.end {
-            // One read per run of consecutive times in one file.
+            // One read per run of consecutive times in one file (all at once from memory).
             let e = self.timeline.entries[k];
             let mut n = 1;
-            while k + n < range.end && self.timeline.entries[k + n].file == e.file && self.timeline.entries[k + n].index == e.index + n {
+            let consecutive = |m: usize| self.ragged.is_some() || (self.timeline.entries[m].file == e.file && self.timeline.entries[m].index == e.index + m - k);
+            while k + n < range.end && consecutive(k + n) {
                 n += 1;
             }
             let row0 = at + (k - first_new) * len;
             let ne = self.elements.len();
             for (vi, (v, g)) in self.variables.iter().zip(&mut self.gathers).enumerate() {
-                v.layouts[e.file].read(&self.files[e.file], e.index, n, (0, 0), &mut self.slab)?;
+                if self.ragged.is_none() {
+                    v.layouts[e.file].read(&self.files[e.file], e.index, n, (0, 0), &mut self.slab)?;
+                }
                 for r in 0..n {
                     let cols = row0 + r * len + vi * ne..row0 + r * len + (vi + 1) * ne;
                     let dst = &mut self.cache.values[cols];
-                    let sel = Selection { layout: &v.layouts[e.file], elements: &self.elements, rule: &v.rules[e.file] };
-                    let counts = g.row(&sel, &self.slab, r, 0, dst);
+                    let counts = match &self.ragged {
+                        Some(store) => store.fill_row(k + r, vi, &v.rules, dst),
+                        None => g.row(&Selection { layout: &v.layouts[e.file], elements: &self.elements, rule: &v.rules[e.file] }, &self.slab, r, 0, dst),
+                    };
                     self.qc.values_missing += counts.missing;
                     self.qc.values_outside_valid_range += counts.out_of_range;
                     if let Some((lo, hi)) = v.limits {
