@@ -507,10 +507,8 @@ fn inspect_file(args: InspectArgs) -> Result<()> {
             file.read_expect(var, &dims)?;
         }
     }
-    if args.strict {
-        if let Some(first) = report.problems.first() {
-            return Err(Error::input(&args.file, format!("{} CF problem(s); first: {first}", report.problems.len())));
-        }
+    if args.strict && let Some(first) = report.problems.first() {
+        return Err(Error::input(&args.file, format!("{} CF problem(s); first: {first}", report.problems.len())));
     }
     Ok(())
 }

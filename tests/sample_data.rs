@@ -39,7 +39,7 @@ fn script_command(set: &str) -> Vec<String> {
     script
         .lines()
         .map(shell_words)
-        .find(|w| w.first().is_some_and(|c| c == "synth") && w.iter().any(|a| *a == target))
+        .find(|w| w.first().is_some_and(|c| c == "synth") && w.contains(&target))
         .unwrap_or_else(|| panic!("no synth command for {target} in scripts/make_sample_data.sh"))
 }
 

@@ -52,7 +52,7 @@ fn train_then_assimilate_the_sample_window() {
         assert_eq!(diag["members"], members);
         if method == "reweight" {
             let ess = diag["ess"].as_f64().unwrap();
-            assert!(ess >= 1.0 && ess <= 512.0, "ESS {ess}");
+            assert!((1.0..=512.0).contains(&ess), "ESS {ess}");
         }
     }
     // The bank codes were cached by the first run; assimilating again (a second window with the

@@ -117,7 +117,7 @@ pub fn transform_matrix(codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tau: 
     let innovation = &obs_code - &ybar;
     let wbar = inv.dot(&ya.dot(&innovation)) / tau;
     // Member j's weights on the scaled anomalies: wbar + sqrt(N-1) W[:, j] (undoing the scaling).
-    let weights = &sqrt_inv * ((n - 1) as f64).sqrt() + &wbar.view().insert_axis(Axis(1));
+    let weights = &sqrt_inv * ((n - 1) as f64).sqrt() + wbar.view().insert_axis(Axis(1));
     // Anomaly x_i - xbar = x_i - mean_k x_k, so sum_i (x_i - xbar) w_ij = sum_i x_i (w_ij - mean_k w_kj).
     let col_mean = weights.mean_axis(Axis(0)).expect("n >= 2");
     Ok((&weights - &col_mean.insert_axis(Axis(0))) * scale + 1.0 / n as f64)

@@ -281,9 +281,9 @@ pub fn write_ragged_as(w: &mut NcWriter, set: &TrajectorySet, precision: Precisi
 /// CF name of a time unit given in seconds.
 pub fn unit_name(seconds: f64) -> &'static str {
     match seconds {
-        s if s == 86_400.0 => "days",
-        s if s == 3_600.0 => "hours",
-        s if s == 60.0 => "minutes",
+        86_400.0 => "days",
+        3_600.0 => "hours",
+        60.0 => "minutes",
         _ => "seconds",
     }
 }

@@ -97,10 +97,8 @@ pub fn inspect(path: &Path) -> Result<Report> {
             }
         } else if is_coord && info.units.is_none() && !is_bookkeeping {
             problems.push(format!("variable `{name}`: coordinate variable has no `units` attribute"));
-        } else if !is_coord && !is_bookkeeping {
-            if let Err(e) = file.read(&name) {
-                problems.push(e.to_string());
-            }
+        } else if !is_coord && !is_bookkeeping && let Err(e) = file.read(&name) {
+            problems.push(e.to_string());
         }
         vars.push(info);
     }

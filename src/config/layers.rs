@@ -94,10 +94,8 @@ pub fn load(
     }
     let merged = build(merged, "merged configuration")?;
     let mut config = deserialize(&merged, |key| layers.origin(key))?;
-    if config.pipeline.name.is_empty() {
-        if let Some(stem) = pipeline.and_then(|p| p.file_stem()) {
-            config.pipeline.name = stem.to_string_lossy().into_owned();
-        }
+    if config.pipeline.name.is_empty() && let Some(stem) = pipeline.and_then(|p| p.file_stem()) {
+        config.pipeline.name = stem.to_string_lossy().into_owned();
     }
     let mut problems = Problems::default();
     config.validate(&mut problems);

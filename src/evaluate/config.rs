@@ -64,10 +64,8 @@ impl EvaluateOptions {
                 return Err(Error::config(origin, format!("{prefix}.variables"), "expected a non-empty list of distinct variable names, e.g. [\"psi\", \"u\", \"v\"]"));
             }
         }
-        if let Some(vars) = &self.anomalies {
-            if let Some(v) = vars.iter().find(|v| self.variables.as_ref().is_some_and(|all| !all.contains(v))) {
-                return Err(Error::config(origin, format!("{prefix}.anomalies"), format!("`{v}` is not among the scored variables {:?}", self.variables.as_deref().unwrap_or_default())));
-            }
+        if let Some(vars) = &self.anomalies && let Some(v) = vars.iter().find(|v| self.variables.as_ref().is_some_and(|all| !all.contains(v))) {
+            return Err(Error::config(origin, format!("{prefix}.anomalies"), format!("`{v}` is not among the scored variables {:?}", self.variables.as_deref().unwrap_or_default())));
         }
         self.truth_time_rule(Calendar::Standard).map_err(|m| Error::config(origin, format!("{prefix}.truth_time"), m))?;
         Ok(())

@@ -25,6 +25,8 @@ use crate::cf::{MaskRule, NcFile};
 use crate::error::{Error, Result};
 
 /// An observation source of any kind.
+// A handful exist per ingest and they are never moved in a loop: boxing would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Source {
     /// gridded or stations.
     Field(FieldSource),

@@ -51,11 +51,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
     if stages.is_empty() {
         return Err(Error::config("pipeline file", "pipeline.stages", "the pipeline has no stages"));
     }
-    if let Some(only) = &opts.only_stage {
-        if !stages.iter().any(|s| &s.name == only) {
-            let names: Vec<_> = stages.iter().map(|s| s.name.as_str()).collect();
-            return Err(Error::Usage(format!("--stage {only}: no such stage; stages: {}", names.join(", "))));
-        }
+    if let Some(only) = &opts.only_stage && !stages.iter().any(|s| &s.name == only) {
+        let names: Vec<_> = stages.iter().map(|s| s.name.as_str()).collect();
+        return Err(Error::Usage(format!("--stage {only}: no such stage; stages: {}", names.join(", "))));
     }
     // Every stage is checked before any runs: a typo in the last stage fails in seconds, not hours.
     let impls: Vec<Box<dyn Stage>> = stages.iter().map(|s| stage_for(&s.kind)).collect::<Result<_>>()?;

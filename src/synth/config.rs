@@ -230,7 +230,7 @@ impl LagrangianConfig {
             p.check(whole, key("duration"), format!("duration {} is not a whole number of steps of dt = {}", self.duration, self.dt));
             p.check(steps <= 100_000_000, key("duration"), format!("duration / dt = {steps} steps; allowed: at most 1e8"));
             p.check(
-                steps > 0 && steps % self.output_every == 0,
+                steps > 0 && steps.is_multiple_of(self.output_every),
                 key("output_every"),
                 format!("output_every = {} must divide the {steps} steps (duration / dt), so that each track ends at its sample's time", self.output_every),
             );
