@@ -58,7 +58,8 @@ enum Command {
 
 #[derive(Args, Debug)]
 struct Overrides {
-    /// Override a configuration key, e.g. --set run.seed=7 (repeatable; highest precedence).
+    /// Override a configuration key, e.g. --set run.seed=7 or --set "ingest.qc.domain_x=[0, 1]"
+    /// (a TOML value, or a bare string; repeatable; highest precedence).
     #[arg(long = "set", value_name = "KEY=VALUE")]
     set: Vec<String>,
 }

@@ -77,9 +77,14 @@ pub fn load(
     });
     let mut cli = config::Config::builder();
     for (key, value) in overrides {
-        cli = cli
-            .set_override(key.as_str(), value.as_str())
-            .map_err(|e| Error::config("command line", key, e.to_string()))?;
+        // A value that reads as TOML (a number, a list, a quoted string) keeps its type, so lists
+        // can be set too; anything else (`cpu`, `runs/x`) is taken as a string.
+        let line = format!("{key} = {value}");
+        if toml::from_str::<toml::Table>(&line).is_ok() {
+            cli = cli.add_source(File::from_str(&line, FileFormat::Toml));
+        } else {
+            cli = cli.set_override(key.as_str(), value.as_str()).map_err(|e| Error::config("command line", key, e.to_string()))?;
+        }
     }
     layers.push(Layer { name: "command line".into(), source: build(cli, "command line")?, is_env: false });
     let layers = Layers(layers);
@@ -184,6 +189,19 @@ mod tests {
         assert!(e.contains(&p.display().to_string()) && e.contains("io.deflate_level") && e.contains("0 to 9"), "{e}");
         let e = load(Some(&p), env(&[("CONTRADA__IO__DEFLATE_LEVEL", "-1")]), &[]).err().unwrap().to_string();
         assert!(e.contains("CONTRADA__IO__DEFLATE_LEVEL") && e.contains("-1"), "{e}");
+    }
+
+    #[test]
+    fn command_line_values_may_be_lists_numbers_or_bare_strings() {
+        let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
+        let r = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0.0, 2.5]"), ("run.seed", "7"), ("run.backend", "cpu"), ("io.deflate_level", "3")])).unwrap();
+        assert_eq!(r.config.ingest.qc.domain_x, vec![0.0, 2.5]);
+        assert_eq!((r.config.run.seed, r.config.io.deflate_level), (7, 3));
+        assert_eq!(r.layers.origin("ingest.qc.domain_x"), "command line");
+        let r = load(None, HashMap::new(), &set(&[("run.backend", "\"wgpu\"")])).unwrap();
+        assert_eq!(format!("{:?}", r.config.run.backend).to_lowercase(), "wgpu");
+        let e = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0.0, \"east\"]")])).err().unwrap().to_string();
+        assert!(e.contains("command line") && e.contains("ingest.qc.domain_x"), "{e}");
     }
 
     #[test]
