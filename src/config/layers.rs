@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn command_line_values_may_be_lists_numbers_or_bare_strings() {
         let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        let r = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0.0, 2.5]"), ("run.seed", "7"), ("run.backend", "cpu"), ("io.deflate_level", "3")])).unwrap();
+        let r = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0, 2.5]"), ("run.seed", "7"), ("run.backend", "cpu"), ("io.deflate_level", "3")])).unwrap();
         assert_eq!(r.config.ingest.qc.domain_x, vec![0.0, 2.5]);
         assert_eq!((r.config.run.seed, r.config.io.deflate_level), (7, 3));
         assert_eq!(r.layers.origin("ingest.qc.domain_x"), "command line");
