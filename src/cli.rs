@@ -250,6 +250,12 @@ struct EvaluateArgs {
     /// Variables scored as anomalies from their spatial mean, comma-separated (e.g. psi, defined up to a constant).
     #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
     anomalies: Vec<String>,
+    /// Also score each gridded variable within this distance of the observed drifter positions (needs --observations).
+    #[arg(long, value_name = "DISTANCE")]
+    near_observations: Option<f64>,
+    /// Periods of x and y of a periodic domain, for that distance, e.g. 1,1.
+    #[arg(long, value_name = "X,Y", value_delimiter = ',')]
+    period: Vec<f64>,
     /// Window shown in the report, YYYY-MM-DD (default: the analyses' window attribute).
     #[arg(long, value_name = "DATE")]
     window: Option<String>,
@@ -465,7 +471,13 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
     use contrada::evaluate::config::{EvaluateOptions, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
     let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
-    let opts = EvaluateOptions { variables: (!args.variables.is_empty()).then_some(args.variables), truth_time: args.truth_time, anomalies: (!args.anomalies.is_empty()).then_some(args.anomalies) };
+    let opts = EvaluateOptions {
+        variables: (!args.variables.is_empty()).then_some(args.variables),
+        truth_time: args.truth_time,
+        anomalies: (!args.anomalies.is_empty()).then_some(args.anomalies),
+        near_observations: args.near_observations,
+        period: (!args.period.is_empty()).then_some(args.period),
+    };
     opts.check("evaluate", "command line")?;
     let mut inputs = BTreeMap::new();
     inputs.insert(TRUTH.to_string(), args.truth);

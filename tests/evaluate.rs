@@ -347,6 +347,57 @@ fn calibrated_ensemble_is_flat_with_unit_spread_skill_and_a_narrow_one_is_not() 
 }
 
 #[test]
+fn near_observation_scores_take_the_grid_points_near_the_tracks_across_the_periodic_edge() {
+    use contrada::cf::dsg::{write_ragged, Layout, Trajectory, TrajectorySet};
+    use contrada::cf::time::{Calendar, TimeUnits};
+    let dir = tempfile::tempdir().unwrap();
+    // A 4 x 4 grid on the periodic unit square; the analysis is exact at (x 0, y 0.25) and at
+    // (x 0.5, y 0.75), and off by 1 (every member) elsewhere.
+    let g = [0.0, 0.25, 0.5, 0.75];
+    let truth: Vec<f64> = (0..16).map(|k| k as f64 * 0.1).collect();
+    let exact = [4, 14];
+    let members: Vec<f64> = (0..3 * 16).map(|j| truth[j % 16] + if exact.contains(&(j % 16)) { 0.0 } else { 1.0 }).collect();
+    write_truth(&dir.path().join("truth.nc"), (&g, &g), &[0.0], &[("psi", truth)]);
+    write_analysis(&dir.path().join("analysis_a.nc"), "etkf", Some(("hours since 2026-01-01", 0.0)), (&g, &g), 3, &[("psi", members)]);
+    // Fixes 0.03 from (0, 0.25) only across x = 1, and 0.05 from (0.5, 0.75).
+    let track = |x: Vec<f64>, y: Vec<f64>| Trajectory { id: "0".into(), time: (0..x.len()).map(|i| i as f64).collect(), x, y };
+    let set = TrajectorySet {
+        time_units: TimeUnits::parse("hours since 2026-01-01", Calendar::Standard).unwrap(),
+        trajectories: vec![track(vec![0.97, 0.98], vec![0.26, 0.25]), track(vec![0.5], vec![0.8])],
+        layout: Layout::ContiguousRagged,
+        names: ["time".into(), "x".into(), "y".into()],
+    };
+    {
+        let _guard = one_at_a_time();
+        let mut w = NcWriter::create(&dir.path().join("tracks.nc"), &IoConfig::default(), "test tracks").unwrap();
+        write_ragged(&mut w, &set, vec![("standard_name", "longitude".into())], vec![("standard_name", "latitude".into())]).unwrap();
+        w.finish().unwrap();
+    }
+    let run = |extra: &[&str]| {
+        let mut args = vec!["evaluate", "--out", "out", "--truth", "truth.nc", "--analysis", "analysis_a.nc", "--observations", "tracks.nc", "--near-observations", "0.1"];
+        args.extend(extra);
+        let out = contrada_in(dir.path(), &args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        json(&dir.path().join("out/scores.json"))
+    };
+    let scores = run(&["--period", "1,1"]);
+    let vars: Vec<&str> = scores["variables"].as_array().unwrap().iter().map(|v| v["name"].as_str().unwrap()).collect();
+    assert_eq!(vars, ["psi", "psi_near_obs"]);
+    assert_eq!(scores["variables"][1]["points"], 2);
+    assert!(num(&score(&scores, "a", "psi_near_obs")["rmse"]) < 1e-12);
+    assert!((num(&score(&scores, "a", "psi")["rmse"]) - (14.0f64 / 16.0).sqrt()).abs() < 1e-12);
+    // On the plane the first track is 0.72 from the grid's x = 0 column: one point is near.
+    let scores = run(&[]);
+    assert_eq!(scores["variables"][1]["points"], 1);
+    assert!(num(&score(&scores, "a", "psi_near_obs")["rmse"]) < 1e-12);
+    // Without the tracks there is nothing to be near.
+    let out = contrada_in(dir.path(), &["evaluate", "--out", "out2", "--truth", "truth.nc", "--analysis", "analysis_a.nc", "--near-observations", "0.1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("near_observations") && stderr(&out).contains("observations"), "{}", stderr(&out));
+    assert!(!dir.path().join("out2").exists());
+}
+
+#[test]
 fn bad_inputs_exit_2_naming_the_file_and_variable_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();

@@ -36,6 +36,13 @@ pub struct EvaluateOptions {
     /// analysis mean alike), e.g. `["psi"]`: a streamfunction is defined up to a constant, which
     /// no velocity or drifter observation can see and which would otherwise dominate its RMSE.
     pub anomalies: Option<Vec<String>>,
+    /// Also score each gridded variable at only the grid points within this distance (in the
+    /// grid's coordinate units) of an observed drifter position (input `observations`), as
+    /// `<var>_near_obs`: where the observations carry information, apart from the field far from
+    /// any of them, which no method can know better than the climatology.
+    pub near_observations: Option<f64>,
+    /// Periods of x and y for a periodic domain, e.g. `[1.0, 1.0]` (distances wrap); none: planar.
+    pub period: Option<Vec<f64>>,
 }
 
 /// How the truth time is chosen (see [`EvaluateOptions::truth_time`]).
@@ -66,6 +73,12 @@ impl EvaluateOptions {
         }
         if let Some(vars) = &self.anomalies && let Some(v) = vars.iter().find(|v| self.variables.as_ref().is_some_and(|all| !all.contains(v))) {
             return Err(Error::config(origin, format!("{prefix}.anomalies"), format!("`{v}` is not among the scored variables {:?}", self.variables.as_deref().unwrap_or_default())));
+        }
+        if let Some(r) = self.near_observations && !(r.is_finite() && r > 0.0) {
+            return Err(Error::config(origin, format!("{prefix}.near_observations"), format!("{r}; expected a positive distance in the grid's coordinate units")));
+        }
+        if let Some(p) = &self.period && !(p.len() == 2 && p.iter().all(|v| v.is_finite() && *v > 0.0)) {
+            return Err(Error::config(origin, format!("{prefix}.period"), format!("{p:?}; expected two positive periods [x, y], e.g. [1.0, 1.0]")));
         }
         self.truth_time_rule(Calendar::Standard).map_err(|m| Error::config(origin, format!("{prefix}.truth_time"), m))?;
         Ok(())

@@ -26,7 +26,8 @@ use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 use crate::stages::{Stage, StageContext};
 use config::{check_inputs, EvaluateOptions, ANALYSIS_PREFIX, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
-use sidecar::{read_tracks, Recall, TrainingCurves};
+use scoring::NearObservations;
+use sidecar::{read_positions, read_tracks, Recall, TrainingCurves};
 
 /// Scores the inputs (named as in a pipeline file: `truth`, `bank`, `analysis*`, `observations`,
 /// `training`, `recall`) and writes the report into `out`, an existing (staging) directory. Every
@@ -40,8 +41,16 @@ pub fn evaluate(inputs: &BTreeMap<String, PathBuf>, opts: &EvaluateOptions, wind
     let recall = inputs.get(RECALL).map(|p| Recall::read(p)).transpose()?;
     let training = inputs.get(TRAINING).map(|p| TrainingCurves::read(p)).transpose()?;
     let tracks = inputs.get(OBSERVATIONS).map(|p| read_tracks(p)).transpose()?;
+    let near = match opts.near_observations {
+        None => None,
+        Some(radius) => {
+            let path = inputs.get(OBSERVATIONS).ok_or_else(|| Error::config("options", "near_observations", "needs the `observations` input (the drifter tracks)"))?;
+            let positions = read_positions(path)?.trajectories.iter().flat_map(|t| t.x.iter().copied().zip(t.y.iter().copied())).collect();
+            Some(NearObservations { radius, period: opts.period.as_deref().map(|p| [p[0], p[1]]), positions })
+        }
+    };
     let analyses: Vec<(String, PathBuf)> = inputs.iter().filter(|(k, _)| k.starts_with(ANALYSIS_PREFIX)).map(|(k, p)| (k.clone(), p.clone())).collect();
-    let eval = scoring::evaluate_methods(&inputs[TRUTH], inputs.get(BANK).map(PathBuf::as_path), &analyses, recall.as_ref(), opts, window.map(|w| w.to_string()), seed)?;
+    let eval = scoring::evaluate_methods(&inputs[TRUTH], inputs.get(BANK).map(PathBuf::as_path), &analyses, recall.as_ref(), opts, near.as_ref(), window.map(|w| w.to_string()), seed)?;
     let files = report::write_all(out, &eval, &report::Extras { tracks: tracks.as_deref(), training: training.as_ref() })?;
     let rmse: serde_json::Map<String, serde_json::Value> = eval
         .truth

@@ -289,7 +289,7 @@ fn scores_json(eval: &Evaluation, training: Option<&TrainingCurves>, plots: &[St
         .truth
         .variables
         .iter()
-        .map(|v| json!({ "name": v.name, "units": v.units, "long_name": v.long_name, "dims": v.dims }))
+        .map(|v| json!({ "name": v.name, "units": v.units, "long_name": v.long_name, "dims": v.dims, "field": v.field, "points": v.points.as_ref().map(Vec::len) }))
         .collect();
     let training = training.and_then(|t| t.rows.last().map(|last| t.columns.iter().cloned().zip(last.iter().map(|&v| json!(v))).collect::<serde_json::Map<_, _>>().into()));
     let value = json!({

@@ -42,12 +42,69 @@ pub struct Variable {
     pub truth: Vec<f64>,
     /// Scored as the anomaly from the spatial mean ([`EvaluateOptions::anomalies`]).
     pub anomaly: bool,
+    /// The variable in the files (`name` itself, or the field a `<field>_near_obs` is part of).
+    pub field: String,
+    /// For a part of a field: the flat indices (over `dims`) of its points; `truth` holds those.
+    pub points: Option<Vec<usize>>,
 }
 
 impl Variable {
     /// `name [units]`, for titles.
     pub fn label(&self) -> String {
         if self.units.is_empty() { self.name.clone() } else { format!("{} [{}]", self.name, self.units) }
+    }
+
+    /// This gridded variable at only the points near the observations, as `<name>_near_obs`;
+    /// None for a variable without a grid, or when no point is near.
+    fn near(&self, near: &NearObservations) -> Option<Variable> {
+        let (x, y) = self.grid.as_ref()?;
+        let points = near.points(x, y);
+        if points.is_empty() {
+            tracing::warn!("evaluate: no grid point of {} is within {} of an observation; no {}_near_obs", self.name, near.radius, self.name);
+            return None;
+        }
+        let what = if self.long_name.is_empty() { self.name.clone() } else { self.long_name.clone() };
+        Some(Variable {
+            name: format!("{}_near_obs", self.name),
+            long_name: format!("{what}, within {} of the observations ({} of {} points)", near.radius, points.len(), self.truth.len()),
+            truth: points.iter().map(|&i| self.truth[i]).collect(),
+            grid: None,
+            points: Some(points),
+            ..self.clone()
+        })
+    }
+}
+
+/// The observed positions and the distance within which a grid point counts as observed
+/// ([`EvaluateOptions::near_observations`]).
+#[derive(Debug, Clone)]
+pub struct NearObservations {
+    /// The distance, in the grid's coordinate units.
+    pub radius: f64,
+    /// Periods of x and y on a periodic domain.
+    pub period: Option<[f64; 2]>,
+    /// Every observed position `(x, y)`.
+    pub positions: Vec<(f64, f64)>,
+}
+
+impl NearObservations {
+    /// Flat indices (row-major over `(y, x)`) of the grid points within the radius of a position.
+    pub fn points(&self, x: &[f64], y: &[f64]) -> Vec<usize> {
+        let gap = |d: f64, period: Option<f64>| match period {
+            Some(p) => {
+                let d = d.rem_euclid(p);
+                d.min(p - d)
+            }
+            None => d.abs(),
+        };
+        let (px, py) = (self.period.map(|p| p[0]), self.period.map(|p| p[1]));
+        let r2 = self.radius * self.radius;
+        (0..y.len() * x.len())
+            .filter(|&k| {
+                let (gx, gy) = (x[k % x.len()], y[k / x.len()]);
+                self.positions.iter().any(|&(ox, oy)| gap(gx - ox, px).powi(2) + gap(gy - oy, py).powi(2) <= r2)
+            })
+            .collect()
     }
 }
 
@@ -135,6 +192,7 @@ pub fn evaluate_methods(
     analyses: &[(String, PathBuf)],
     recall: Option<&Recall>,
     opts: &EvaluateOptions,
+    near: Option<&NearObservations>,
     window: Option<String>,
     seed: u64,
 ) -> Result<Evaluation> {
@@ -151,7 +209,11 @@ pub fn evaluate_methods(
     if let Some(v) = anomalies.iter().find(|v| !names.contains(v)) {
         return Err(Error::input(truth_path, format!("evaluate option anomalies names `{v}`, which is not scored here (scored: {})", names.join(", "))));
     }
-    let variables = names.iter().map(|n| read_truth_variable(&truth_file, n, &time_dim, index, anomalies.contains(n))).collect::<Result<Vec<_>>>()?;
+    let mut variables = names.iter().map(|n| read_truth_variable(&truth_file, n, &time_dim, index, anomalies.contains(n))).collect::<Result<Vec<_>>>()?;
+    if let Some(near) = near {
+        let parts: Vec<Variable> = variables.iter().filter_map(|v| v.near(near)).collect();
+        variables.extend(parts);
+    }
     // Every ensemble is checked before any is read: a bad file fails before minutes of scoring.
     for a in &analyses {
         for v in &variables {
@@ -312,7 +374,17 @@ fn read_truth_variable(truth: &NcFile, name: &str, time_dim: &str, index: usize,
     if anomaly {
         long_name.push_str(" (anomaly from its spatial mean)");
     }
-    Ok(Variable { name: name.into(), units: truth.attr_str(Some(name), "units").unwrap_or_default(), long_name, dims: trailing, grid, truth: values, anomaly })
+    Ok(Variable {
+        name: name.into(),
+        units: truth.attr_str(Some(name), "units").unwrap_or_default(),
+        long_name,
+        dims: trailing,
+        grid,
+        truth: values,
+        anomaly,
+        field: name.into(),
+        points: None,
+    })
 }
 
 /// Values of the coordinate variable of `dim`, or the indices when there is none.
@@ -324,19 +396,20 @@ fn coordinate(file: &NcFile, (dim, len): &(String, usize)) -> Vec<f64> {
 /// Checks that `file` holds `var` as `(leading, dims of the truth)`; returns the ensemble size.
 /// `leading` names what the first dimension means (`member`, or `time` for a bank), for errors.
 fn ensemble_shape(file: &NcFile, var: &Variable, leading: &str) -> Result<usize> {
-    let expected = format!("{}({leading}, {})", var.name, var.dims.iter().map(|d| d.0.as_str()).collect::<Vec<_>>().join(", "));
-    if !file.has_var(&var.name) {
-        return Err(file.var_error(&var.name, format!("not in this file; expected {expected} like the truth (the file has: {})", file.var_names().join(", "))));
+    let name = &var.field;
+    let expected = format!("{name}({leading}, {})", var.dims.iter().map(|d| d.0.as_str()).collect::<Vec<_>>().join(", "));
+    if !file.has_var(name) {
+        return Err(file.var_error(name, format!("not in this file; expected {expected} like the truth (the file has: {})", file.var_names().join(", "))));
     }
-    let dims = file.var_dims(&var.name)?;
+    let dims = file.var_dims(name)?;
     let lens: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
     let shape = || dims.iter().zip(&lens).map(|(d, n)| format!("{d}={n}")).collect::<Vec<_>>().join(", ");
     if lens.len() != var.dims.len() + 1 || lens[1..].iter().zip(&var.dims).any(|(a, b)| *a != b.1) {
         let truth_shape = var.dims.iter().map(|(d, n)| format!("{d}={n}")).collect::<Vec<_>>().join(", ");
-        return Err(file.var_error(&var.name, format!("dimensions ({}); expected {expected} with the truth's ({truth_shape})", shape())));
+        return Err(file.var_error(name, format!("dimensions ({}); expected {expected} with the truth's ({truth_shape})", shape())));
     }
     if lens[0] == 0 {
-        return Err(file.var_error(&var.name, format!("has no {leading}s; expected at least one")));
+        return Err(file.var_error(name, format!("has no {leading}s; expected at least one")));
     }
     Ok(lens[0])
 }
@@ -349,22 +422,27 @@ fn score_file(file: &NcFile, name: &str, method: &str, variables: &[Variable], o
     for var in variables {
         let n = ensemble_shape(file, var, if own_mean { "member" } else { "time" })?;
         members = n;
-        let d = var.truth.len();
-        let mut data = file.read(&var.name)?.data.into_raw_vec_and_offset().0;
-        let mean_name = format!("{}_mean", var.name);
+        let field: usize = var.dims.iter().map(|d| d.1).product();
+        let mut data = file.read(&var.field)?.data.into_raw_vec_and_offset().0;
+        let mean_name = format!("{}_mean", var.field);
         let mut mean = if own_mean && file.has_var(&mean_name) {
             let mean = file.read(&mean_name)?.data.into_raw_vec_and_offset().0;
-            if mean.len() != d {
-                return Err(file.var_error(&mean_name, format!("has {} values; expected {d}, one per point of {}", mean.len(), var.name)));
+            if mean.len() != field {
+                return Err(file.var_error(&mean_name, format!("has {} values; expected {field}, one per point of {}", mean.len(), var.field)));
             }
             mean
         } else {
-            member_mean(&data, n, d)
+            member_mean(&data, n, field)
         };
         if var.anomaly {
-            remove_field_means(&mut data, n, d);
-            remove_field_means(&mut mean, 1, d);
+            remove_field_means(&mut data, n, field);
+            remove_field_means(&mut mean, 1, field);
         }
+        if let Some(points) = &var.points {
+            data = data.chunks_exact(field).flat_map(|member| points.iter().map(|&i| member[i])).collect();
+            mean = points.iter().map(|&i| mean[i]).collect();
+        }
+        let d = var.truth.len();
         // Ties (e.g. members equal to the truth) get uniform random ranks, drawn per method and
         // variable from the stage seed so that adding a method changes nobody else's histogram.
         let mut rng = rand::rngs::StdRng::seed_from_u64(derive_seed(seed, &format!("{name}/{}", var.name)));

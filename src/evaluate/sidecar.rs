@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::cf::dsg::{read_trajectories, DsgNames};
+use crate::cf::dsg::{read_trajectories, DsgNames, TrajectorySet};
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
 
@@ -150,15 +150,21 @@ impl TrainingCurves {
     }
 }
 
+/// The trajectories of a CF DSG file, at their wrapped positions (`x_wrapped`, `y_wrapped`)
+/// where the file has them, else at its x/y coordinates.
+pub fn read_positions(path: &Path) -> Result<TrajectorySet> {
+    let file = NcFile::open(path)?;
+    let wrapped = file.has_var("x_wrapped") && file.has_var("y_wrapped");
+    let names = if wrapped { DsgNames { time: None, x: Some("x_wrapped".into()), y: Some("y_wrapped".into()) } } else { DsgNames::default() };
+    read_trajectories(&file, &names)
+}
+
 /// Drifter tracks for plotting from a CF DSG trajectory file: the wrapped positions
 /// (`x_wrapped`, `y_wrapped`) where the file has them, else its x/y coordinates; each track is cut
 /// into polylines where it jumps by more than half the extent of all positions (a wrap across a
 /// periodic boundary), so no line crosses the map.
 pub fn read_tracks(path: &Path) -> Result<Vec<Vec<(f64, f64)>>> {
-    let file = NcFile::open(path)?;
-    let wrapped = file.has_var("x_wrapped") && file.has_var("y_wrapped");
-    let names = if wrapped { DsgNames { time: None, x: Some("x_wrapped".into()), y: Some("y_wrapped".into()) } } else { DsgNames::default() };
-    let set = read_trajectories(&file, &names)?;
+    let set = read_positions(path)?;
     let all = || set.trajectories.iter().flat_map(|t| t.x.iter().zip(&t.y));
     let extent = |f: fn((&f64, &f64)) -> f64| all().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     let ((x0, x1), (y0, y1)) = (extent(|p| *p.0), extent(|p| *p.1));
