@@ -407,7 +407,7 @@ fn stations_and_masked_gridded_observations() {
 /// station-major in a contiguous ragged array (with one station's first time repeated, a
 /// duplicate), or in time order, stations reversed, in an indexed ragged array (with one sample
 /// that belongs to no station). Times are in hours here, days in `tide.nc`.
-fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool) {
+fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool, times: std::ops::Range<usize>) {
     let value = |k: usize, s: usize| match (k, s) {
         (4, 1) => -999.0,
         (8, 2) => 1.0e4,
@@ -416,7 +416,7 @@ fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool) {
     let mut samples: Vec<(f64, f64, i32)> = Vec::new();
     if contiguous {
         for s in 0..4 {
-            for k in 0..20 {
+            for k in times.clone() {
                 samples.push((6.0 * k as f64, value(k, s), s as i32));
                 if (s, k) == (0, 0) {
                     samples.push((0.0, 555.0, 0));
@@ -424,7 +424,7 @@ fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool) {
             }
         }
     } else {
-        for k in 0..20 {
+        for k in times {
             for s in (0..4).rev() {
                 samples.push((6.0 * k as f64, value(k, s), s as i32));
             }
@@ -460,14 +460,20 @@ fn ragged_station_files_pair_like_the_time_by_station_file() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     ocean_files(dir);
-    ragged_tide(&dir.join("tide_contiguous.nc"), true, true);
-    ragged_tide(&dir.join("tide_indexed.nc"), false, true);
-    ragged_tide(&dir.join("tide_plain.nc"), true, false);
+    ragged_tide(&dir.join("tide_contiguous.nc"), true, true, 0..20);
+    ragged_tide(&dir.join("tide_indexed.nc"), false, true, 0..20);
+    ragged_tide(&dir.join("tide_plain.nc"), true, false, 0..20);
+    // The same record split into two files at day 2.5.
+    ragged_tide(&dir.join("tide_part_1.nc"), true, true, 0..10);
+    ragged_tide(&dir.join("tide_part_2.nc"), false, true, 10..20);
     let run = |tide: &str| {
-        let sub = dir.join(tide.trim_end_matches(".nc"));
+        let sub = dir.join(tide.trim_end_matches(".nc").replace('*', "s"));
         std::fs::create_dir_all(&sub).unwrap();
-        for f in ["ocean.nc", "sst.nc", tide] {
-            std::fs::copy(dir.join(f), sub.join(f)).unwrap();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_file() {
+                std::fs::copy(&path, sub.join(path.file_name().unwrap())).unwrap();
+            }
         }
         let (o, out) = ingest(&sub, &ocean_config("drop"), &[("states", "ocean.nc"), ("tide", tide), ("sst", "sst.nc")], &[]);
         (o, out)
@@ -476,7 +482,7 @@ fn ragged_station_files_pair_like_the_time_by_station_file() {
     ok(&o);
     let want = Dataset::load(out.join("dataset.nc")).unwrap();
     let want_qc = qc_json(&out);
-    for (tide, duplicates) in [("tide_contiguous.nc", 1), ("tide_indexed.nc", 0)] {
+    for (tide, duplicates) in [("tide_contiguous.nc", 1), ("tide_indexed.nc", 0), ("tide_part_*.nc", 1)] {
         let (o, out) = run(tide);
         ok(&o);
         let d = Dataset::load(out.join("dataset.nc")).unwrap();
