@@ -404,45 +404,53 @@ fn stations_and_masked_gridded_observations() {
 }
 
 /// The tide gauges of [`ocean_files`] as a CF DSG timeSeries file stored per observation:
-/// station-major in a contiguous ragged array (with one station's first time repeated, a
+/// station-major in a contiguous ragged array (with station 0's first time repeated, a
 /// duplicate), or in time order, stations reversed, in an indexed ragged array (with one sample
-/// that belongs to no station). Times are in hours here, days in `tide.nc`.
-fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool, times: std::ops::Range<usize>) {
+/// that belongs to no station). Times are in hours here, days in `tide.nc`. The file holds the
+/// observation times `times` of the gauges `stations`, with a `timeseries_id` when `ids`.
+fn ragged_tide(path: &Path, contiguous: bool, feature_type: bool, times: std::ops::Range<usize>, stations: &[usize], ids: bool) {
     let value = |k: usize, s: usize| match (k, s) {
         (4, 1) => -999.0,
         (8, 2) => 1.0e4,
         _ => 100.0 * s as f64 + k as f64,
     };
+    // (hours, value, index of the station in this file)
     let mut samples: Vec<(f64, f64, i32)> = Vec::new();
     if contiguous {
-        for s in 0..4 {
+        for (i, &s) in stations.iter().enumerate() {
             for k in times.clone() {
-                samples.push((6.0 * k as f64, value(k, s), s as i32));
+                samples.push((6.0 * k as f64, value(k, s), i as i32));
                 if (s, k) == (0, 0) {
-                    samples.push((0.0, 555.0, 0));
+                    samples.push((0.0, 555.0, i as i32));
                 }
             }
         }
     } else {
         for k in times {
-            for s in (0..4).rev() {
-                samples.push((6.0 * k as f64, value(k, s), s as i32));
+            for (i, &s) in stations.iter().enumerate().rev() {
+                samples.push((6.0 * k as f64, value(k, s), i as i32));
             }
             if k == 10 {
                 samples.push((60.0, 777.0, -1));
             }
         }
     }
+    let (lon, lat) = ([0.5, 1.5, 2.5, 9.0], [10.5, 11.0, 11.5, 10.0]);
     write_file(path, |w| {
         if feature_type {
             w.global("featureType", "timeSeries").unwrap();
         }
-        w.dim("station", 4).unwrap();
+        w.dim("station", stations.len()).unwrap();
         w.dim("obs", samples.len()).unwrap();
-        w.var_f64("lon", &["station"], &[0.5, 1.5, 2.5, 9.0], vec![("standard_name", "longitude".into()), ("units", "degrees_east".into())]).unwrap();
-        w.var_f64("lat", &["station"], &[10.5, 11.0, 11.5, 10.0], vec![("standard_name", "latitude".into()), ("units", "degrees_north".into())]).unwrap();
+        let pick = |a: [f64; 4]| stations.iter().map(|&s| a[s]).collect::<Vec<f64>>();
+        w.var_f64("lon", &["station"], &pick(lon), vec![("standard_name", "longitude".into()), ("units", "degrees_east".into())]).unwrap();
+        w.var_f64("lat", &["station"], &pick(lat), vec![("standard_name", "latitude".into()), ("units", "degrees_north".into())]).unwrap();
+        if ids {
+            let id: Vec<i32> = stations.iter().map(|&s| 1000 + s as i32).collect();
+            w.var_i32("station_id", &["station"], &id, vec![("cf_role", "timeseries_id".into())]).unwrap();
+        }
         if contiguous {
-            let sizes: Vec<i32> = (0..4).map(|s| samples.iter().filter(|o| o.2 == s).count() as i32).collect();
+            let sizes: Vec<i32> = (0..stations.len() as i32).map(|i| samples.iter().filter(|o| o.2 == i).count() as i32).collect();
             w.var_i32("row_size", &["station"], &sizes, vec![("sample_dimension", "obs".into())]).unwrap();
         } else {
             let index: Vec<i32> = samples.iter().map(|o| o.2).collect();
@@ -460,12 +468,17 @@ fn ragged_station_files_pair_like_the_time_by_station_file() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     ocean_files(dir);
-    ragged_tide(&dir.join("tide_contiguous.nc"), true, true, 0..20);
-    ragged_tide(&dir.join("tide_indexed.nc"), false, true, 0..20);
-    ragged_tide(&dir.join("tide_plain.nc"), true, false, 0..20);
-    // The same record split into two files at day 2.5.
-    ragged_tide(&dir.join("tide_part_1.nc"), true, true, 0..10);
-    ragged_tide(&dir.join("tide_part_2.nc"), false, true, 10..20);
+    let all = [0, 1, 2, 3];
+    ragged_tide(&dir.join("tide_contiguous.nc"), true, true, 0..20, &all, false);
+    ragged_tide(&dir.join("tide_indexed.nc"), false, true, 0..20, &all, false);
+    ragged_tide(&dir.join("tide_plain.nc"), true, false, 0..20, &all, false);
+    // The same record split into two files at day 2.5 (stations matched by position), and one
+    // file per gauge (matched by timeseries_id), as in-situ archives publish them.
+    ragged_tide(&dir.join("tide_part_1.nc"), true, true, 0..10, &all, false);
+    ragged_tide(&dir.join("tide_part_2.nc"), false, true, 10..20, &all, false);
+    for s in all {
+        ragged_tide(&dir.join(format!("tide_gauge_{s}.nc")), true, true, 0..20, &[s], true);
+    }
     let run = |tide: &str| {
         let sub = dir.join(tide.trim_end_matches(".nc").replace('*', "s"));
         std::fs::create_dir_all(&sub).unwrap();
@@ -482,7 +495,7 @@ fn ragged_station_files_pair_like_the_time_by_station_file() {
     ok(&o);
     let want = Dataset::load(out.join("dataset.nc")).unwrap();
     let want_qc = qc_json(&out);
-    for (tide, duplicates) in [("tide_contiguous.nc", 1), ("tide_indexed.nc", 0), ("tide_part_*.nc", 1)] {
+    for (tide, duplicates) in [("tide_contiguous.nc", 1), ("tide_indexed.nc", 0), ("tide_part_*.nc", 1), ("tide_gauge_*.nc", 1)] {
         let (o, out) = run(tide);
         ok(&o);
         let d = Dataset::load(out.join("dataset.nc")).unwrap();

@@ -239,15 +239,14 @@ fn find(file: &NcFile, configured: &Option<String>, rules: &[(&str, &str)], what
 }
 
 fn trajectory_ids(file: &NcFile, n: usize) -> Vec<String> {
-    let numeric = file
-        .find_var_by_attr("cf_role", "trajectory_id")
-        .and_then(|v| file.read(&v).ok())
-        .map(|a| a.data.into_raw_vec_and_offset().0)
-        .filter(|v| v.len() == n);
-    match numeric {
-        Some(v) => v.iter().map(|x| format!("{x}")).collect(),
-        None => (0..n).map(|i| i.to_string()).collect(),
-    }
+    instance_ids(file, "trajectory_id", n).unwrap_or_else(|| (0..n).map(|i| i.to_string()).collect())
+}
+
+/// The numeric values of the `cf_role = role` variable (`trajectory_id`, `timeseries_id`) as
+/// text, when the file has one with `n` values.
+pub fn instance_ids(file: &NcFile, role: &str, n: usize) -> Option<Vec<String>> {
+    let values = file.find_var_by_attr("cf_role", role).and_then(|v| file.read(&v).ok()).map(|a| a.data.into_raw_vec_and_offset().0);
+    values.filter(|v| v.len() == n).map(|v| v.iter().map(|x| format!("{x}")).collect())
 }
 
 /// Writes trajectories as a CF contiguous ragged array: dimensions `trajectory` and `obs`,

@@ -185,7 +185,9 @@ struct Analysis {
 }
 
 /// Scores the bank (as climatology) and each analysis `(key, path)` against the truth.
-/// `recall` is attached to encoder methods; `seed` seeds the tie-breaking of rank histograms.
+/// `recall` is attached to encoder methods; `near` adds the `<var>_near_obs` parts; `seed` seeds
+/// the tie-breaking of rank histograms.
+#[allow(clippy::too_many_arguments)]
 pub fn evaluate_methods(
     truth_path: &Path,
     bank: Option<&Path>,

@@ -17,7 +17,7 @@ use serde::Serialize;
 use super::config::{Combine, ObsKind, ObservationConfig, QcConfig};
 use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::ragged_stations::RaggedStations;
-use super::state::{coordinate, nonempty};
+use super::state::{coordinate, nonempty, X_NAMES, Y_NAMES};
 use super::timeline::{self, TimeQc, Timeline};
 use super::tracks::{TrackQc, TrackSource};
 use crate::cf::time::TimeUnits;
@@ -160,7 +160,7 @@ impl FieldSource {
         let dims = files[0].var_dims(&cfg.variables[0])?;
         let per_observation = kind == ObsKind::Stations && !(dims.iter().any(|d| d == &time_dim) && dims.iter().any(|d| d == station_dim));
         let (timeline, ragged) = if per_observation {
-            let (timeline, ragged) = RaggedStations::open(&files, &cfg.variables, &cfg.time_var, station_dim, tolerance, &mut qc.time)?;
+            let (timeline, ragged) = RaggedStations::open(&files, &cfg.variables, cfg, station_dim, tolerance, &mut qc.time)?;
             (timeline, Some(ragged))
         } else {
             let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &time_dim, &cfg.time_var)).collect::<Result<_>>()?;
@@ -209,11 +209,17 @@ impl FieldSource {
             elements.retain(|&(l, p)| mask.at(&l0, l, p).is_finite() && mask.at(&l0, l, p) != 0.0);
             qc.elements_masked = before - elements.len();
         }
-        let x = coordinate(&files[0], &l0, &cfg.x_var, "X", &["longitude", "projection_x_coordinate", "grid_longitude"])?;
-        let y = coordinate(&files[0], &l0, &cfg.y_var, "Y", &["latitude", "projection_y_coordinate", "grid_latitude"])?;
+        let positions = match &ragged {
+            Some(r) => Some((r.positions().0.to_vec(), r.positions().1.to_vec())),
+            None => {
+                let x = coordinate(&files[0], &l0, &cfg.x_var, "X", &X_NAMES)?;
+                let y = coordinate(&files[0], &l0, &cfg.y_var, "Y", &Y_NAMES)?;
+                x.zip(y).map(|(x, y)| ((0..l0.points()).map(|p| x.at(&l0, 0, p)).collect(), (0..l0.points()).map(|p| y.at(&l0, 0, p)).collect()))
+            }
+        };
         let domain = !qc_cfg.domain_x.is_empty() || !qc_cfg.domain_y.is_empty();
-        let (x, y) = match (x, y) {
-            (Some(x), Some(y)) => (x, y),
+        let (x, y): (Vec<f64>, Vec<f64>) = match positions {
+            Some(xy) => xy,
             _ if kind == ObsKind::Stations || domain => {
                 let why = if kind == ObsKind::Stations { "a stations source needs them" } else { "the domain check ([ingest.qc]) needs them" };
                 return Err(Error::input(
@@ -228,7 +234,7 @@ impl FieldSource {
         };
         let (mut xs, mut ys, mut kept) = (Vec::new(), Vec::new(), Vec::new());
         for &(l, p) in &elements {
-            let (px, py) = (x.at(&l0, l, p), y.at(&l0, l, p));
+            let (px, py) = (x[p], y[p]);
             if px.is_nan() || py.is_nan() {
                 qc.elements_without_position += 1;
             } else if !in_domain(qc_cfg, px, py) {

@@ -175,8 +175,8 @@ impl StateSource {
             }
             qc.elements_masked += all.len() - elements.len();
             let coord = |configured: &str, axis: &str, names: &[&str]| coordinate(&files[0], l0, configured, axis, names);
-            let x = coord(&cfg.x_var, "X", &["longitude", "projection_x_coordinate", "grid_longitude"])?;
-            let y = coord(&cfg.y_var, "Y", &["latitude", "projection_y_coordinate", "grid_latitude"])?;
+            let x = coord(&cfg.x_var, "X", &X_NAMES)?;
+            let y = coord(&cfg.y_var, "Y", &Y_NAMES)?;
             let z = coord(&cfg.z_var, "Z", &["depth", "altitude", "height", "model_level_number"])?;
             for &(l, p) in &elements {
                 layout.variable.push(vi as i32);
@@ -309,6 +309,11 @@ fn first_snapshot_valid(files: &[NcFile], timeline: &Timeline, layouts: &[FieldL
     Gather::default().row(&Selection { layout, elements: all, rule: &rule }, &slab, 0, 0, &mut row);
     Ok(all.iter().zip(&row).filter(|(_, v)| !v.is_nan()).map(|(e, _)| *e).collect())
 }
+
+/// Standard names of an x coordinate.
+pub(super) const X_NAMES: [&str; 3] = ["longitude", "projection_x_coordinate", "grid_longitude"];
+/// Standard names of a y coordinate.
+pub(super) const Y_NAMES: [&str; 3] = ["latitude", "projection_y_coordinate", "grid_latitude"];
 
 /// The coordinate of each element along one axis: the `configured` variable, or the first
 /// variable with `axis` or one of the standard `names` whose dimensions fit the elements.
