@@ -160,7 +160,7 @@ impl FieldSource {
         let dims = files[0].var_dims(&cfg.variables[0])?;
         let per_observation = kind == ObsKind::Stations && !(dims.iter().any(|d| d == &time_dim) && dims.iter().any(|d| d == station_dim));
         let (timeline, ragged) = if per_observation {
-            let (timeline, ragged) = RaggedStations::open(&files, &cfg.variables, cfg, station_dim, tolerance, &mut qc.time)?;
+            let (timeline, ragged) = RaggedStations::open(&files, cfg, station_dim, tolerance, &mut qc.time)?;
             (timeline, Some(ragged))
         } else {
             let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &time_dim, &cfg.time_var)).collect::<Result<_>>()?;

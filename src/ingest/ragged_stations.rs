@@ -50,14 +50,15 @@ pub struct RaggedStations {
 }
 
 impl RaggedStations {
-    /// Reads `variables`, the sample times and the station positions of every file.
+    /// Reads the source's variables, the sample times and the station positions of every file.
     ///
     /// Stations are matched across files by their `cf_role = "timeseries_id"` value where a file
     /// has one, else by position: a source may be one file per station (as in-situ archives
     /// publish them), or files that each hold many stations. Positions come from `x_var` / `y_var`
     /// or by `standard_name` / `axis`, as for a `(time, station)` file. Missing times and a
     /// station's repeated time (within `tolerance` seconds) are left out and counted in `qc`.
-    pub fn open(files: &[NcFile], variables: &[String], cfg: &ObservationConfig, station_dim: &str, tolerance: f64, qc: &mut TimeQc) -> Result<(Timeline, RaggedStations)> {
+    pub fn open(files: &[NcFile], cfg: &ObservationConfig, station_dim: &str, tolerance: f64, qc: &mut TimeQc) -> Result<(Timeline, RaggedStations)> {
+        let variables = &cfg.variables;
         let mut units: Option<TimeUnits> = None;
         // (time, file, station, flat sample index), then the stored values per file and variable.
         let mut samples: Vec<(f64, usize, usize, usize)> = Vec::new();
