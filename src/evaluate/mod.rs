@@ -27,7 +27,7 @@ use crate::pipeline::spec::StageSpec;
 use crate::stages::{Stage, StageContext};
 use config::{check_inputs, EvaluateOptions, ANALYSIS_PREFIX, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
 use scoring::NearObservations;
-use sidecar::{read_positions, read_tracks, Recall, TrainingCurves};
+use sidecar::{read_positions, track_lines, Recall, TrainingCurves};
 
 /// Scores the inputs (named as in a pipeline file: `truth`, `bank`, `analysis*`, `observations`,
 /// `training`, `recall`) and writes the report into `out`, an existing (staging) directory. Every
@@ -40,12 +40,13 @@ pub fn evaluate(inputs: &BTreeMap<String, PathBuf>, opts: &EvaluateOptions, wind
     }
     let recall = inputs.get(RECALL).map(|p| Recall::read(p)).transpose()?;
     let training = inputs.get(TRAINING).map(|p| TrainingCurves::read(p)).transpose()?;
-    let tracks = inputs.get(OBSERVATIONS).map(|p| read_tracks(p)).transpose()?;
-    let near = match opts.near_observations {
-        None => None,
-        Some(radius) => {
-            let path = inputs.get(OBSERVATIONS).ok_or_else(|| Error::config("options", "near_observations", "needs the `observations` input (the drifter tracks)"))?;
-            let positions = read_positions(path)?.trajectories.iter().flat_map(|t| t.x.iter().copied().zip(t.y.iter().copied())).collect();
+    let observed = inputs.get(OBSERVATIONS).map(|p| read_positions(p)).transpose()?;
+    let tracks = observed.as_ref().map(track_lines);
+    let near = match (opts.near_observations, &observed) {
+        (None, _) => None,
+        (Some(_), None) => return Err(Error::config("options", "near_observations", "needs the `observations` input (the drifter tracks)")),
+        (Some(radius), Some(set)) => {
+            let positions = set.trajectories.iter().flat_map(|t| t.x.iter().copied().zip(t.y.iter().copied())).collect();
             Some(NearObservations { radius, period: opts.period.as_deref().map(|p| [p[0], p[1]]), positions })
         }
     };

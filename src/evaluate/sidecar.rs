@@ -159,12 +159,10 @@ pub fn read_positions(path: &Path) -> Result<TrajectorySet> {
     read_trajectories(&file, &names)
 }
 
-/// Drifter tracks for plotting from a CF DSG trajectory file: the wrapped positions
-/// (`x_wrapped`, `y_wrapped`) where the file has them, else its x/y coordinates; each track is cut
-/// into polylines where it jumps by more than half the extent of all positions (a wrap across a
-/// periodic boundary), so no line crosses the map.
-pub fn read_tracks(path: &Path) -> Result<Vec<Vec<(f64, f64)>>> {
-    let set = read_positions(path)?;
+/// Drifter tracks for plotting (from [`read_positions`]): each track is cut into polylines where
+/// it jumps by more than half the extent of all positions (a wrap across a periodic boundary), so
+/// no line crosses the map.
+pub fn track_lines(set: &TrajectorySet) -> Vec<Vec<(f64, f64)>> {
     let all = || set.trajectories.iter().flat_map(|t| t.x.iter().zip(&t.y));
     let extent = |f: fn((&f64, &f64)) -> f64| all().map(f).fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(v), b.max(v)));
     let ((x0, x1), (y0, y1)) = (extent(|p| *p.0), extent(|p| *p.1));
@@ -183,7 +181,7 @@ pub fn read_tracks(path: &Path) -> Result<Vec<Vec<(f64, f64)>>> {
         lines.push(line);
     }
     lines.retain(|l| l.len() >= 2);
-    Ok(lines)
+    lines
 }
 
 #[cfg(test)]
@@ -231,7 +229,7 @@ mod tests {
     #[test]
     fn tracks_are_cut_where_they_wrap() {
         let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("sample_data/lagrangian/today/lagrangian_drifters.nc");
-        let lines = read_tracks(&sample).unwrap();
+        let lines = track_lines(&read_positions(&sample).unwrap());
         let points: usize = lines.iter().map(Vec::len).sum();
         assert!((90..=100).contains(&points), "{points} points");
         for l in &lines {

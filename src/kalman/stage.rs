@@ -59,59 +59,44 @@ pub enum OperatorKind {
 }
 
 /// Options of a `baseline` stage in a pipeline file.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct BaselineOptions {
     /// Overrides `baseline.method`.
-    #[serde(default)]
     pub method: Option<Method>,
     /// Observation operator: `auto` (gridded or point observations) or `drifters`.
-    #[serde(default)]
     pub obs_operator: OperatorKind,
     /// The analysed variable of the prior file (`auto` only).
-    #[serde(default)]
     pub variable: Option<String>,
     /// The prior's member dimension (default `member`; `time` for `drifters`).
-    #[serde(default)]
     pub member_dim: Option<String>,
     /// Grid geometry: auto | periodic | plane | sphere (`auto` operator only; the Lagrangian flow
     /// is on the periodic unit square).
-    #[serde(default)]
     pub geometry: GeometryKind,
     /// The observed variable of the observation file (`auto` only).
-    #[serde(default)]
     pub obs_variable: Option<String>,
     /// Which time of the observations to use, when they have several (`drifters`: which
     /// sample's tracks, by `sample_index`).
-    #[serde(default)]
     pub obs_time_index: Option<usize>,
     /// Observation-error standard deviation for every observation.
-    #[serde(default)]
     pub obs_error_std: Option<f64>,
     /// Per-observation error standard deviations (a variable of the observation file).
-    #[serde(default)]
     pub obs_error_variable: Option<String>,
     /// Point observations: their x/longitude variable.
-    #[serde(default)]
     pub obs_x: Option<String>,
     /// Point observations: their y/latitude variable.
-    #[serde(default)]
     pub obs_y: Option<String>,
     /// `drifters`: prior members drawn (seeded, without replacement) from the prior file's
     /// samples; all of them when unset.
-    #[serde(default)]
     pub members: Option<usize>,
     /// `drifters`, EnOI: static members drawn from the `static` file's samples; all when unset.
-    #[serde(default)]
     pub static_members: Option<usize>,
     /// `drifters`: longest RK4 step of the drifter operator, model time units.
-    #[serde(default)]
     pub drifter_dt: Option<f64>,
     /// `drifters`: predict each observed position from the previous observed one (the default)
     /// instead of along the member's whole track (see [`super::drifter_obs::DrifterObs::predict`]).
     /// Whole tracks diverge from member to member faster than a linear update can follow: on the
     /// sample data no scheme beat its prior mean with them, while one-gap displacements did.
-    #[serde(default)]
     pub drifter_restart: Option<bool>,
 }
 
