@@ -15,6 +15,7 @@ use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN
 use contrada::pipeline::hash::derive_seed;
 use contrada::pipeline::runner::{self, RunOptions};
 use contrada::pipeline::staging::Staging;
+use contrada::stages::standalone::{run_standalone, StandaloneRun};
 use contrada::synth::{self, Flow};
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
@@ -50,6 +51,12 @@ enum Command {
     /// Pair states with observations into a normalised training data set (dataset.nc with its
     /// state rows in dataset.states.bin, qc.json).
     Ingest(IngestArgs),
+    /// Train the contrastive encoders on an ingest data set (model.bpk, model.json, metrics.csv,
+    /// recall.json); rerun after a kill, it resumes from the last finished epoch.
+    Train(TrainArgs),
+    /// Analyse one window with the learned generator: analysis ensemble, fields and diagnostics
+    /// per method (analysis_METHOD.nc, diagnostics_METHOD.json).
+    Assimilate(AssimilateArgs),
     /// One ensemble Kalman analysis (EnKF, ETKF, LETKF, EnOI) of a prior ensemble file.
     Baseline(BaselineArgs),
     /// Score analyses against the truth and write the comparison report (tables and plots).
@@ -152,6 +159,79 @@ struct IngestArgs {
     out: PathBuf,
     #[command(flatten)]
     overrides: Overrides,
+}
+
+#[derive(Args, Debug)]
+struct TrainArgs {
+    /// The ingest data set (dataset.nc, with dataset.states.bin beside it).
+    #[arg(long, value_name = "FILE")]
+    dataset: PathBuf,
+    /// Output directory (created if needed; files of the same name are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    settings: LearningSettings,
+}
+
+#[derive(Args, Debug)]
+struct AssimilateArgs {
+    /// The trained model: model.json of `contrada train` (model.bpk beside it).
+    #[arg(long, value_name = "FILE")]
+    model: PathBuf,
+    /// Bank of states to weight: an ingest dataset.nc of a climatological archive or a forecast ensemble.
+    #[arg(long, value_name = "FILE")]
+    bank: PathBuf,
+    /// The window's observations: an ingest dataset.nc.
+    #[arg(long, value_name = "FILE")]
+    observations: PathBuf,
+    /// Output directory (created if needed; files of the same name are replaced atomically).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Window to analyse, YYYY-MM-DD or "today" (default: the last observation time in the file).
+    #[arg(long, value_name = "DATE|today")]
+    window: Option<String>,
+    /// Methods, comma-separated: reweight, retrieve, transform (default: reweight,retrieve).
+    #[arg(long, value_name = "M,M", value_delimiter = ',')]
+    methods: Vec<String>,
+    /// Analysis ensemble size of reweight and transform (default 64).
+    #[arg(long)]
+    members: Option<usize>,
+    /// K of retrieve (default 8).
+    #[arg(long)]
+    retrieve_k: Option<usize>,
+    /// Probability levels of the weighted quantiles, comma-separated (default 0.1,0.5,0.9).
+    #[arg(long, value_name = "Q,Q", value_delimiter = ',')]
+    quantiles: Vec<f64>,
+    /// reweight: quantiles of this many members resampled from the weights (default 0: exact over the bank).
+    #[arg(long, value_name = "M")]
+    quantile_sample: Option<usize>,
+    /// Bank variables written as the analysis ensemble, comma-separated (default: all).
+    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
+    variables: Vec<String>,
+    /// Cache of the bank's codes (default: .cache beside the model).
+    #[arg(long, value_name = "DIR")]
+    cache: Option<PathBuf>,
+    #[command(flatten)]
+    settings: LearningSettings,
+}
+
+/// The configuration and backend of a learning command.
+#[derive(Args, Debug)]
+struct LearningSettings {
+    /// Learning backend (default: run.backend).
+    #[arg(long, value_enum)]
+    backend: Option<BackendChoice>,
+    /// Configuration file, e.g. the pipeline file of the model ([train], [run], [io]), over the built-in defaults.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    overrides: Overrides,
+}
+
+impl LearningSettings {
+    fn resolve(&self) -> Result<config::Resolved> {
+        resolve(self.config.as_deref(), &self.overrides.set, backend_override(self.backend))
+    }
 }
 
 #[derive(Args, Debug)]
@@ -303,6 +383,8 @@ pub fn execute(cli: Cli) -> Result<()> {
         Command::Synth(args) => synth_flow(args),
         Command::Backends(args) => backends(args),
         Command::Ingest(args) => ingest(args),
+        Command::Train(args) => train(args),
+        Command::Assimilate(args) => assimilate(args),
         Command::Baseline(args) => baseline(args),
         Command::Evaluate(args) => evaluate(args),
     }
@@ -334,10 +416,7 @@ fn parse_window(text: &str) -> Result<NaiveDate> {
 
 fn run(args: RunArgs) -> Result<()> {
     let window = args.window.as_deref().map(parse_window).transpose()?;
-    let mut extra = Vec::new();
-    if let Some(b) = args.backend {
-        extra.push(("run.backend".to_string(), format!("{b:?}").to_lowercase()));
-    }
+    let mut extra = backend_override(args.backend);
     if let Some(dir) = &args.run_dir {
         extra.push(("run.run_dir".to_string(), dir.display().to_string()));
     }
@@ -378,8 +457,7 @@ fn synth_flow(args: SynthArgs) -> Result<()> {
 }
 
 fn backends(args: BackendsArgs) -> Result<()> {
-    let extra = args.backend.map(|b| ("run.backend".to_string(), format!("{b:?}").to_lowercase())).into_iter().collect();
-    let resolved = resolve(None, &args.overrides.set, extra)?;
+    let resolved = resolve(None, &args.overrides.set, backend_override(args.backend))?;
     let adapters = backend::adapters();
     if adapters.is_empty() {
         println!("wgpu adapters: none");
@@ -402,7 +480,7 @@ fn ingest(args: IngestArgs) -> Result<()> {
     if let Some((key, message)) = problems.0.into_iter().next() {
         return Err(Error::config(resolved.layers.origin(&key), key, message));
     }
-    let mut inputs = std::collections::BTreeMap::new();
+    let mut inputs = BTreeMap::new();
     for kv in &args.inputs {
         let (name, path) = kv.split_once('=').ok_or_else(|| Error::Usage(format!("--input {kv}: expected NAME=PATH, e.g. --input states=ocean.nc")))?;
         inputs.extend(runner::expand_input(name.trim(), std::path::Path::new(path.trim()), &format!("--input {name}"))?);
@@ -453,17 +531,53 @@ fn baseline(args: BaselineArgs) -> Result<()> {
             put(key, v.into());
         }
     }
-    let mut inputs = std::collections::BTreeMap::from([("prior".to_string(), args.prior), ("observations".to_string(), args.observations)]);
+    let mut inputs = BTreeMap::from([("prior".to_string(), args.prior), ("observations".to_string(), args.observations)]);
     if let Some(s) = args.static_ensemble {
         inputs.insert("static".to_string(), s);
     }
-    for (name, path) in &inputs {
-        if !path.is_file() {
-            return Err(Error::input(path, format!("--{name}: file not found")));
+    let run = StandaloneRun { kind: "baseline", options, inputs, out: &args.out, window: None, cache_dir: None, resumable: false };
+    print_summary(&run_standalone(&resolved.config, run)?)
+}
+
+fn train(args: TrainArgs) -> Result<()> {
+    let resolved = args.settings.resolve()?;
+    let inputs = BTreeMap::from([("dataset".to_string(), args.dataset)]);
+    let run = StandaloneRun { kind: "train", options: toml::Table::new(), inputs, out: &args.out, window: None, cache_dir: None, resumable: true };
+    print_summary(&run_standalone(&resolved.config, run)?)
+}
+
+fn assimilate(args: AssimilateArgs) -> Result<()> {
+    let resolved = args.settings.resolve()?;
+    let window = args.window.as_deref().map(parse_window).transpose()?;
+    let mut options = toml::Table::new();
+    let list = |items: Vec<toml::Value>| toml::Value::Array(items);
+    if !args.methods.is_empty() {
+        options.insert("methods".into(), list(args.methods.into_iter().map(toml::Value::from).collect()));
+    }
+    if !args.quantiles.is_empty() {
+        options.insert("quantiles".into(), list(args.quantiles.into_iter().map(toml::Value::from).collect()));
+    }
+    if !args.variables.is_empty() {
+        options.insert("variables".into(), list(args.variables.into_iter().map(toml::Value::from).collect()));
+    }
+    for (key, value) in [("members", args.members), ("retrieve_k", args.retrieve_k), ("quantile_sample", args.quantile_sample)] {
+        if let Some(n) = value {
+            options.insert(key.into(), (n as i64).into());
         }
     }
-    let summary = contrada::kalman::stage::run_standalone(&resolved.config, options, inputs, &args.out)?;
-    println!("{}", serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?);
+    let model_dir = args.model.parent().map(PathBuf::from).unwrap_or_default();
+    let cache_dir = args.cache.unwrap_or_else(|| model_dir.join(".cache"));
+    let inputs = BTreeMap::from([("model".to_string(), args.model), ("bank".to_string(), args.bank), ("observations".to_string(), args.observations)]);
+    let run = StandaloneRun { kind: "assimilate", options, inputs, out: &args.out, window, cache_dir: Some(cache_dir), resumable: false };
+    print_summary(&run_standalone(&resolved.config, run)?)
+}
+
+fn backend_override(backend: Option<BackendChoice>) -> Vec<(String, String)> {
+    backend.map(|b| ("run.backend".to_string(), format!("{b:?}").to_lowercase())).into_iter().collect()
+}
+
+fn print_summary(summary: &serde_json::Value) -> Result<()> {
+    println!("{}", serde_json::to_string_pretty(summary).map_err(|e| Error::Other(e.to_string()))?);
     Ok(())
 }
 

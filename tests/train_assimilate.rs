@@ -91,6 +91,38 @@ fn train_then_assimilate_the_sample_window() {
     // The window is done: a cron rerun does nothing.
     let again = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu"]);
     assert!(common::stdout(&again).contains("already done"), "{}", common::stdout(&again));
+
+    // The same stages as commands on the pipeline's inputs (same stage names, so the same seeds):
+    // `contrada train` gives the pipeline's model and `contrada assimilate` its analyses.
+    let cli = |args: &[&str]| {
+        let out = contrada_in(dir.path(), args);
+        assert!(out.status.success(), "{}", stderr(&out));
+        serde_json::from_str::<serde_json::Value>(&common::stdout(&out)).expect("a JSON summary on stdout")
+    };
+    let summary = cli(&["train", "--dataset", "run/ingest-train/dataset.nc", "--config", "p.toml", "--set", "train.epochs=12", "--backend", "cpu", "--out", "cli/train"]);
+    assert_eq!(summary["epochs"], 12);
+    for file in ["model.json", "recall.json"] {
+        let read = |d: &str| std::fs::read_to_string(dir.path().join(d).join(file)).unwrap();
+        assert_eq!(read("cli/train"), read("run/train"), "{file}");
+    }
+    assert!(!dir.path().join("cli/.train.checkpoint").exists(), "checkpoints go once the outputs are published");
+    let assimilate = |out: &'static str, members: &'static str| {
+        let args = ["assimilate", "--model", "cli/train/model.json", "--bank", "run/ingest-bank/dataset.nc", "--observations", "run/ingest-today/dataset.nc"];
+        let more = ["--window", "2026-11-28", "--methods", "reweight,retrieve,transform", "--variables", "coef,psi,u,v", "--members", members, "--config", "p.toml", "--backend", "cpu", "--out", out];
+        contrada_in(dir.path(), &[&args[..], &more[..]].concat())
+    };
+    let done = assimilate("cli/assimilate", "64");
+    assert!(done.status.success(), "{}", stderr(&done));
+    for method in ["reweight", "retrieve", "transform"] {
+        let file = format!("analysis_{method}.nc");
+        common::same_values(&dir.path().join("cli/assimilate").join(&file), &window.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    assert!(dir.path().join("cli/train/.cache/bank_codes").is_dir(), "the bank codes are cached beside the model");
+    let bad = assimilate("cli/bad", "1");
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("--members"), "{}", stderr(&bad));
+    assert!(!dir.path().join("cli/bad").exists(), "nothing written on bad input");
+
     // A window without observations is a clear error.
     let other = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-29", "--set", "train.epochs=12", "--backend", "cpu"]);
     assert_eq!(other.status.code(), Some(2), "{}", stderr(&other));

@@ -12,8 +12,7 @@
 //! prior is the Lagrangian flow's states file and the observations are drifter trajectories (see
 //! [`super::drifter_stage`]; the analysis then has the layout of the `assimilate` stage's).
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
 use netcdf::AttributeValue;
@@ -29,11 +28,8 @@ use super::obs_file::{self, ObsSpec};
 use super::obs_operator::{observe, ObsOperator};
 use super::{BaselineConfig, Filter, Geometry, Method, Observations};
 use crate::cf::{NcFile, NcWriter};
-use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::pipeline::hash::derive_seed;
 use crate::pipeline::spec::StageSpec;
-use crate::pipeline::staging::Staging;
 use crate::stages::{Stage, StageContext};
 
 /// The analysis file of `method`.
@@ -313,35 +309,6 @@ pub(super) fn write_diagnostics(
     let path = staged(ctx, &diagnostics_file(method));
     std::fs::write(&path, serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&path, e))?;
     Ok(summary)
-}
-
-/// Runs one baseline analysis outside a pipeline (`contrada baseline`): the stage with `options`
-/// (the pipeline options table) and `inputs`, its outputs published atomically into `out`.
-pub fn run_standalone(config: &Config, options: toml::Table, inputs: BTreeMap<String, PathBuf>, out: &Path) -> Result<serde_json::Value> {
-    let spec = StageSpec { name: "baseline".into(), kind: "baseline".into(), inputs: BTreeMap::new(), options };
-    let stage = BaselineStage;
-    let cli_key = |e: Error| match e {
-        // Report option problems by their command-line names.
-        Error::Config { key, message, .. } => {
-            let flag = key.rsplit('.').next().unwrap_or(&key).replace('_', "-");
-            Error::Usage(format!("--{flag}: {message}"))
-        }
-        other => other,
-    };
-    stage.check(&StageSpec { inputs: inputs.keys().map(|k| (k.clone(), String::new())).collect(), ..spec.clone() }).map_err(cli_key)?;
-    let staging = Staging::new(out)?;
-    let ctx = StageContext { config, spec: &spec, inputs, out: staging.path(), window: None, seed: derive_seed(config.run.seed, "baseline"), checkpoint: None, cache_dir: None };
-    match stage.run(&ctx) {
-        Ok(summary) => {
-            staging.commit_files()?;
-            Ok(summary)
-        }
-        Err(e) => {
-            // Nothing partial stays behind; the error is what matters, not a failed clean-up.
-            let _ = std::fs::remove_dir_all(staging.path());
-            Err(cli_key(e))
-        }
-    }
 }
 
 /// The EnOI static ensemble, in the prior's layout.

@@ -106,6 +106,34 @@ pub fn stage_dir(run_dir: &Path, spec: &StageSpec, stage: &dyn Stage, window: Op
     }
 }
 
+/// The fingerprint of a stage run (a hash of the stage entry, the configuration sections it reads,
+/// its inputs, seed, window, contrada version and output format), and those sections.
+pub fn stage_fingerprint(
+    config: &Config,
+    spec: &StageSpec,
+    stage: &dyn Stage,
+    inputs: &impl serde::Serialize,
+    seed: u64,
+    window: Option<NaiveDate>,
+) -> Result<(String, serde_json::Map<String, serde_json::Value>)> {
+    let config_json = serde_json::to_value(config).map_err(|e| Error::Other(e.to_string()))?;
+    let sections: serde_json::Map<_, _> = stage
+        .config_sections()
+        .iter()
+        .filter_map(|s| config_json.get(*s).map(|v| (s.to_string(), v.clone())))
+        .collect();
+    let fingerprint = sha256(
+        json!({
+            "spec": spec, "config": sections, "inputs": inputs, "seed": seed,
+            "window": window.map(|w| w.to_string()), "version": env!("CARGO_PKG_VERSION"),
+            "output_format": stage.output_format(),
+        })
+        .to_string()
+        .as_bytes(),
+    );
+    Ok((fingerprint, sections))
+}
+
 /// Runs one stage unless already done; returns whether it ran.
 fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn Stage) -> Result<bool> {
     let window = if stage.windowed() { opts.window } else { None };
@@ -118,22 +146,8 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
             Ok(FileRecord { name: name.clone(), path: path.display().to_string(), sha256, bytes })
         })
         .collect::<Result<Vec<_>>>()?;
-    let config_json = serde_json::to_value(config).map_err(|e| Error::Other(e.to_string()))?;
-    let sections: serde_json::Map<_, _> = stage
-        .config_sections()
-        .iter()
-        .filter_map(|s| config_json.get(*s).map(|v| (s.to_string(), v.clone())))
-        .collect();
     let seed = derive_seed(config.run.seed, &spec.name);
-    let fingerprint = sha256(
-        json!({
-            "spec": spec, "config": sections, "inputs": input_records, "seed": seed,
-            "window": window.map(|w| w.to_string()), "version": env!("CARGO_PKG_VERSION"),
-            "output_format": stage.output_format(),
-        })
-        .to_string()
-        .as_bytes(),
-    );
+    let (fingerprint, sections) = stage_fingerprint(config, spec, stage, &input_records, seed, window)?;
 
     if !opts.force && is_current(&out_dir, &fingerprint) {
         tracing::info!("stage {}: already done ({})", spec.name, out_dir.display());

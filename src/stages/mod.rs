@@ -4,6 +4,8 @@
 //! given and returns a short JSON summary for the manifest. It never sees another stage's internals:
 //! only the files earlier stages wrote.
 
+pub mod standalone;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
