@@ -159,11 +159,13 @@ impl<T: Value> BankFields<T> {
             };
             let dims: Vec<&str> = v.dims.iter().map(|(d, _)| d.as_str()).collect();
             let with = |first: &'static str| -> Vec<&str> { std::iter::once(first).chain(dims.iter().copied()).collect() };
-            w.var_f64(&v.name, &with("member"), stats.ensemble.as_slice().expect("standard layout"), attr(""))?;
+            // Members and the best member in the bank's own precision, as a model restarting from
+            // them stores its state (and half the bytes to compress for an f32 bank).
+            w.var_real(&v.name, &with("member"), stats.ensemble.as_slice().expect("standard layout"), T::PRECISION, attr(""))?;
             w.var_f64(&format!("{}_mean", v.name), &dims, &stats.mean, attr(" (analysis mean)"))?;
             w.var_f64(&format!("{}_spread", v.name), &dims, &stats.spread, attr(" (analysis spread)"))?;
             if let Some(map) = &stats.map {
-                w.var_f64(&format!("{}_map", v.name), &dims, map, attr(" (best bank member)"))?;
+                w.var_real(&format!("{}_map", v.name), &dims, map, T::PRECISION, attr(" (best bank member)"))?;
             }
             if !h.quantiles.is_empty() {
                 w.var_f64(&format!("{}_quantile", v.name), &with("quantile"), stats.quantiles.as_slice().expect("standard layout"), attr(" (analysis quantile)"))?;
