@@ -193,7 +193,7 @@ struct AssimilateArgs {
     /// Methods, comma-separated: reweight, retrieve, transform (default: reweight,retrieve).
     #[arg(long, value_name = "M,M", value_delimiter = ',')]
     methods: Vec<String>,
-    /// Analysis ensemble size of reweight and transform (default 64).
+    /// Analysis ensemble size of reweight (default 64).
     #[arg(long)]
     members: Option<usize>,
     /// K of retrieve (default 8).

@@ -83,7 +83,8 @@ pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<serde_json:
 fn flag_names(e: Error) -> Error {
     match e {
         Error::Config { key, message, .. } if key.contains(".options.") => {
-            let flag = key.rsplit('.').next().unwrap_or(&key).replace('_', "-");
+            let last = key.rsplit('.').next().unwrap_or(&key);
+            let flag = last.split('[').next().unwrap_or(last).replace('_', "-");
             Error::Usage(format!("--{flag}: {message}"))
         }
         other => other,

@@ -45,6 +45,10 @@ pub struct LagrangianConfig {
     pub omega_mean: f64,
     /// Standard deviation of the frequencies `omega_k`; 0 gives stationary flows.
     pub omega_std: f64,
+    /// Draw the frequencies once for the whole data set instead of per sample: the 98 coefficients
+    /// then determine a sample's flow, and its tracks, completely (with per-sample frequencies the
+    /// tracks also depend on 49 numbers the state does not hold).
+    pub shared_frequencies: bool,
     /// RK4 time step (model time units).
     pub dt: f64,
     /// Length of each drifter track (model time units); a whole number of steps.
@@ -80,6 +84,7 @@ impl Default for LagrangianConfig {
             spectral_slope: 2.0,
             omega_mean: 0.0,
             omega_std: 10.0,
+            shared_frequencies: false,
             dt: 1e-5,
             duration: 0.1,
             output_every: 10,

@@ -38,7 +38,12 @@ pub struct LagrangianSample {
 /// Draws sample `index` of the data set seeded by `seed`; `ws` is per-thread scratch.
 pub fn draw_sample(cfg: &LagrangianConfig, seed: u64, index: usize, ws: &mut Workspace) -> LagrangianSample {
     let mut rng = StdRng::seed_from_u64(derive_seed(seed, &format!("lagrangian sample {index}")));
-    let flow = FourierFlow::draw(cfg, &mut rng);
+    let mut flow = FourierFlow::draw(cfg, &mut rng);
+    if cfg.shared_frequencies {
+        // The same stream for every sample: one set of frequencies for the data set.
+        let mut shared = StdRng::seed_from_u64(derive_seed(seed, "lagrangian frequencies"));
+        flow.omega = FourierFlow::draw(cfg, &mut shared).omega;
+    }
     let tracks = cfg
         .releases
         .iter()
@@ -77,6 +82,21 @@ pub fn generate(cfg: &LagrangianConfig, seed: u64, progress: &Progress) -> Vec<L
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn shared_frequencies_are_one_set_for_the_data_set() {
+        let ws = &mut Workspace::new(3);
+        let per_sample = LagrangianConfig { fields: false, dt: 1e-3, output_every: 10, ..LagrangianConfig::default() };
+        let shared = LagrangianConfig { shared_frequencies: true, ..per_sample.clone() };
+        let (a, b) = (draw_sample(&shared, 4, 0, ws), draw_sample(&shared, 4, 1, ws));
+        assert_eq!(a.flow.omega, b.flow.omega);
+        assert_ne!(a.flow.amplitude, b.flow.amplitude);
+        let (c, d) = (draw_sample(&per_sample, 4, 0, ws), draw_sample(&per_sample, 4, 1, ws));
+        assert_ne!(c.flow.omega, d.flow.omega);
+        // Only the frequencies change: the coefficients of a sample are the same either way.
+        assert_eq!(a.flow.amplitude, c.flow.amplitude);
+        assert!(a.flow.omega.iter().all(|w| w.is_finite()) && a.flow.omega.iter().any(|w| w.abs() > 1.0));
+    }
 
     #[test]
     fn samples_do_not_depend_on_threads_and_tracks_end_at_time_zero() {

@@ -45,10 +45,13 @@ fn sample_times(cfg: &LagrangianConfig, n: usize) -> Vec<f64> {
 fn describe(w: &mut NcWriter, cfg: &LagrangianConfig, seed: u64) -> Result<()> {
     w.global("synth_flow", "lagrangian")?;
     w.global("seed", seed.to_string())?;
+    let omega = if cfg.shared_frequencies { ", drawn once for the data set" } else { "; all independent" };
     w.global(
         "prior",
-        "psi_k circularly symmetric complex Gaussian, E|psi_k|^2 = amplitude^2 (1 + |k|^2)^-spectral_slope; \
-         omega_k ~ N(omega_mean, omega_std^2); all independent",
+        format!(
+            "psi_k circularly symmetric complex Gaussian, E|psi_k|^2 = amplitude^2 (1 + |k|^2)^-spectral_slope; \
+             omega_k ~ N(omega_mean, omega_std^2){omega}"
+        ),
     )?;
     w.global(
         "model_time",
