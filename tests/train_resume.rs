@@ -1,5 +1,6 @@
-//! The train stage killed mid-training and rerun: it resumes from its last per-epoch checkpoint and
-//! ends with exactly the model, learning curve and test recall of an uninterrupted run.
+//! The train stage killed mid-training and rerun (in a pipeline, and as `contrada train`): it
+//! resumes from its last per-epoch checkpoint and ends with exactly the model, learning curve and
+//! test recall of an uninterrupted run.
 
 use crate::common;
 
@@ -116,6 +117,37 @@ fn a_training_killed_mid_run_resumes_to_the_same_model() {
         let (a, b) = (std::fs::read_to_string(run.join("train").join(file)).unwrap(), std::fs::read_to_string(clean_run.join("train").join(file)).unwrap());
         assert_eq!(a, b, "{file}");
     }
+    // `contrada train` on the same data set, killed and rerun the same way, resumes from its own
+    // checkpoint beside --out and ends with the pipeline's model (same stage name, same seed).
+    let cli = ["train", "--dataset", "runs/clean/ingest/dataset.nc", "--config", "p.toml", "--backend", "cpu", "--out", "cli/model"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contrada"))
+        .args(cli)
+        .current_dir(dir.path())
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let checkpoints = dir.path().join("cli/.model.checkpoint");
+    let t0 = Instant::now();
+    while !checkpoints.join("epoch-000002").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "contrada train never checkpointed its second epoch");
+        assert!(child.try_wait().unwrap().is_none(), "contrada train ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!dir.path().join("cli/model/model.json").exists(), "no model after a kill");
+    let resumed = contrada_in(dir.path(), &cli);
+    assert!(resumed.status.success(), "{}", stderr(&resumed));
+    let summary: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert!(summary["resumed_after_epoch"].as_u64().is_some_and(|e| e >= 2), "{summary}");
+    assert!(!checkpoints.exists(), "checkpoints go once the outputs are published");
+    for file in ["recall.json", "model.json"] {
+        let (a, b) = (std::fs::read_to_string(dir.path().join("cli/model").join(file)).unwrap(), std::fs::read_to_string(clean_run.join("train").join(file)).unwrap());
+        assert_eq!(a, b, "{file}");
+    }
+
     let device = burn::tensor::Device::flex();
     let (_, a) = ModelMeta::load(&run.join("train"), &device).unwrap();
     let (_, b) = ModelMeta::load(&clean_run.join("train"), &device).unwrap();
