@@ -106,19 +106,35 @@ fn train_then_assimilate_the_sample_window() {
         assert_eq!(read("cli/train"), read("run/train"), "{file}");
     }
     assert!(!dir.path().join("cli/.train.checkpoint").exists(), "checkpoints go once the outputs are published");
-    let assimilate = |out: &'static str, members: &'static str| {
+    let assimilate = |out: &'static str, extra: &[&str]| {
         let args = ["assimilate", "--model", "cli/train/model.json", "--bank", "run/ingest-bank/dataset.nc", "--observations", "run/ingest-today/dataset.nc"];
-        let more = ["--window", "2026-11-28", "--methods", "reweight,retrieve,transform", "--variables", "coef,psi,u,v", "--members", members, "--config", "p.toml", "--backend", "cpu", "--out", out];
-        contrada_in(dir.path(), &[&args[..], &more[..]].concat())
+        let more = ["--window", "2026-11-28", "--methods", "reweight,retrieve,transform", "--variables", "coef,psi,u,v", "--config", "p.toml", "--backend", "cpu", "--out", out];
+        contrada_in(dir.path(), &[&args[..], &more[..], extra].concat())
     };
-    let done = assimilate("cli/assimilate", "64");
+    let done = assimilate("cli/assimilate", &[]);
     assert!(done.status.success(), "{}", stderr(&done));
     for method in ["reweight", "retrieve", "transform"] {
         let file = format!("analysis_{method}.nc");
         common::same_values(&dir.path().join("cli/assimilate").join(&file), &window.join(&file)).unwrap_or_else(|e| panic!("{file}: {e}"));
     }
     assert!(dir.path().join("cli/train/.cache/bank_codes").is_dir(), "the bank codes are cached beside the model");
-    let bad = assimilate("cli/bad", "1");
+    // Quantiles from a resample of the weights: the same mean and spread, quantiles near the exact ones.
+    let sampled = assimilate("cli/sampled", &["--quantile-sample", "4096"]);
+    assert!(sampled.status.success(), "{}", stderr(&sampled));
+    let (a, b) = (NcFile::open(dir.path().join("cli/sampled/analysis_reweight.nc")).unwrap(), NcFile::open(window.join("analysis_reweight.nc")).unwrap());
+    for v in ["u_mean", "u_spread"] {
+        let (x, y) = (a.read(v).unwrap().data, b.read(v).unwrap().data);
+        let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(x.iter().zip(&y).all(|(p, q)| (p - q).abs() <= 1e-9 * scale), "{v} differs");
+    }
+    let (qa, qb) = (a.read("u_quantile").unwrap().data, b.read("u_quantile").unwrap().data);
+    let spread = b.read("u_spread").unwrap().data;
+    let mean_gap = qa.iter().zip(&qb).map(|(p, q)| (p - q).abs()).sum::<f64>() / qa.len() as f64;
+    let mean_spread = spread.iter().sum::<f64>() / spread.len() as f64;
+    assert!(mean_gap < 0.1 * mean_spread, "resampled quantiles are {mean_gap} from the exact ones (spread {mean_spread})");
+    let diag: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(dir.path().join("cli/sampled/diagnostics_reweight.json")).unwrap()).unwrap();
+    assert_eq!(diag["quantile_sample"], 4096);
+    let bad = assimilate("cli/bad", &["--members", "1"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("--members"), "{}", stderr(&bad));
     assert!(!dir.path().join("cli/bad").exists(), "nothing written on bad input");
