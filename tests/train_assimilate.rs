@@ -40,7 +40,8 @@ fn train_then_assimilate_the_sample_window() {
         let spread = f.read_expect("psi_spread", &["y", "x"]).unwrap().data;
         assert!(spread.iter().all(|s| *s >= 0.0) && spread.iter().any(|s| *s > 0.0), "{method}: spread");
         if method != "transform" {
-            // Selected members are bank members, unchanged.
+            // Selected members are bank members, unchanged, and stored as the bank stores them.
+            assert!(f.is_f32("psi").unwrap(), "{method}: the float bank's members are written as float");
             let first = psi.index_axis(ndarray::Axis(0), 0);
             assert!(bank_psi.outer_iter().any(|b| b == first), "{method}: members must be bank states");
         } else {

@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2, ArrayView1, Axis};
 
 use super::moments::{weighted_moments, weighted_quantiles, weighted_summary, Value};
 use crate::cf::time::TimeUnits;
-use crate::cf::write::Attr;
+use crate::cf::write::{Attr, Precision};
 use crate::cf::{NcFile, NcWriter};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
@@ -75,10 +75,20 @@ pub struct AnalysisHeader<'a> {
     pub quantiles: &'a [f64],
 }
 
-impl BankFields<f64> {
+/// The bank's fields in the precision they are stored in: a bank of `float` variables is held
+/// and summed as f32 (half the memory and half the bytes each analysis reads), anything else
+/// (double, integer or packed variables) as f64.
+pub enum Bank {
+    /// Every variable stored as unpacked 32-bit floats in every file.
+    Single(BankFields<f32>),
+    /// Otherwise.
+    Double(BankFields<f64>),
+}
+
+impl Bank {
     /// Reads the variables `wanted` (default: every variable with the bank's time dimension first)
     /// of the bank's state files, one row per bank sample in the bank's order.
-    pub fn read(bank: &Dataset, wanted: &[String], bank_path: &Path) -> Result<BankFields> {
+    pub fn read(bank: &Dataset, wanted: &[String], bank_path: &Path) -> Result<Bank> {
         let files: Vec<NcFile> = bank.state_files.iter().map(NcFile::open).collect::<Result<_>>()?;
         let first = &files[0];
         let time_dim = first.var_dims(&bank.grid.first().map_or_else(|| "time".to_string(), |g| g.name.clone()))?.first().cloned().unwrap_or_else(|| "time".into());
@@ -94,38 +104,82 @@ impl BankFields<f64> {
         if names.is_empty() {
             return Err(Error::input(first.path(), format!("no variable with `{time_dim}` as its first dimension to write as the analysis ensemble")));
         }
-        let mut vars = Vec::new();
-        let mut coords = BTreeMap::new();
-        for name in names {
-            let dims = first.var_dims(&name)?;
-            if dims.first() != Some(&time_dim) {
-                return Err(first.var_error(&name, format!("expected `{time_dim}` as the first dimension (bank {})", bank_path.display())));
-            }
-            let rest: Vec<(String, usize)> = dims[1..].iter().map(|d| Ok((d.clone(), first.dim_len(d)?))).collect::<Result<_>>()?;
-            let width: usize = rest.iter().map(|(_, n)| n).product();
-            let per_file: Vec<Array2<f64>> = files
-                .iter()
-                .map(|f| {
-                    let a = f.read(&name)?.data;
-                    let t = a.shape()[0];
-                    a.into_shape_with_order((t, width)).map_err(|e| f.var_error(&name, e.to_string()))
-                })
-                .collect::<Result<_>>()?;
-            let mut values = Array2::zeros((bank.source.len(), width));
-            for (k, &(file, t)) in bank.source.iter().enumerate() {
-                values.row_mut(k).assign(&per_file[file].row(t));
-            }
-            for (d, _) in &rest {
-                if !coords.contains_key(d) && first.has_var(d) {
-                    let v = first.read(d)?.data.iter().copied().collect();
-                    coords.insert(d.clone(), (v, first.attr_str(Some(d), "units").unwrap_or_else(|| "1".into())));
-                }
-            }
-            let attrs = ["units", "long_name", "standard_name"].iter().filter_map(|a| first.attr_str(Some(&name), a).map(|v| (a.to_string(), v))).collect();
-            vars.push(BankVariable { name, dims: rest, values, attrs });
-        }
-        Ok(BankFields { vars, coords })
+        let single = names.iter().all(|n| files.iter().all(|f| f.is_f32(n).unwrap_or(false) && !f.mask_rule(n).is_packed()));
+        Ok(if single {
+            Bank::Single(read_fields(bank, &files, &names, &time_dim, bank_path)?)
+        } else {
+            Bank::Double(read_fields(bank, &files, &names, &time_dim, bank_path)?)
+        })
     }
+
+    /// Writes `analysis_M.nc` (see [`BankFields::write`]).
+    pub fn write(&self, path: &Path, io: &IoConfig, comb: &Combination, h: &AnalysisHeader) -> Result<usize> {
+        match self {
+            Bank::Single(f) => f.write(path, io, comb, h),
+            Bank::Double(f) => f.write(path, io, comb, h),
+        }
+    }
+}
+
+/// A storage type of bank values, read from a NetCDF variable with its missing values as NaN.
+trait Stored: Value + Clone + Default {
+    fn read_var(file: &NcFile, name: &str) -> Result<Vec<Self>>;
+}
+
+impl Stored for f64 {
+    fn read_var(file: &NcFile, name: &str) -> Result<Vec<f64>> {
+        Ok(file.read(name)?.data.into_raw_vec_and_offset().0)
+    }
+}
+
+impl Stored for f32 {
+    /// The stored floats, unconverted; only the masking rule applies (the variable is not packed).
+    fn read_var(file: &NcFile, name: &str) -> Result<Vec<f32>> {
+        let count: Vec<usize> = file.var_dims(name)?.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
+        let mut values = Vec::new();
+        file.read_slab_raw_into(name, &vec![0; count.len()], &count, &mut values)?;
+        let rule = file.mask_rule(name);
+        let mut counts = crate::cf::read::MaskCounts::default();
+        for x in &mut values {
+            if rule.unpack(f64::from(*x), &mut counts).is_nan() {
+                *x = f32::NAN;
+            }
+        }
+        if !values.is_empty() && counts.missing + counts.out_of_range == values.len() {
+            return Err(file.var_error(name, "every value is missing (_FillValue, missing_value or outside valid_range); expected data"));
+        }
+        Ok(values)
+    }
+}
+
+/// The variables `names` of the bank's state `files`, one row per bank sample, stored as `T`.
+fn read_fields<T: Stored>(bank: &Dataset, files: &[NcFile], names: &[String], time_dim: &str, bank_path: &Path) -> Result<BankFields<T>> {
+    let first = &files[0];
+    let mut vars = Vec::new();
+    let mut coords = BTreeMap::new();
+    for name in names {
+        let dims = first.var_dims(name)?;
+        if dims.first().map(String::as_str) != Some(time_dim) {
+            return Err(first.var_error(name, format!("expected `{time_dim}` as the first dimension (bank {})", bank_path.display())));
+        }
+        let rest: Vec<(String, usize)> = dims[1..].iter().map(|d| Ok((d.clone(), first.dim_len(d)?))).collect::<Result<_>>()?;
+        let width: usize = rest.iter().map(|(_, n)| n).product();
+        let per_file: Vec<Vec<T>> = files.iter().map(|f| T::read_var(f, name)).collect::<Result<_>>()?;
+        let mut values = Array2::from_elem((bank.source.len(), width), T::default());
+        for (k, &(file, t)) in bank.source.iter().enumerate() {
+            let row = per_file[file].get(t * width..(t + 1) * width).ok_or_else(|| files[file].var_error(name, format!("has no time index {t}")))?;
+            values.row_mut(k).assign(&ndarray::ArrayView1::from(row));
+        }
+        for (d, _) in &rest {
+            if !coords.contains_key(d) && first.has_var(d) {
+                let v = first.read(d)?.data.iter().copied().collect();
+                coords.insert(d.clone(), (v, first.attr_str(Some(d), "units").unwrap_or_else(|| "1".into())));
+            }
+        }
+        let attrs = ["units", "long_name", "standard_name"].iter().filter_map(|a| first.attr_str(Some(name), a).map(|v| (a.to_string(), v))).collect();
+        vars.push(BankVariable { name: name.clone(), dims: rest, values, attrs });
+    }
+    Ok(BankFields { vars, coords })
 }
 
 impl<T: Value> BankFields<T> {
@@ -159,9 +213,10 @@ impl<T: Value> BankFields<T> {
             };
             let dims: Vec<&str> = v.dims.iter().map(|(d, _)| d.as_str()).collect();
             let with = |first: &'static str| -> Vec<&str> { std::iter::once(first).chain(dims.iter().copied()).collect() };
-            // Members and the best member in the bank's own precision, as a model restarting from
-            // them stores its state (and half the bytes to compress for an f32 bank).
-            w.var_real(&v.name, &with("member"), stats.ensemble.as_slice().expect("standard layout"), T::PRECISION, attr(""))?;
+            // Members that are bank states in the bank's own precision (exactly the stored values,
+            // and half the bytes to compress for a float bank); transformed members are new values.
+            let members = if matches!(comb, Combination::Members { .. }) { T::PRECISION } else { Precision::F64 };
+            w.var_real(&v.name, &with("member"), stats.ensemble.as_slice().expect("standard layout"), members, attr(""))?;
             w.var_f64(&format!("{}_mean", v.name), &dims, &stats.mean, attr(" (analysis mean)"))?;
             w.var_f64(&format!("{}_spread", v.name), &dims, &stats.spread, attr(" (analysis spread)"))?;
             if let Some(map) = &stats.map {

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::cache::CodeCache;
-use super::fields::{AnalysisHeader, BankFields, Combination};
+use super::fields::{AnalysisHeader, Bank, Combination};
 use super::generator::{effective_sample_size, retrieve, systematic_resample, transform_matrix, weights, Tilting};
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
@@ -137,7 +137,7 @@ impl Stage for AssimilateStage {
         };
         let obs_code = codes(&model.encoder_v, meta.observations(&window.obs.slice(ndarray::s![row..row + 1, ..]).to_owned()).view(), &selected.device).row(0).to_owned();
         let encode_s = t0.elapsed().as_secs_f64();
-        let fields = BankFields::read(&bank, &opts.variables, bank_path)?;
+        let fields = Bank::read(&bank, &opts.variables, bank_path)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(ctx.seed);
         let mut summary = serde_json::Map::new();
         for method in &opts.methods {

@@ -313,6 +313,12 @@ impl MaskRule {
         MaskRule { plain, fill_only, fill, missing, valid_min: lo, valid_max: hi, scale, offset }
     }
 
+    /// Whether stored values are scaled or offset (`scale_factor`, `add_offset`): only then do they
+    /// differ from the physical values they stand for.
+    pub fn is_packed(&self) -> bool {
+        self.scale != 1.0 || self.offset != 0.0
+    }
+
     /// The unpacked value of stored value `x`, or NaN where masked (counted in `counts`).
     #[inline]
     pub fn unpack(&self, x: f64, counts: &mut MaskCounts) -> f64 {
