@@ -164,12 +164,20 @@ fn read_fields<T: Stored>(bank: &Dataset, files: &[NcFile], names: &[String], ti
         }
         let rest: Vec<(String, usize)> = dims[1..].iter().map(|d| Ok((d.clone(), first.dim_len(d)?))).collect::<Result<_>>()?;
         let width: usize = rest.iter().map(|(_, n)| n).product();
-        let per_file: Vec<Vec<T>> = files.iter().map(|f| T::read_var(f, name)).collect::<Result<_>>()?;
-        let mut values = Array2::from_elem((bank.source.len(), width), T::default());
-        for (k, &(file, t)) in bank.source.iter().enumerate() {
-            let row = per_file[file].get(t * width..(t + 1) * width).ok_or_else(|| files[file].var_error(name, format!("has no time index {t}")))?;
-            values.row_mut(k).assign(&ndarray::ArrayView1::from(row));
-        }
+        let mut per_file: Vec<Vec<T>> = files.iter().map(|f| T::read_var(f, name)).collect::<Result<_>>()?;
+        let n = bank.source.len();
+        let whole_file = per_file.len() == 1 && per_file[0].len() == n * width && bank.source.iter().enumerate().all(|(k, &s)| s == (0, k));
+        let values = if whole_file {
+            // The usual bank, one file taken whole and in order: no second copy in memory.
+            Array2::from_shape_vec((n, width), per_file.remove(0)).expect("n x width values")
+        } else {
+            let mut values = Array2::from_elem((n, width), T::default());
+            for (k, &(file, t)) in bank.source.iter().enumerate() {
+                let row = per_file[file].get(t * width..(t + 1) * width).ok_or_else(|| files[file].var_error(name, format!("has no time index {t}")))?;
+                values.row_mut(k).assign(&ndarray::ArrayView1::from(row));
+            }
+            values
+        };
         for (d, _) in &rest {
             if !coords.contains_key(d) && first.has_var(d) {
                 let v = first.read(d)?.data.iter().copied().collect();
