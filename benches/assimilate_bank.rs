@@ -24,7 +24,7 @@
 use std::time::Instant;
 
 use contrada::assimilate::fields::{analyse, AnalysisHeader, BankFields, BankVariable, Combination};
-use contrada::assimilate::generator::{effective_sample_size, systematic_resample, weights, Tilting};
+use contrada::assimilate::generator::{effective_sample_size, resample_counts, systematic_resample, weights, Tilting};
 use contrada::assimilate::moments::{weighted_moments, weighted_summary};
 use contrada::assimilate::stage::peak_rss_bytes;
 use contrada::cf::time::{Calendar, TimeUnits};
@@ -127,8 +127,8 @@ fn main() {
         let ess = effective_sample_size(w.view());
         let idx = systematic_resample(w.view(), MEMBERS, rng.random::<f64>());
         let map = w.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
-        let quantile_rows = (quantile_sample > 0).then(|| systematic_resample(w.view(), quantile_sample, rng.random::<f64>()));
-        let comb = Combination::Members { idx, weights: w, map, quantile_rows };
+        let quantile_weights = (quantile_sample > 0).then(|| resample_counts(w.view(), quantile_sample, rng.random::<f64>()));
+        let comb = Combination::Members { idx, weights: w, map, quantile_weights };
         let header = AnalysisHeader { method: "reweight", window: "2026-11-28".into(), time: 331.0, units: &units, quantiles: &QUANTILES };
         bank.write(&path, &io, &comb, &header).expect("analysis written");
         (t.elapsed().as_secs_f64(), ess, comb)

@@ -550,15 +550,15 @@ fn assimilate(args: AssimilateArgs) -> Result<()> {
     let resolved = args.settings.resolve()?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
     let mut options = toml::Table::new();
-    let list = |items: Vec<toml::Value>| toml::Value::Array(items);
-    if !args.methods.is_empty() {
-        options.insert("methods".into(), list(args.methods.into_iter().map(toml::Value::from).collect()));
-    }
-    if !args.quantiles.is_empty() {
-        options.insert("quantiles".into(), list(args.quantiles.into_iter().map(toml::Value::from).collect()));
-    }
-    if !args.variables.is_empty() {
-        options.insert("variables".into(), list(args.variables.into_iter().map(toml::Value::from).collect()));
+    let lists: [(&str, Vec<toml::Value>); 3] = [
+        ("methods", args.methods.into_iter().map(toml::Value::from).collect()),
+        ("quantiles", args.quantiles.into_iter().map(toml::Value::from).collect()),
+        ("variables", args.variables.into_iter().map(toml::Value::from).collect()),
+    ];
+    for (key, items) in lists {
+        if !items.is_empty() {
+            options.insert(key.into(), toml::Value::Array(items));
+        }
     }
     for (key, value) in [("members", args.members), ("retrieve_k", args.retrieve_k), ("quantile_sample", args.quantile_sample)] {
         if let Some(n) = value {

@@ -70,6 +70,27 @@ fn curve(run: &Path) -> Vec<String> {
     text.lines().map(|l| l.split(',').enumerate().filter(|(i, _)| *i != seconds).map(|(_, c)| c).collect::<Vec<_>>().join(",")).collect()
 }
 
+/// Runs `contrada ARGS` in `dir` and kills it (SIGKILL) as soon as the second epoch's checkpoint
+/// in `checkpoints` is complete.
+fn kill_after_second_checkpoint(dir: &Path, args: &[&str], checkpoints: &Path) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contrada"))
+        .args(args)
+        .current_dir(dir)
+        .env("HDF5_USE_FILE_LOCKING", "FALSE")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while !checkpoints.join("epoch-000002").exists() {
+        assert!(t0.elapsed() < Duration::from_secs(120), "{args:?} never checkpointed its second epoch");
+        assert!(child.try_wait().unwrap().is_none(), "{args:?} ended before it could be killed");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
 #[test]
 fn a_training_killed_mid_run_resumes_to_the_same_model() {
     let dir = tempfile::tempdir().unwrap();
@@ -82,25 +103,9 @@ fn a_training_killed_mid_run_resumes_to_the_same_model() {
     assert_eq!(summary(&clean_run)["resumed_after_epoch"], serde_json::Value::Null);
     assert!(!clean_run.join(".train.checkpoint").exists(), "checkpoints go once the outputs are published");
 
-    // Kill (SIGKILL) as soon as the second epoch's checkpoint is complete.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_contrada"))
-        .args(args("runs/killed"))
-        .current_dir(dir.path())
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let run = dir.path().join("runs/killed");
     let checkpoints = run.join(".train.checkpoint");
-    let t0 = Instant::now();
-    while !checkpoints.join("epoch-000002").exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "training never checkpointed its second epoch");
-        assert!(child.try_wait().unwrap().is_none(), "the run ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_second_checkpoint(dir.path(), &args("runs/killed"), &checkpoints);
     assert!(!run.join("train").exists(), "no finished-looking output after a kill");
     assert!(run.join("ingest/manifest.json").exists());
     assert!(checkpoints.is_dir(), "the checkpoint survives the kill");
@@ -120,23 +125,8 @@ fn a_training_killed_mid_run_resumes_to_the_same_model() {
     // `contrada train` on the same data set, killed and rerun the same way, resumes from its own
     // checkpoint beside --out and ends with the pipeline's model (same stage name, same seed).
     let cli = ["train", "--dataset", "runs/clean/ingest/dataset.nc", "--config", "p.toml", "--backend", "cpu", "--out", "cli/model"];
-    let mut child = Command::new(env!("CARGO_BIN_EXE_contrada"))
-        .args(cli)
-        .current_dir(dir.path())
-        .env("HDF5_USE_FILE_LOCKING", "FALSE")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
     let checkpoints = dir.path().join("cli/.model.checkpoint");
-    let t0 = Instant::now();
-    while !checkpoints.join("epoch-000002").exists() {
-        assert!(t0.elapsed() < Duration::from_secs(120), "contrada train never checkpointed its second epoch");
-        assert!(child.try_wait().unwrap().is_none(), "contrada train ended before it could be killed");
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    child.kill().unwrap();
-    child.wait().unwrap();
+    kill_after_second_checkpoint(dir.path(), &cli, &checkpoints);
     assert!(!dir.path().join("cli/model/model.json").exists(), "no model after a kill");
     let resumed = contrada_in(dir.path(), &cli);
     assert!(resumed.status.success(), "{}", stderr(&resumed));

@@ -22,11 +22,11 @@ use crate::ingest::dataset::Dataset;
 /// How an analysis ensemble is made from the bank members.
 pub enum Combination {
     /// Selected members `idx` (the ensemble), the weights of the whole bank that the fields' mean
-    /// and spread come from, the best member `map`, and the source of the quantiles: `None`, exact
-    /// quantiles under `weights`; `Some(rows)`, the quantiles of those bank rows (a systematic
-    /// resample of `weights`; a repeated row counts once per copy), an estimate that reads a few
-    /// thousand rows instead of ordering every point's values over the whole bank.
-    Members { idx: Vec<usize>, weights: Array1<f64>, map: usize, quantile_rows: Option<Vec<usize>> },
+    /// and spread come from, the best member `map`, and the weights the quantiles come from:
+    /// `None`, exact quantiles under `weights`; `Some(counts)`, those of a systematic resample of
+    /// `weights` ([`super::generator::resample_counts`]), an estimate that reads a few thousand
+    /// rows instead of ordering every point's values over the whole bank.
+    Members { idx: Vec<usize>, weights: Array1<f64>, map: usize, quantile_weights: Option<Vec<f64>> },
     /// Member j = sum_i T_ij bank_i; mean, spread and quantiles are those of the members.
     Linear(Array2<f64>),
 }
@@ -133,22 +133,8 @@ impl Stored for f64 {
 }
 
 impl Stored for f32 {
-    /// The stored floats, unconverted; only the masking rule applies (the variable is not packed).
     fn read_var(file: &NcFile, name: &str) -> Result<Vec<f32>> {
-        let count: Vec<usize> = file.var_dims(name)?.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
-        let mut values = Vec::new();
-        file.read_slab_raw_into(name, &vec![0; count.len()], &count, &mut values)?;
-        let rule = file.mask_rule(name);
-        let mut counts = crate::cf::read::MaskCounts::default();
-        for x in &mut values {
-            if rule.unpack(f64::from(*x), &mut counts).is_nan() {
-                *x = f32::NAN;
-            }
-        }
-        if !values.is_empty() && counts.missing + counts.out_of_range == values.len() {
-            return Err(file.var_error(name, "every value is missing (_FillValue, missing_value or outside valid_range); expected data"));
-        }
-        Ok(values)
+        file.read_f32(name)
     }
 }
 
@@ -257,20 +243,18 @@ pub struct Analysis {
 /// The analysis `comb` makes of one bank variable `values` (bank sample x point).
 pub fn analyse<T: Value>(values: ndarray::ArrayView2<T>, comb: &Combination, quantiles: &[f64]) -> Analysis {
     match comb {
-        Combination::Members { idx, weights, map, quantile_rows } => {
+        Combination::Members { idx, weights, map, quantile_weights } => {
             let w = weights.as_slice().expect("contiguous weights");
-            let (mean, spread, quantiles) = match quantile_rows {
+            let (mean, spread, quantiles) = match quantile_weights {
                 None if !quantiles.is_empty() => {
                     let s = weighted_summary(values, w, quantiles);
                     (s.mean, s.spread, s.quantiles)
                 }
+                // The moments alone stream the bank at memory speed.
                 _ => {
                     let (mean, spread) = weighted_moments(values, w);
-                    let mut copies = vec![0.0; w.len()];
-                    for &i in quantile_rows.iter().flatten() {
-                        copies[i] += 1.0;
-                    }
-                    (mean, spread, weighted_quantiles(values, &copies, quantiles))
+                    let q = quantile_weights.as_ref().map_or_else(|| Array2::zeros((0, values.ncols())), |qw| weighted_quantiles(values, qw, quantiles));
+                    (mean, spread, q)
                 }
             };
             Analysis {
@@ -301,7 +285,7 @@ fn spread_of(ensemble: &Array2<f64>, mean: ArrayView1<f64>) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::assimilate::generator::systematic_resample;
+    use crate::assimilate::generator::resample_counts;
     use rand::{Rng, SeedableRng};
 
     /// The weight of the members of `w` whose value at point `j` is below `v`, and at or below it.
@@ -326,9 +310,9 @@ mod tests {
         let weights = Array1::from(raw.iter().map(|r| r / total).collect::<Vec<_>>());
         let w = weights.as_slice().unwrap();
         let qs = [0.1, 0.5, 0.9];
-        let rows = systematic_resample(weights.view(), m, 0.37);
-        let exact = analyse(x.view(), &Combination::Members { idx: vec![0, 1], weights: weights.clone(), map: 0, quantile_rows: None }, &qs);
-        let sampled = analyse(x.view(), &Combination::Members { idx: vec![0, 1], weights: weights.clone(), map: 0, quantile_rows: Some(rows) }, &qs);
+        let counts = resample_counts(weights.view(), m, 0.37);
+        let exact = analyse(x.view(), &Combination::Members { idx: vec![0, 1], weights: weights.clone(), map: 0, quantile_weights: None }, &qs);
+        let sampled = analyse(x.view(), &Combination::Members { idx: vec![0, 1], weights: weights.clone(), map: 0, quantile_weights: Some(counts) }, &qs);
         for j in 0..d {
             assert!((sampled.mean[j] - exact.mean[j]).abs() < 1e-12 * exact.mean[j].abs(), "mean {j}");
             assert!((sampled.spread[j] - exact.spread[j]).abs() < 1e-9 * exact.spread[j], "spread {j}");

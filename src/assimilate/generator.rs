@@ -51,6 +51,16 @@ pub fn systematic_resample(w: ArrayView1<f64>, n: usize, offset: f64) -> Vec<usi
     out
 }
 
+/// How many times each of the `w.len()` members is drawn by [`systematic_resample`] of `n`: the
+/// weights of the resample as a distribution over the bank.
+pub fn resample_counts(w: ArrayView1<f64>, n: usize, offset: f64) -> Vec<f64> {
+    let mut counts = vec![0.0; w.len()];
+    for i in systematic_resample(w, n, offset) {
+        counts[i] += 1.0;
+    }
+    counts
+}
+
 /// Weighted mean `sum_i w_i u_i` of the bank states (rows).
 pub fn weighted_mean(states: ArrayView2<f64>, w: ArrayView1<f64>) -> Array1<f64> {
     states.t().dot(&w)

@@ -12,7 +12,7 @@ use serde_json::json;
 
 use super::cache::CodeCache;
 use super::fields::{AnalysisHeader, Bank, Combination};
-use super::generator::{effective_sample_size, retrieve, systematic_resample, transform_matrix, weights, Tilting};
+use super::generator::{effective_sample_size, resample_counts, retrieve, systematic_resample, transform_matrix, weights, Tilting};
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
 use crate::learn::backend::{self, SelectedBackend};
@@ -152,8 +152,8 @@ impl Stage for AssimilateStage {
                     let idx = systematic_resample(w.view(), opts.members, rng.random::<f64>());
                     let best = w.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
                     let max_weight = w[best];
-                    let quantile_rows = (opts.quantile_sample > 0 && !opts.quantiles.is_empty()).then(|| systematic_resample(w.view(), opts.quantile_sample, rng.random::<f64>()));
-                    (Combination::Members { idx, weights: w, map: best, quantile_rows }, json!({ "ess": ess, "max_weight": max_weight, "quantile_sample": opts.quantile_sample }))
+                    let quantile_weights = (opts.quantile_sample > 0 && !opts.quantiles.is_empty()).then(|| resample_counts(w.view(), opts.quantile_sample, rng.random::<f64>()));
+                    (Combination::Members { idx, weights: w, map: best, quantile_weights }, json!({ "ess": ess, "max_weight": max_weight, "quantile_sample": opts.quantile_sample }))
                 }
                 Method::Retrieve => {
                     let idx = retrieve(bank_codes.view(), obs_code.view(), tilting, tau, opts.retrieve_k);
@@ -162,7 +162,7 @@ impl Stage for AssimilateStage {
                         w[i] = 1.0 / idx.len() as f64;
                     }
                     let retrieved: Vec<String> = idx.iter().map(|&i| bank.time_units.decode(bank.time[i]).to_string()).collect();
-                    (Combination::Members { map: idx[0], idx: idx.clone(), weights: w, quantile_rows: None }, json!({ "retrieved": idx, "retrieved_times": retrieved }))
+                    (Combination::Members { map: idx[0], idx: idx.clone(), weights: w, quantile_weights: None }, json!({ "retrieved": idx, "retrieved_times": retrieved }))
                 }
                 Method::Transform => {
                     if tilting != Tilting::L2 {

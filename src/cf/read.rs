@@ -143,6 +143,32 @@ impl NcFile {
         self.read_slab(name, &start, &shape)
     }
 
+    /// Reads the whole variable as stored 32-bit floats, masked (NaN) like [`NcFile::read`]: for a
+    /// `float` variable that is not packed ([`MaskRule::is_packed`]), whose values then need no
+    /// conversion and take half the memory of f64.
+    pub fn read_f32(&self, name: &str) -> Result<Vec<f32>> {
+        let count: Vec<usize> = self.var(name)?.dimensions().iter().map(|d| d.len()).collect();
+        let mut values = Vec::new();
+        self.read_slab_raw_into(name, &vec![0; count.len()], &count, &mut values)?;
+        let rule = self.mask_rule(name);
+        let mut counts = MaskCounts::default();
+        for x in &mut values {
+            if rule.unpack(f64::from(*x), &mut counts).is_nan() {
+                *x = f32::NAN;
+            }
+        }
+        if !values.is_empty() && values.iter().all(|x| x.is_nan()) {
+            return Err(self.all_missing(name));
+        }
+        Ok(values)
+    }
+
+    /// The error for a variable whose every value is missing: it would silently empty whatever is
+    /// built from it downstream.
+    fn all_missing(&self, name: &str) -> Error {
+        self.var_error(name, "every value is missing (_FillValue, missing_value or outside valid_range); expected data")
+    }
+
     /// Reads the whole variable as a flat row-major vector, masked and unpacked like
     /// [`NcFile::read`], but without failing when every value is missing (a coordinate that is
     /// unknown everywhere, an all-masked observation block).
@@ -169,7 +195,7 @@ impl NcFile {
         let mut data = Vec::new();
         self.read_slab_into(name, start, count, &mut data)?;
         if !data.is_empty() && data.iter().all(|x| x.is_nan()) {
-            return Err(self.var_error(name, "every value is missing (_FillValue, missing_value or outside valid_range); expected data"));
+            return Err(self.all_missing(name));
         }
         let dims = self.var_dims(name)?;
         let data = ArrayD::from_shape_vec(IxDyn(count), data).map_err(|e| Error::Other(e.to_string()))?;

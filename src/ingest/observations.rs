@@ -210,7 +210,10 @@ impl FieldSource {
             qc.elements_masked = before - elements.len();
         }
         let positions = match &ragged {
-            Some(r) => Some((r.positions().0.to_vec(), r.positions().1.to_vec())),
+            Some(r) => {
+                let (x, y) = r.positions();
+                Some((x.to_vec(), y.to_vec()))
+            }
             None => {
                 let x = coordinate(&files[0], &l0, &cfg.x_var, "X", &X_NAMES)?;
                 let y = coordinate(&files[0], &l0, &cfg.y_var, "Y", &Y_NAMES)?;
