@@ -25,7 +25,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use contrada::cf::NcWriter;
-use contrada::config::{self, IoConfig};
+use contrada::config::IoConfig;
 use contrada::ingest::{self, IngestInputs};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
@@ -156,7 +156,7 @@ fn main() {
     std::fs::write(&cfg_path, CONFIG).unwrap();
     // CONTRADA__INGEST__... environment variables override the configuration, as for the binary.
     let env: HashMap<String, String> = std::env::vars().filter(|(k, _)| k.starts_with("CONTRADA__")).collect();
-    let resolved = config::load(Some(&cfg_path), env, &[]).unwrap();
+    let resolved = contrada::app::config::load(Some(&cfg_path), env, &[]).unwrap();
     let inputs = IngestInputs { state: vec![archive.clone()], sources: vec![vec![dir.path().join("stations.nc")]] };
     let rounds = env_f64("CONTRADA_BENCH_ROUNDS", 3.0).max(1.0) as usize;
     let rate = |s: f64| bytes / 1e9 / s;
@@ -170,7 +170,7 @@ fn main() {
         let out = out_base.join(format!("contrada_bench_out{r}"));
         std::fs::create_dir(&out).unwrap();
         let t1 = Instant::now();
-        let summary = ingest::run(&resolved.config, &inputs, &out, 7).unwrap();
+        let summary = ingest::run(&resolved.config.ingest, &resolved.config.io, &inputs, &out, 7).unwrap();
         let ingest_s = t1.elapsed().as_secs_f64();
         std::fs::remove_dir_all(&out).unwrap();
         plain.push(plain_read(&archive, TIMES_PER_CHUNK_HINT));

@@ -16,7 +16,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use contrada::config::{Schedule, TrainConfig};
+use contrada::learn::config::{Schedule, TrainConfig};
 use contrada::learn::backend::{self, BackendKind};
 use contrada::learn::encoders::{EncoderConfig, EncoderKind};
 use contrada::learn::tilting::Tilting;

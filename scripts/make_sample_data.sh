@@ -21,11 +21,11 @@ synth() {
     "$CONTRADA" --quiet synth "$@" --config configs/sample_data.toml
 }
 
-synth lagrangian --out sample_data/lagrangian/train --samples 4096 --set run.seed=101 --set synth.lagrangian.fields=false --set 'synth.lagrangian.start=2000-01-01 12:00:00'
-synth lagrangian --out sample_data/lagrangian/test --samples 512 --set run.seed=102 --set synth.lagrangian.fields=false --set 'synth.lagrangian.start=2012-01-01 12:00:00'
-synth lagrangian --out sample_data/lagrangian/archive --samples 512 --set run.seed=103 --set 'synth.lagrangian.start=2014-01-01 12:00:00'
-synth lagrangian --out sample_data/lagrangian/today --samples 1 --set run.seed=104 --set 'synth.lagrangian.start=2026-11-28 12:00:00'
-synth gaussian --out sample_data/gaussian --samples 10000 --set run.seed=105
-synth lorenz96 --out sample_data/lorenz96 --samples 1000 --set run.seed=106
+synth lagrangian --out sample_data/lagrangian/train --samples 4096 --seed 101 --set synth.lagrangian.fields=false --set 'synth.lagrangian.start=2000-01-01 12:00:00'
+synth lagrangian --out sample_data/lagrangian/test --samples 512 --seed 102 --set synth.lagrangian.fields=false --set 'synth.lagrangian.start=2012-01-01 12:00:00'
+synth lagrangian --out sample_data/lagrangian/archive --samples 512 --seed 103 --set 'synth.lagrangian.start=2014-01-01 12:00:00'
+synth lagrangian --out sample_data/lagrangian/today --samples 1 --seed 104 --set 'synth.lagrangian.start=2026-11-28 12:00:00'
+synth gaussian --out sample_data/gaussian --samples 10000 --seed 105
+synth lorenz96 --out sample_data/lorenz96 --samples 1000 --seed 106
 
 du -sh sample_data

@@ -6,17 +6,20 @@ use std::path::PathBuf;
 use chrono::NaiveDate;
 use clap::{Args, Parser, Subcommand};
 
+use contrada::app::config::Config;
+use contrada::app::runner::{self, RunOptions};
+use contrada::app::standalone::{run_standalone, StandaloneRun};
+use contrada::assimilate::stage::AssimilateOptions;
 use contrada::cf::inspect::inspect;
 use contrada::cf::NcFile;
-use contrada::config::{self, BackendChoice};
+use contrada::config::{BackendChoice, Problems, Resolved};
 use contrada::error::{Error, Result};
+use contrada::evaluate::config::EvaluateOptions;
+use contrada::kalman::stage::BaselineOptions;
 use contrada::learn::backend;
+use contrada::learn::stage::TrainOptions;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
-use contrada::pipeline::hash::derive_seed;
-use contrada::pipeline::runner::{self, RunOptions};
-use contrada::pipeline::staging::Staging;
-use contrada::stages::standalone::{run_standalone, StandaloneRun};
-use contrada::synth::{self, Flow};
+use contrada::synth::SynthOptions;
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
 #[derive(Parser, Debug)]
@@ -43,7 +46,8 @@ enum Command {
     Inspect(InspectArgs),
     /// Show what a run directory holds: last run, stages, outputs.
     Status(StatusArgs),
-    /// Generate synthetic truth and observations (OSSE) as CF NetCDF, seeded by run.seed.
+    /// Generate synthetic truth and observations (OSSE) as CF NetCDF, seeded like a pipeline stage
+    /// named `synth` (from run.seed), or by --seed exactly.
     Synth(SynthArgs),
     /// List the wgpu adapters and show which learning backend `--backend` selects (checked with a
     /// small computation on it).
@@ -119,15 +123,11 @@ struct InspectArgs {
 
 #[derive(Args, Debug)]
 struct SynthArgs {
-    /// Which flow to generate.
-    #[arg(value_enum)]
-    flow: Flow,
+    #[command(flatten)]
+    options: SynthOptions,
     /// Output directory (created if needed; files of the same name are replaced atomically).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Number of samples (lorenz96: observation times); sets synth.<flow>.samples.
-    #[arg(long, value_name = "N")]
-    samples: Option<usize>,
     /// Configuration file (TOML) layered over the built-in defaults.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -170,6 +170,8 @@ struct TrainArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     #[command(flatten)]
+    options: TrainOptions,
+    #[command(flatten)]
     settings: LearningSettings,
 }
 
@@ -190,24 +192,8 @@ struct AssimilateArgs {
     /// Window to analyse, YYYY-MM-DD or "today" (default: the last observation time in the file).
     #[arg(long, value_name = "DATE|today")]
     window: Option<String>,
-    /// Methods, comma-separated: reweight, retrieve, transform (default: reweight,retrieve).
-    #[arg(long, value_name = "M,M", value_delimiter = ',')]
-    methods: Vec<String>,
-    /// Analysis ensemble size of reweight (default 64).
-    #[arg(long)]
-    members: Option<usize>,
-    /// K of retrieve (default 8).
-    #[arg(long)]
-    retrieve_k: Option<usize>,
-    /// Probability levels of the weighted quantiles, comma-separated (default 0.1,0.5,0.9).
-    #[arg(long, value_name = "Q,Q", value_delimiter = ',')]
-    quantiles: Vec<f64>,
-    /// reweight: quantiles of this many members resampled from the weights (default 0: exact over the bank).
-    #[arg(long, value_name = "M")]
-    quantile_sample: Option<usize>,
-    /// Bank variables written as the analysis ensemble, comma-separated (default: all).
-    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
-    variables: Vec<String>,
+    #[command(flatten)]
+    options: AssimilateOptions,
     /// Cache of the bank's codes (default: .cache beside the model).
     #[arg(long, value_name = "DIR")]
     cache: Option<PathBuf>,
@@ -229,7 +215,7 @@ struct LearningSettings {
 }
 
 impl LearningSettings {
-    fn resolve(&self) -> Result<config::Resolved> {
+    fn resolve(&self) -> Result<Resolved<Config>> {
         resolve(self.config.as_deref(), &self.overrides.set, backend_override(self.backend))
     }
 }
@@ -248,49 +234,8 @@ struct BaselineArgs {
     /// Output directory (analysis_METHOD.nc with the ensemble and fields, diagnostics_METHOD.json).
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
-    /// Analysis scheme (default: baseline.method).
-    #[arg(long, value_enum)]
-    method: Option<contrada::kalman::Method>,
-    /// Observation operator: auto (gridded or point observations of --variable) or drifters
-    /// (--prior is a lagrangian_states.nc, --observations a drifter trajectory file).
-    #[arg(long, default_value = "auto")]
-    obs_operator: String,
-    /// The analysed variable of the prior (auto operator).
-    #[arg(long)]
-    variable: Option<String>,
-    /// The prior's member dimension (default: member; time for drifters).
-    #[arg(long)]
-    member_dim: Option<String>,
-    /// Grid geometry: auto, periodic, plane or sphere.
-    #[arg(long, default_value = "auto")]
-    geometry: String,
-    /// The observed variable (auto operator).
-    #[arg(long)]
-    obs_variable: Option<String>,
-    /// Which observation time to use, when there are several (drifters: which sample's tracks).
-    #[arg(long)]
-    obs_time_index: Option<usize>,
-    /// Drifters: prior members drawn (seeded) from the prior's samples (default: all).
-    #[arg(long)]
-    members: Option<usize>,
-    /// Drifters, EnOI: static members drawn from the static file's samples (default: all).
-    #[arg(long)]
-    static_members: Option<usize>,
-    /// Drifters: longest RK4 step of the drifter operator (model time units).
-    #[arg(long)]
-    drifter_dt: Option<f64>,
-    /// Observation-error standard deviation.
-    #[arg(long)]
-    obs_error_std: Option<f64>,
-    /// Variable of per-observation error standard deviations.
-    #[arg(long)]
-    obs_error_variable: Option<String>,
-    /// Point observations: x/longitude variable.
-    #[arg(long)]
-    obs_x: Option<String>,
-    /// Point observations: y/latitude variable.
-    #[arg(long)]
-    obs_y: Option<String>,
+    #[command(flatten)]
+    options: BaselineOptions,
     /// Configuration file (a pipeline file's sections, e.g. [baseline]).
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
@@ -321,21 +266,8 @@ struct EvaluateArgs {
     /// recall.json of the train stage, for R@1 and R@5 of the encoder methods.
     #[arg(long, value_name = "FILE")]
     recall: Option<PathBuf>,
-    /// Variables to score, comma-separated (default: every gridded variable of the truth the analyses hold).
-    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
-    variables: Vec<String>,
-    /// Truth time to score against: "match" (the analyses' time, else the only one) or a date-time.
-    #[arg(long, value_name = "match|DATETIME")]
-    truth_time: Option<String>,
-    /// Variables scored as anomalies from their spatial mean, comma-separated (e.g. psi, defined up to a constant).
-    #[arg(long, value_name = "VAR,VAR", value_delimiter = ',')]
-    anomalies: Vec<String>,
-    /// Also score each gridded variable within this distance of the observed drifter positions (needs --observations).
-    #[arg(long, value_name = "DISTANCE")]
-    near_observations: Option<f64>,
-    /// Periods of x and y of a periodic domain, for that distance, e.g. 1,1.
-    #[arg(long, value_name = "X,Y", value_delimiter = ',')]
-    period: Vec<f64>,
+    #[command(flatten)]
+    options: EvaluateOptions,
     /// Window shown in the report, YYYY-MM-DD (default: the analyses' window attribute).
     #[arg(long, value_name = "DATE")]
     window: Option<String>,
@@ -400,11 +332,16 @@ fn parse_overrides(set: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-fn resolve(pipeline: Option<&std::path::Path>, set: &[String], extra: Vec<(String, String)>) -> Result<config::Resolved> {
+fn resolve(pipeline: Option<&std::path::Path>, set: &[String], extra: Vec<(String, String)>) -> Result<Resolved<Config>> {
     let env: HashMap<String, String> = std::env::vars().collect();
     let mut overrides = parse_overrides(set)?;
     overrides.extend(extra);
-    config::load(pipeline, env, &overrides)
+    contrada::app::config::load(pipeline, env, &overrides)
+}
+
+/// A stage's options as the `options` table of a pipeline entry.
+fn options_table<T: serde::Serialize>(options: &T) -> Result<toml::Table> {
+    toml::Table::try_from(options).map_err(|e| Error::Other(format!("stage options: {e}")))
 }
 
 fn parse_window(text: &str) -> Result<NaiveDate> {
@@ -445,14 +382,14 @@ fn run(args: RunArgs) -> Result<()> {
 }
 
 fn synth_flow(args: SynthArgs) -> Result<()> {
-    let extra = args.samples.map(|n| vec![(synth::samples_key(args.flow), n.to_string())]).unwrap_or_default();
-    let resolved = resolve(args.config.as_deref(), &args.overrides.set, extra)?;
-    let staging = Staging::new(&args.out)?;
-    let summary = synth::generate(args.flow, &resolved.config, resolved.config.run.seed, staging.path())?;
-    for path in staging.commit_files()? {
+    let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
+    let flow = args.options.flow;
+    let run = StandaloneRun { kind: "synth", options: options_table(&args.options)?, inputs: BTreeMap::new(), out: &args.out, window: None, cache_dir: None, resumable: false };
+    let (summary, files) = run_standalone(&resolved.config, run)?;
+    for path in files {
         println!("{}", path.display());
     }
-    tracing::info!("synth {}: {summary}", args.flow.name());
+    tracing::info!("synth {}: {summary}", flow.name());
     Ok(())
 }
 
@@ -475,7 +412,7 @@ fn backends(args: BackendsArgs) -> Result<()> {
 fn ingest(args: IngestArgs) -> Result<()> {
     let resolved = resolve(Some(&args.config), &args.overrides.set, Vec::new())?;
     let config = &resolved.config;
-    let mut problems = config::Problems::default();
+    let mut problems = Problems::default();
     config.ingest.require(&mut problems);
     if let Some((key, message)) = problems.0.into_iter().next() {
         return Err(Error::config(resolved.layers.origin(&key), key, message));
@@ -485,12 +422,13 @@ fn ingest(args: IngestArgs) -> Result<()> {
         let (name, path) = kv.split_once('=').ok_or_else(|| Error::Usage(format!("--input {kv}: expected NAME=PATH, e.g. --input states=ocean.nc")))?;
         inputs.extend(runner::expand_input(name.trim(), std::path::Path::new(path.trim()), &format!("--input {name}"))?);
     }
-    let ingest_inputs = contrada::ingest::IngestInputs::from_map(&config.ingest, &inputs, |name| {
+    // Every input [ingest] names must be given: said by its flag before anything is read.
+    contrada::ingest::IngestInputs::from_map(&config.ingest, &inputs, |name| {
         Error::Usage(format!("--input {name}=PATH is required: [ingest] reads an input called `{name}`"))
     })?;
-    let staging = Staging::new(&args.out)?;
-    let summary = contrada::ingest::run(config, &ingest_inputs, staging.path(), derive_seed(config.run.seed, "ingest"))?;
-    for path in staging.commit_files()? {
+    let run = StandaloneRun { kind: "ingest", options: toml::Table::new(), inputs, out: &args.out, window: None, cache_dir: None, resumable: false };
+    let (summary, files) = run_standalone(config, run)?;
+    for path in files {
         println!("{}", path.display());
     }
     tracing::debug!("ingest: {summary}");
@@ -499,77 +437,30 @@ fn ingest(args: IngestArgs) -> Result<()> {
 
 fn baseline(args: BaselineArgs) -> Result<()> {
     let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
-    let mut options = toml::Table::new();
-    let mut put = |key: &str, value: toml::Value| {
-        options.insert(key.to_string(), value);
-    };
-    put("obs_operator", args.obs_operator.into());
-    put("geometry", args.geometry.into());
-    if let Some(m) = args.method {
-        put("method", m.name().into());
-    }
-    for (key, value) in [("obs_time_index", args.obs_time_index), ("members", args.members), ("static_members", args.static_members)] {
-        if let Some(i) = value {
-            put(key, (i as i64).into());
-        }
-    }
-    for (key, value) in [("obs_error_std", args.obs_error_std), ("drifter_dt", args.drifter_dt)] {
-        if let Some(v) = value {
-            put(key, v.into());
-        }
-    }
-    let names = [
-        ("variable", args.variable),
-        ("member_dim", args.member_dim),
-        ("obs_variable", args.obs_variable),
-        ("obs_error_variable", args.obs_error_variable),
-        ("obs_x", args.obs_x),
-        ("obs_y", args.obs_y),
-    ];
-    for (key, value) in names {
-        if let Some(v) = value {
-            put(key, v.into());
-        }
-    }
     let mut inputs = BTreeMap::from([("prior".to_string(), args.prior), ("observations".to_string(), args.observations)]);
     if let Some(s) = args.static_ensemble {
         inputs.insert("static".to_string(), s);
     }
-    let run = StandaloneRun { kind: "baseline", options, inputs, out: &args.out, window: None, cache_dir: None, resumable: false };
-    print_summary(&run_standalone(&resolved.config, run)?)
+    let run = StandaloneRun { kind: "baseline", options: options_table(&args.options)?, inputs, out: &args.out, window: None, cache_dir: None, resumable: false };
+    print_summary(&run_standalone(&resolved.config, run)?.0)
 }
 
 fn train(args: TrainArgs) -> Result<()> {
     let resolved = args.settings.resolve()?;
     let inputs = BTreeMap::from([("dataset".to_string(), args.dataset)]);
-    let run = StandaloneRun { kind: "train", options: toml::Table::new(), inputs, out: &args.out, window: None, cache_dir: None, resumable: true };
-    print_summary(&run_standalone(&resolved.config, run)?)
+    let run = StandaloneRun { kind: "train", options: options_table(&args.options)?, inputs, out: &args.out, window: None, cache_dir: None, resumable: true };
+    print_summary(&run_standalone(&resolved.config, run)?.0)
 }
 
 fn assimilate(args: AssimilateArgs) -> Result<()> {
     let resolved = args.settings.resolve()?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
-    let mut options = toml::Table::new();
-    let lists: [(&str, Vec<toml::Value>); 3] = [
-        ("methods", args.methods.into_iter().map(toml::Value::from).collect()),
-        ("quantiles", args.quantiles.into_iter().map(toml::Value::from).collect()),
-        ("variables", args.variables.into_iter().map(toml::Value::from).collect()),
-    ];
-    for (key, items) in lists {
-        if !items.is_empty() {
-            options.insert(key.into(), toml::Value::Array(items));
-        }
-    }
-    for (key, value) in [("members", args.members), ("retrieve_k", args.retrieve_k), ("quantile_sample", args.quantile_sample)] {
-        if let Some(n) = value {
-            options.insert(key.into(), (n as i64).into());
-        }
-    }
+    let options = options_table(&args.options)?;
     let model_dir = args.model.parent().map(PathBuf::from).unwrap_or_default();
     let cache_dir = args.cache.unwrap_or_else(|| model_dir.join(".cache"));
     let inputs = BTreeMap::from([("model".to_string(), args.model), ("bank".to_string(), args.bank), ("observations".to_string(), args.observations)]);
     let run = StandaloneRun { kind: "assimilate", options, inputs, out: &args.out, window, cache_dir: Some(cache_dir), resumable: false };
-    print_summary(&run_standalone(&resolved.config, run)?)
+    print_summary(&run_standalone(&resolved.config, run)?.0)
 }
 
 fn backend_override(backend: Option<BackendChoice>) -> Vec<(String, String)> {
@@ -582,17 +473,9 @@ fn print_summary(summary: &serde_json::Value) -> Result<()> {
 }
 
 fn evaluate(args: EvaluateArgs) -> Result<()> {
-    use contrada::evaluate::config::{EvaluateOptions, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
+    use contrada::evaluate::config::{BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
     let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
     let window = args.window.as_deref().map(parse_window).transpose()?;
-    let opts = EvaluateOptions {
-        variables: (!args.variables.is_empty()).then_some(args.variables),
-        truth_time: args.truth_time,
-        anomalies: (!args.anomalies.is_empty()).then_some(args.anomalies),
-        near_observations: args.near_observations,
-        period: (!args.period.is_empty()).then_some(args.period),
-    };
-    opts.check("evaluate", "command line")?;
     let mut inputs = BTreeMap::new();
     inputs.insert(TRUTH.to_string(), args.truth);
     for (key, path) in [(BANK, args.bank), (OBSERVATIONS, args.observations), (TRAINING, args.training), (RECALL, args.recall)] {
@@ -612,11 +495,8 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
             return Err(Error::Usage(format!("--analysis {a}: a second analysis named `{name}`; name them NAME=FILE")));
         }
     }
-    // Same seed as a pipeline stage named "evaluate".
-    let seed = contrada::pipeline::hash::derive_seed(resolved.config.run.seed, "evaluate");
-    let staging = Staging::new(&args.out)?;
-    let summary = contrada::evaluate::evaluate(&inputs, &opts, window, seed, staging.path())?;
-    staging.commit_files()?;
+    let run = StandaloneRun { kind: "evaluate", options: options_table(&args.options)?, inputs, out: &args.out, window, cache_dir: None, resumable: false };
+    let (summary, _) = run_standalone(&resolved.config, run)?;
     println!("{}", args.out.join(contrada::evaluate::report::REPORT_HTML).display());
     println!("{}", args.out.join(contrada::evaluate::report::REPORT_MD).display());
     tracing::info!("evaluate: {summary}");

@@ -11,7 +11,7 @@ use contrada::cf::NcWriter;
 use contrada::config::IoConfig;
 use contrada::ingest::dataset::Dataset;
 use contrada::learn::encoders::Encoder;
-use contrada::learn::stage::ModelMeta;
+use contrada::learn::artifact::ModelMeta;
 use contrada::learn::train::codes;
 use ndarray::{Array2, Axis};
 use netcdf::AttributeValue;

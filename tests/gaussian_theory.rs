@@ -22,7 +22,7 @@
 //! 0.3%, inner + joint 2.6%, rank 2 5.8%; wgpu (lavapipe) l2 at N = 256: 2.0% / 0.5%, and the
 //! wgpu encoders equal the CPU ones to 2e-7.
 
-use contrada::config::{Schedule, TrainConfig};
+use contrada::learn::config::{Schedule, TrainConfig};
 use contrada::learn::encoders::{Encoder, EncoderConfig, EncoderKind};
 use contrada::learn::loss::LossKind;
 use contrada::learn::tilting::Tilting;

@@ -92,6 +92,20 @@ fn train_then_assimilate_the_sample_window() {
     // The window is done: a cron rerun does nothing.
     let again = contrada_in(dir.path(), &["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu"]);
     assert!(common::stdout(&again).contains("already done"), "{}", common::stdout(&again));
+    // Where the run directory lives enters no fingerprint: a copy of it elsewhere (here the
+    // pipeline's default, runs/p, run without --run-dir) and the original named by its absolute
+    // path rerun no stage, training included.
+    std::fs::create_dir(dir.path().join("runs")).unwrap();
+    let copied = std::process::Command::new("cp").args(["-a", "run", "runs/p"]).current_dir(dir.path()).status().unwrap();
+    assert!(copied.success());
+    let absolute = dir.path().join("run").display().to_string();
+    for run_dir in [None, Some(absolute.as_str())] {
+        let mut args = vec!["run", "p.toml", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu"];
+        args.extend(run_dir.map(|d| ["--run-dir", d]).into_iter().flatten());
+        let rerun = contrada_in(dir.path(), &args);
+        assert!(rerun.status.success(), "{}", stderr(&rerun));
+        assert!(common::stdout(&rerun).contains("already done"), "{run_dir:?}: {}", common::stdout(&rerun));
+    }
 
     // The same stages as commands on the pipeline's inputs (same stage names, so the same seeds):
     // `contrada train` gives the pipeline's model and `contrada assimilate` its analyses.

@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{contrada_in, stderr};
-use contrada::learn::stage::ModelMeta;
+use contrada::learn::artifact::ModelMeta;
 
 const EPOCHS: usize = 60;
 

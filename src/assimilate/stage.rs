@@ -7,22 +7,23 @@ use std::time::Instant;
 
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::cache::CodeCache;
 use super::fields::{AnalysisHeader, Bank, Combination};
 use super::generator::{effective_sample_size, resample_counts, retrieve, systematic_resample, transform_matrix, weights, Tilting};
+use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
 use crate::learn::backend::{self, SelectedBackend};
-use crate::learn::stage::{ModelMeta, MODEL_META, MODEL_RECORD};
+use crate::learn::artifact::{ModelMeta, MODEL_META, MODEL_RECORD};
 use crate::learn::train::{codes, ContrastiveModel};
 use crate::pipeline::spec::StageSpec;
-use crate::stages::{parse_options, Stage, StageContext};
+use crate::pipeline::stage::{parse_options, Stage, StageContext};
 
 /// A generator method.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Method {
     /// Softmax weights over the bank, systematic resampling (the paper's generator).
@@ -43,29 +44,37 @@ impl Method {
     }
 }
 
-/// Options of the stage (`options = { ... }` in the pipeline file).
-#[derive(Debug, Clone, Deserialize)]
+/// Options of the stage: the `options = { ... }` of its pipeline entry and the flags of
+/// `contrada assimilate` (one declaration; the flag defaults are [`Default`]'s).
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
-struct AssimilateOptions {
-    /// Methods to run.
-    methods: Vec<Method>,
+pub struct AssimilateOptions {
+    /// Methods to run, comma-separated: reweight, retrieve, transform.
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "M,M", default_values_t = AssimilateOptions::default().methods)]
+    pub methods: Vec<Method>,
     /// Analysis ensemble size for `reweight`.
-    members: usize,
+    #[arg(long, default_value_t = AssimilateOptions::default().members)]
+    pub members: usize,
     /// K for `retrieve`.
-    retrieve_k: usize,
-    /// Variables of the bank's state files written as the analysis ensemble (default: every
-    /// variable with the bank's time dimension first).
-    variables: Vec<String>,
+    #[arg(long, default_value_t = AssimilateOptions::default().retrieve_k)]
+    pub retrieve_k: usize,
+    /// Variables of the bank's state files written as the analysis ensemble, comma-separated
+    /// (default: every variable with the bank's time dimension first).
+    #[arg(long, value_delimiter = ',', value_name = "VAR,VAR")]
+    pub variables: Vec<String>,
     /// ESS below this fraction of the bank size gets a warning (weight degeneracy).
-    ess_warning_fraction: f64,
-    /// Probability levels of the weighted quantiles written as `<var>_quantile` (empty: none).
-    quantiles: Vec<f64>,
+    #[arg(long, default_value_t = AssimilateOptions::default().ess_warning_fraction)]
+    pub ess_warning_fraction: f64,
+    /// Probability levels of the weighted quantiles written as `<var>_quantile`, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "Q,Q", default_values_t = AssimilateOptions::default().quantiles)]
+    pub quantiles: Vec<f64>,
     /// `reweight`: 0 for exact weighted quantiles over the whole bank; M > 0 for the quantiles of M
     /// members drawn from the weights by systematic resampling, which reads M rows instead of
     /// ordering every point's values over the bank (an estimate: its quantile level is off by
     /// about sqrt(q (1 - q) / M), well inside the bank's own sampling error of 1/sqrt(ESS) when M
     /// is some times the ESS).
-    quantile_sample: usize,
+    #[arg(long, value_name = "M", default_value_t = AssimilateOptions::default().quantile_sample)]
+    pub quantile_sample: usize,
 }
 
 impl Default for AssimilateOptions {
@@ -81,7 +90,7 @@ pub struct AssimilateStage;
 
 impl Stage for AssimilateStage {
     fn config_sections(&self) -> &'static [&'static str] {
-        &["io"]
+        &["io", "run.backend"]
     }
 
     fn windowed(&self) -> bool {
@@ -104,10 +113,11 @@ impl Stage for AssimilateStage {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
+        let io: IoConfig = ctx.section("io")?;
         let opts: AssimilateOptions = parse_options(ctx.spec)?;
         let model_path = ctx.input("model")?;
         let dir = model_path.parent().unwrap_or(Path::new("."));
-        let selected = backend::select(ctx.config.run.backend, "run.backend")?;
+        let selected = backend::select(ctx.section("run.backend")?, "run.backend")?;
         let (meta, model) = ModelMeta::load(dir, &selected.device)?;
         let tilting = meta.train.tilting;
         let tau = model.scorer.tau();
@@ -180,7 +190,7 @@ impl Stage for AssimilateStage {
                 units: &window.time_units,
                 quantiles: &opts.quantiles,
             };
-            let members = fields.write(&path, &ctx.config.io, &combination, &header)?;
+            let members = fields.write(&path, &io, &combination, &header)?;
             let mut diag = json!({
                 "method": method.name(),
                 "members": members,

@@ -51,7 +51,7 @@ impl NcWriter {
         let mut w = NcWriter { file, path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
         let command: Vec<String> = std::env::args().collect();
         let history = format!("{} {}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), command.join(" "));
-        let source = format!("contrada {} (git {})", env!("CARGO_PKG_VERSION"), crate::pipeline::manifest::git_revision());
+        let source = format!("contrada {} (git {})", env!("CARGO_PKG_VERSION"), crate::GIT_REVISION);
         w.global("Conventions", "CF-1.8")?;
         w.global("title", title)?;
         w.global("source", source.as_str())?;

@@ -1,17 +1,29 @@
-//! Loading, merging and checking the configuration layers.
+//! Loading, merging and checking the configuration layers, generic over the configuration type
+//! (the aggregate of every section lives on top, in [`crate::app::config`]).
 
 use std::collections::HashMap;
 use std::path::Path;
 
 use config::{Environment, File, FileFormat};
+use serde::de::DeserializeOwned;
 
-use super::{Config, Problems};
+use super::Problems;
 use crate::error::{Error, Result};
 
 /// The built-in defaults, compiled in so that the binary works from any directory (cron).
-const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
+pub const DEFAULT_TOML: &str = include_str!("../../configs/default.toml");
 const DEFAULT_NAME: &str = "configs/default.toml";
 const ENV_PREFIX: &str = "CONTRADA";
+
+/// A configuration the layered loader can build: deserialised from the merged layers (unknown
+/// keys rejected by the type itself), then range-checked.
+pub trait Layered: DeserializeOwned {
+    /// Called once on the merged configuration, before validation, with the pipeline file it was
+    /// loaded from (e.g. to default a name to the file's stem).
+    fn loaded_from(&mut self, _pipeline: Option<&Path>) {}
+    /// Range checks; each problem names its dotted key and what is allowed.
+    fn validate(&self, p: &mut Problems);
+}
 
 /// One configuration source with the name used in error messages.
 struct Layer {
@@ -24,9 +36,9 @@ struct Layer {
 pub struct Layers(Vec<Layer>);
 
 /// A checked configuration and the layers it was built from.
-pub struct Resolved {
+pub struct Resolved<T> {
     /// The merged, typed and validated configuration.
-    pub config: Config,
+    pub config: T,
     /// The layers, lowest precedence first.
     pub layers: Layers,
 }
@@ -52,11 +64,7 @@ fn env_var_name(key: &str) -> String {
 /// Builds the configuration: defaults < `pipeline` file < environment < `overrides` (`key=value`).
 ///
 /// `env` is the process environment in production; tests pass their own map.
-pub fn load(
-    pipeline: Option<&Path>,
-    env: HashMap<String, String>,
-    overrides: &[(String, String)],
-) -> Result<Resolved> {
+pub fn load<T: Layered>(pipeline: Option<&Path>, env: HashMap<String, String>, overrides: &[(String, String)]) -> Result<Resolved<T>> {
     let mut layers = vec![Layer {
         name: DEFAULT_NAME.into(),
         source: build(config::Config::builder().add_source(File::from_str(DEFAULT_TOML, FileFormat::Toml)), DEFAULT_NAME)?,
@@ -91,17 +99,15 @@ pub fn load(
 
     // Each layer alone must only use known keys: the error then names the layer that has it.
     for layer in &layers.0 {
-        deserialize(&layer.source, |key| if layer.is_env { env_var_name(key) } else { layer.name.clone() })?;
+        deserialize::<T>(&layer.source, |key| if layer.is_env { env_var_name(key) } else { layer.name.clone() })?;
     }
     let mut merged = config::Config::builder();
     for layer in &layers.0 {
         merged = merged.add_source(layer.source.clone());
     }
     let merged = build(merged, "merged configuration")?;
-    let mut config = deserialize(&merged, |key| layers.origin(key))?;
-    if config.pipeline.name.is_empty() && let Some(stem) = pipeline.and_then(|p| p.file_stem()) {
-        config.pipeline.name = stem.to_string_lossy().into_owned();
-    }
+    let mut config = deserialize::<T>(&merged, |key| layers.origin(key))?;
+    config.loaded_from(pipeline);
     let mut problems = Problems::default();
     config.validate(&mut problems);
     if let Some((key, message)) = problems.0.into_iter().next() {
@@ -127,9 +133,9 @@ fn build(builder: config::builder::ConfigBuilder<config::builder::DefaultState>,
     builder.build().map_err(|e| Error::config(name, "(file)", e.to_string()))
 }
 
-/// Deserialises `source` into [`Config`], turning the first error into one naming its key and origin.
-fn deserialize(source: &config::Config, origin: impl Fn(&str) -> String) -> Result<Config> {
-    serde_path_to_error::deserialize::<_, Config>(source.clone()).map_err(|e| {
+/// Deserialises `source` into `T`, turning the first error into one naming its key and origin.
+fn deserialize<T: DeserializeOwned>(source: &config::Config, origin: impl Fn(&str) -> String) -> Result<T> {
+    serde_path_to_error::deserialize::<_, T>(source.clone()).map_err(|e| {
         let key = e.path().to_string();
         let inner = e.inner().to_string();
         // The config crate appends " for key `...`"; the key is already in our message.
@@ -138,98 +144,3 @@ fn deserialize(source: &config::Config, origin: impl Fn(&str) -> String) -> Resu
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn pipeline_file(dir: &Path, text: &str) -> std::path::PathBuf {
-        let p = dir.join("p.toml");
-        std::fs::write(&p, text).unwrap();
-        p
-    }
-
-    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
-    }
-
-    #[test]
-    fn layers_override_in_order() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pipeline_file(dir.path(), "[run]\nseed = 1\n[io]\ndeflate_level = 1\nshuffle = false\n");
-        let r = load(Some(&p), env(&[("CONTRADA__IO__DEFLATE_LEVEL", "2"), ("CONTRADA__RUN__SEED", "3")]), &[("run.seed".into(), "5".into())]).unwrap();
-        assert_eq!(r.config.run.seed, 5, "command line beats environment");
-        assert_eq!(r.config.io.deflate_level, 2, "environment beats pipeline file");
-        assert!(!r.config.io.shuffle, "pipeline file beats defaults");
-        assert_eq!(r.config.pipeline.name, "p", "pipeline name defaults to the file stem");
-        assert_eq!(r.layers.origin("io.shuffle"), p.display().to_string());
-        assert_eq!(r.layers.origin("io.deflate_level"), "environment variable CONTRADA__IO__DEFLATE_LEVEL");
-    }
-
-    #[test]
-    fn unknown_key_names_the_file_and_the_key() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pipeline_file(dir.path(), "[io]\ndeflate = 3\n");
-        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap();
-        let msg = e.to_string();
-        assert_eq!(e.exit_code(), 2);
-        assert!(msg.contains(&p.display().to_string()) && msg.contains("io.deflate") && msg.contains("deflate_level"), "{msg}");
-    }
-
-    #[test]
-    fn unknown_environment_key_names_the_variable() {
-        let e = load(None, env(&[("CONTRADA__RUN__SEEDS", "3")]), &[]).err().unwrap().to_string();
-        assert!(e.contains("CONTRADA__RUN__SEEDS") && e.contains("seed"), "{e}");
-    }
-
-    #[test]
-    fn out_of_range_value_names_where_it_was_set() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pipeline_file(dir.path(), "[io]\ndeflate_level = 12\n");
-        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
-        assert!(e.contains(&p.display().to_string()) && e.contains("io.deflate_level") && e.contains("0 to 9"), "{e}");
-        let e = load(Some(&p), env(&[("CONTRADA__IO__DEFLATE_LEVEL", "-1")]), &[]).err().unwrap().to_string();
-        assert!(e.contains("CONTRADA__IO__DEFLATE_LEVEL") && e.contains("-1"), "{e}");
-    }
-
-    #[test]
-    fn command_line_values_may_be_lists_numbers_or_bare_strings() {
-        let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        let r = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0, 2.5]"), ("run.seed", "7"), ("run.backend", "cpu"), ("io.deflate_level", "3")])).unwrap();
-        assert_eq!(r.config.ingest.qc.domain_x, vec![0.0, 2.5]);
-        assert_eq!((r.config.run.seed, r.config.io.deflate_level), (7, 3));
-        assert_eq!(r.layers.origin("ingest.qc.domain_x"), "command line");
-        let r = load(None, HashMap::new(), &set(&[("run.backend", "\"wgpu\"")])).unwrap();
-        assert_eq!(format!("{:?}", r.config.run.backend).to_lowercase(), "wgpu");
-        let e = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0.0, \"east\"]")])).err().unwrap().to_string();
-        assert!(e.contains("command line") && e.contains("ingest.qc.domain_x"), "{e}");
-    }
-
-    #[test]
-    fn bad_enum_lists_the_allowed_values() {
-        let e = load(None, HashMap::new(), &[("run.backend".into(), "tpu".into())]).err().unwrap().to_string();
-        assert!(e.contains("command line") && e.contains("run.backend") && e.contains("wgpu") && e.contains("cpu"), "{e}");
-    }
-
-    #[test]
-    fn unknown_stage_kind_and_forward_references_are_rejected() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pipeline_file(dir.path(), "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\n");
-        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
-        assert!(e.contains("pipeline.stages[0].kind") && e.contains("teleport"), "{e}");
-        let p = pipeline_file(
-            dir.path(),
-            "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\ninputs = { x = \"stage:b/out.nc\" }\n",
-        );
-        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
-        assert!(e.contains("pipeline.stages[0]"), "{e}");
-    }
-
-    #[test]
-    fn invalid_toml_is_an_input_error_naming_the_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = pipeline_file(dir.path(), "[run\nseed = 1\n");
-        let e = load(Some(&p), HashMap::new(), &[]).err().unwrap();
-        assert_eq!(e.exit_code(), 2);
-        assert!(e.to_string().contains("p.toml") && e.to_string().contains("TOML"), "{e}");
-    }
-}

@@ -1,42 +1,19 @@
-//! Typed configuration and its layered loading.
+//! The configuration core: the sections every stage may share (`[run]`, `[io]`, the backend
+//! choice) and the layered loader, generic over the configuration type. Each stage's own section
+//! type lives in that stage's room; the aggregate of all of them is [`crate::app::config::Config`].
 //!
 //! Layers, lowest to highest precedence: the built-in `configs/default.toml`, the pipeline file,
 //! environment variables `CONTRADA__SECTION__KEY`, and command-line overrides. Every layer is checked
 //! on its own for unknown keys (so the error names the file or variable that introduced it), then the
-//! merged result is deserialised into [`Config`] and range-checked (errors name the layer that set
-//! the offending value).
+//! merged result is deserialised and range-checked (errors name the layer that set the offending value).
 
 mod layers;
-mod train;
 mod validate;
 
-pub use layers::{load, Layers, Resolved};
-pub use train::{Schedule, TrainConfig};
+pub use layers::{load, Layered, Layers, Resolved, DEFAULT_TOML};
 pub use validate::Problems;
 
 use serde::{Deserialize, Serialize};
-
-use crate::pipeline::spec::PipelineSpec;
-
-/// The fully resolved configuration of a run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct Config {
-    /// Settings that apply to the whole run.
-    pub run: RunConfig,
-    /// NetCDF output settings.
-    pub io: IoConfig,
-    /// Synthetic data (OSSE) generators.
-    pub synth: crate::synth::config::SynthConfig,
-    /// Ensemble Kalman baselines.
-    pub baseline: crate::kalman::BaselineConfig,
-    /// The contrastive model and its training.
-    pub train: TrainConfig,
-    /// The `ingest` stage: states and observations in, paired and normalised training data out.
-    pub ingest: crate::ingest::config::IngestConfig,
-    /// The stages of the pipeline (only set by pipeline files).
-    pub pipeline: PipelineSpec,
-}
 
 /// Which burn backend the learning stages use.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -109,27 +86,5 @@ pub struct IoConfig {
 impl Default for IoConfig {
     fn default() -> Self {
         IoConfig { deflate_level: 4, shuffle: true, institution: String::new() }
-    }
-}
-
-impl Config {
-    /// Range checks on every section; each problem names its dotted key and what is allowed.
-    pub fn validate(&self, p: &mut Problems) {
-        p.range("io.deflate_level", self.io.deflate_level, 0, 9);
-        self.synth.validate(p);
-        self.baseline.validate(p);
-        self.train.validate(p);
-        self.pipeline.validate(p);
-        self.ingest.validate(p);
-        for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {
-            self.ingest.require(p);
-            for input in self.ingest.input_names() {
-                p.check(
-                    stage.inputs.contains_key(&input),
-                    format!("pipeline.stages[{i}].inputs.{input}"),
-                    format!("stage `{}` needs input `{input}` (named in [ingest]): a file path or pattern", stage.name),
-                );
-            }
-        }
     }
 }

@@ -2,7 +2,7 @@
 
 use std::fmt::Display;
 
-/// Problems found while validating a [`super::Config`]: `(dotted key, what is wrong and allowed)`.
+/// Problems found while validating a configuration: `(dotted key, what is wrong and allowed)`.
 #[derive(Debug, Default)]
 pub struct Problems(pub Vec<(String, String)>);
 

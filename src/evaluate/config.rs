@@ -1,12 +1,12 @@
 //! Options of the `evaluate` stage (the `options` table of its pipeline entry, or the flags of
 //! `contrada evaluate`), and the names of its inputs.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::cf::time::{Calendar, CfDateTime, TimeUnits};
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
-use crate::stages::parse_options;
+use crate::pipeline::stage::parse_options;
 
 /// Input holding the truth: a states file with a time dimension.
 pub const TRUTH: &str = "truth";
@@ -21,27 +21,33 @@ pub const RECALL: &str = "recall";
 /// Prefix of the analysis inputs (`analysis`, `analysis_reweight`, ...).
 pub const ANALYSIS_PREFIX: &str = "analysis";
 
-/// Options of an `evaluate` stage.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Options of an `evaluate` stage: the `options` of its pipeline entry and the flags of
+/// `contrada evaluate` (one declaration).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct EvaluateOptions {
     /// Variables to score; `None`: every variable of the truth over `(time, y, x)` that some
     /// analysis (or, without analyses, the bank) holds. Each analysis must then hold all of them.
+    #[arg(long, value_delimiter = ',', value_name = "VAR,VAR")]
     pub variables: Option<Vec<String>>,
     /// Which truth time to score against: `"match"` (default) takes the truth time equal to the
     /// analyses' `time`, else the truth's only time; a date-time (`"2026-11-28 12:00:00"`) picks
     /// that time.
+    #[arg(long, value_name = "match|DATETIME")]
     pub truth_time: Option<String>,
     /// Variables scored as anomalies from their spatial mean (truth, each member and each
     /// analysis mean alike), e.g. `["psi"]`: a streamfunction is defined up to a constant, which
     /// no velocity or drifter observation can see and which would otherwise dominate its RMSE.
+    #[arg(long, value_delimiter = ',', value_name = "VAR,VAR")]
     pub anomalies: Option<Vec<String>>,
     /// Also score each gridded variable at only the grid points within this distance (in the
     /// grid's coordinate units) of an observed drifter position (input `observations`), as
     /// `<var>_near_obs`: where the observations carry information, apart from the field far from
     /// any of them, which no method can know better than the climatology.
+    #[arg(long, value_name = "DISTANCE")]
     pub near_observations: Option<f64>,
     /// Periods of x and y for a periodic domain, e.g. `[1.0, 1.0]` (distances wrap); none: planar.
+    #[arg(long, value_delimiter = ',', value_name = "X,Y")]
     pub period: Option<Vec<f64>>,
 }
 

@@ -24,7 +24,7 @@ use serde_json::json;
 
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
-use crate::stages::{Stage, StageContext};
+use crate::pipeline::stage::{Stage, StageContext};
 use config::{check_inputs, EvaluateOptions, ANALYSIS_PREFIX, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
 use scoring::NearObservations;
 use sidecar::{read_positions, track_lines, Recall, TrainingCurves};

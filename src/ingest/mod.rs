@@ -40,12 +40,12 @@ use ndarray::Array1;
 use netcdf::AttributeValue;
 use serde_json::json;
 
-use crate::config::{Config, IoConfig};
+use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::pipeline::hash::derive_seed;
 use crate::pipeline::spec::StageSpec;
 use crate::progress::Progress;
-use crate::stages::{Stage, StageContext};
+use crate::pipeline::stage::{Stage, StageContext};
 use config::{IngestConfig, Normalise};
 use dataset::{DatasetWriter, EofBasis, GridVariable, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
 use observations::Source;
@@ -69,7 +69,7 @@ impl IngestInputs {
     /// Looks up the inputs `cfg` names in `inputs` (a path per key, or `key.N` for the files of a
     /// pattern); `missing` makes the error for an absent key.
     pub fn from_map(cfg: &IngestConfig, inputs: &BTreeMap<String, PathBuf>, missing: impl Fn(&str) -> Error) -> Result<IngestInputs> {
-        let get = |name: &str| crate::stages::input_files(inputs, name).ok_or_else(|| missing(name));
+        let get = |name: &str| crate::pipeline::stage::input_files(inputs, name).ok_or_else(|| missing(name));
         Ok(IngestInputs { state: get(&cfg.state.input)?, sources: cfg.observations.iter().map(|o| get(o.input_name())).collect::<Result<_>>()? })
     }
 }
@@ -94,18 +94,17 @@ impl Stage for IngestStage {
     }
 
     fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
-        let cfg = &ctx.config.ingest;
-        let inputs = IngestInputs::from_map(cfg, &ctx.inputs, |name| {
+        let cfg: IngestConfig = ctx.section("ingest")?;
+        let inputs = IngestInputs::from_map(&cfg, &ctx.inputs, |name| {
             Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", ctx.spec.name), "this input is required (named in [ingest])")
         })?;
-        run(ctx.config, &inputs, ctx.out, ctx.seed)
+        run(&cfg, &ctx.section("io")?, &inputs, ctx.out, ctx.seed)
     }
 }
 
 /// Runs an ingest of `inputs` as configured, writing `dataset.nc` and `qc.json` into `out` (a
 /// staging directory); returns a summary for the manifest.
-pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Result<serde_json::Value> {
-    let cfg = &config.ingest;
+pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path, seed: u64) -> Result<serde_json::Value> {
     let mut problems = crate::config::Problems::default();
     cfg.require(&mut problems);
     if let Some((key, message)) = problems.0.into_iter().next() {
@@ -170,7 +169,7 @@ pub fn run(config: &Config, inputs: &IngestInputs, out: &Path, seed: u64) -> Res
         precision: cfg.precision,
         globals,
     };
-    let io = IoConfig { deflate_level: cfg.deflate_level, ..config.io.clone() };
+    let io = IoConfig { deflate_level: cfg.deflate_level, ..io.clone() };
     let dataset_path = out.join(DATASET_FILE);
     let mut writer = DatasetWriter::create(&dataset_path, &io, &header)?;
     let (sd, od) = (state.dim(), obs_layout.variable.len());

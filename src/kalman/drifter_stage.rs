@@ -24,7 +24,7 @@ use super::{BaselineConfig, Filter, Geometry, Method};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
 use crate::pipeline::hash::derive_seed;
-use crate::stages::StageContext;
+use crate::pipeline::stage::StageContext;
 
 /// Runs the stage (options already checked).
 pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &BaselineConfig, options_key: &str) -> Result<serde_json::Value> {
@@ -34,7 +34,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     let prior_file = NcFile::open(prior_path)?;
     // Drawn from the run's seed, not the stage's: baseline stages with the same prior file and
     // ensemble size start from the same members, so their scores compare the methods alone.
-    let chosen = choose(sample_count(&prior_file, member_dim)?, options.members, derive_seed(ctx.config.run.seed, "baseline prior members"), &format!("{options_key}.members"))?;
+    let chosen = choose(sample_count(&prior_file, member_dim)?, options.members, derive_seed(ctx.section("run.seed")?, "baseline prior members"), &format!("{options_key}.members"))?;
     let prior = FlowEnsemble::read(&prior_file, member_dim, &chosen)?;
     let obs_file = NcFile::open(ctx.input("observations")?)?;
     let spec = DrifterSpec { sample: options.obs_time_index, error_std: options.obs_error_std, max_dt: options.drifter_dt.unwrap_or(DEFAULT_MAX_DT), restart: options.drifter_restart(), options_key: options_key.to_string() };
@@ -53,7 +53,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     prior.keep_unobservable_mode(&mut ensemble);
     let fields = AnalysisFields::of(prior.ensemble.view(), ensemble.view());
     let title = format!("contrada {} analysis of the Lagrangian flow with drifter observations", config.method.name());
-    let mut w = NcWriter::create(&staged(ctx, &analysis_file(config.method)), &ctx.config.io, &title)?;
+    let mut w = NcWriter::create(&staged(ctx, &analysis_file(config.method)), &ctx.section("io")?, &title)?;
     w.global("method", config.method.name())?;
     prior.write_analysis(w, &prior_file, &ensemble, &fields.named(), (loaded.time, &loaded.time_units))?;
     let details = json!({
@@ -76,7 +76,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
 fn read_static(ctx: &StageContext, options: &BaselineOptions, member_dim: &str, prior: &FlowEnsemble, options_key: &str) -> Result<ndarray::Array2<f64>> {
     let path = ctx.input("static")?;
     let file = NcFile::open(path)?;
-    let chosen = choose(sample_count(&file, member_dim)?, options.static_members, derive_seed(ctx.config.run.seed, "baseline static members"), &format!("{options_key}.static_members"))?;
+    let chosen = choose(sample_count(&file, member_dim)?, options.static_members, derive_seed(ctx.section("run.seed")?, "baseline static members"), &format!("{options_key}.static_members"))?;
     let statics = FlowEnsemble::read(&file, member_dim, &chosen)?;
     if statics.blocks != prior.blocks {
         let names = |e: &FlowEnsemble| e.blocks.iter().map(|b| format!("{}{:?}", b.name, b.dims.iter().map(|d| d.1).collect::<Vec<_>>())).collect::<Vec<_>>().join(", ");

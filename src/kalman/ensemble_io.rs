@@ -16,7 +16,7 @@ use crate::cf::NcFile;
 use crate::error::{Error, Result};
 
 /// How distances and interpolation treat the grid.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum GeometryKind {
     /// `sphere` when the x and y coordinates are longitude and latitude, `plane` otherwise.

@@ -18,7 +18,7 @@ use ndarray::{Array2, ArrayView2};
 use netcdf::AttributeValue;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::diagnostics::InnovationStats;
@@ -30,7 +30,7 @@ use super::{BaselineConfig, Filter, Geometry, Method, Observations};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
-use crate::stages::{Stage, StageContext};
+use crate::pipeline::stage::{Stage, StageContext};
 
 /// The analysis file of `method`.
 pub fn analysis_file(method: Method) -> String {
@@ -43,7 +43,7 @@ pub fn diagnostics_file(method: Method) -> String {
 }
 
 /// Which observation operator a `baseline` stage builds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OperatorKind {
     /// Gridded or point observations of a gridded prior (see [`super::obs_file`]).
@@ -54,45 +54,61 @@ pub enum OperatorKind {
     Drifters,
 }
 
-/// Options of a `baseline` stage in a pipeline file.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// Options of a `baseline` stage: the `options` of its pipeline entry and the flags of
+/// `contrada baseline` (one declaration; the flag defaults are [`Default`]'s).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields, default)]
 pub struct BaselineOptions {
     /// Overrides `baseline.method`.
+    #[arg(long, value_enum)]
     pub method: Option<Method>,
     /// Observation operator: `auto` (gridded or point observations) or `drifters`.
+    #[arg(long, value_enum, default_value_t = OperatorKind::default())]
     pub obs_operator: OperatorKind,
     /// The analysed variable of the prior file (`auto` only).
+    #[arg(long)]
     pub variable: Option<String>,
     /// The prior's member dimension (default `member`; `time` for `drifters`).
+    #[arg(long)]
     pub member_dim: Option<String>,
     /// Grid geometry: auto | periodic | plane | sphere (`auto` operator only; the Lagrangian flow
     /// is on the periodic unit square).
+    #[arg(long, value_enum, default_value_t = GeometryKind::default())]
     pub geometry: GeometryKind,
     /// The observed variable of the observation file (`auto` only).
+    #[arg(long)]
     pub obs_variable: Option<String>,
     /// Which time of the observations to use, when they have several (`drifters`: which
     /// sample's tracks, by `sample_index`).
+    #[arg(long)]
     pub obs_time_index: Option<usize>,
     /// Observation-error standard deviation for every observation.
+    #[arg(long)]
     pub obs_error_std: Option<f64>,
     /// Per-observation error standard deviations (a variable of the observation file).
+    #[arg(long)]
     pub obs_error_variable: Option<String>,
     /// Point observations: their x/longitude variable.
+    #[arg(long)]
     pub obs_x: Option<String>,
     /// Point observations: their y/latitude variable.
+    #[arg(long)]
     pub obs_y: Option<String>,
     /// `drifters`: prior members drawn (seeded, without replacement) from the prior file's
     /// samples; all of them when unset.
+    #[arg(long)]
     pub members: Option<usize>,
     /// `drifters`, EnOI: static members drawn from the `static` file's samples; all when unset.
+    #[arg(long)]
     pub static_members: Option<usize>,
     /// `drifters`: longest RK4 step of the drifter operator, model time units.
+    #[arg(long)]
     pub drifter_dt: Option<f64>,
     /// `drifters`: predict each observed position from the previous observed one (the default)
     /// instead of along the member's whole track (see [`super::drifter_obs::DrifterObs::predict`]).
     /// Whole tracks diverge from member to member faster than a linear update can follow: on the
     /// sample data no scheme beat its prior mean with them, while one-gap displacements did.
+    #[arg(long, value_name = "BOOL")]
     pub drifter_restart: Option<bool>,
 }
 
@@ -151,7 +167,7 @@ fn parse_options(spec: &StageSpec) -> Result<BaselineOptions> {
 
 impl Stage for BaselineStage {
     fn config_sections(&self) -> &'static [&'static str] {
-        &["baseline", "io"]
+        &["baseline", "io", "run.seed"]
     }
 
     fn check(&self, spec: &StageSpec) -> Result<()> {
@@ -171,7 +187,7 @@ impl Stage for BaselineStage {
         let options: BaselineOptions = ctx.options()?;
         let options_key = format!("pipeline.stages.{}.options", ctx.spec.name);
         options.check(&options_key)?;
-        let mut config = ctx.config.baseline.clone();
+        let mut config: BaselineConfig = ctx.section("baseline")?;
         if let Some(m) = options.method {
             config.method = m;
         }
@@ -370,7 +386,7 @@ pub(super) fn staged(ctx: &StageContext, name: &str) -> std::path::PathBuf {
 /// The analysis file: the prior file with the analysed variable replaced by the analysis
 /// ensemble, plus the analysis fields `<variable>_<statistic>` on the state dimensions.
 fn write_analysis(ctx: &StageContext, name: &str, file: &NcFile, prior: &PriorEnsemble, ensemble: &Array2<f64>, fields: &[(&str, &[f64])], title: &str) -> Result<()> {
-    let mut w = NcWriter::create(&staged(ctx, name), &ctx.config.io, title)?;
+    let mut w = NcWriter::create(&staged(ctx, name), &ctx.section("io")?, title)?;
     copy_globals(&mut w, file)?;
     for (dim, len) in file.dims() {
         w.dim(&dim, len)?;

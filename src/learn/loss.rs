@@ -22,7 +22,7 @@
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use super::config::TrainConfig;
 
 /// Score given to excluded entries: `exp(ABSENT - max)` is exactly 0 in f32 for any real batch.
 const ABSENT: f32 = -1.0e30;

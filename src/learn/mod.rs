@@ -4,8 +4,10 @@
 //! One code path for every backend: burn 0.22 carries the backend in the [`burn::tensor::Device`],
 //! so [`backend::select`] picks the device and the rest is backend-agnostic.
 
+pub mod artifact;
 pub mod backend;
 pub mod checkpoint;
+pub mod config;
 pub mod early_stop;
 pub mod encoders;
 pub mod loss;

@@ -24,7 +24,7 @@ use super::encoders::{Encoder, InputSpec};
 use super::loss::Loss;
 use super::recall::{Recall, truth_ranks};
 use super::tilting::Scorer;
-use crate::config::{Schedule, TrainConfig};
+use super::config::{Schedule, TrainConfig};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 

@@ -101,7 +101,3 @@ pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
         .map_err(|e| Error::io(path, e))
 }
 
-/// The git revision contrada was built from (set by build.rs).
-pub fn git_revision() -> &'static str {
-    env!("CONTRADA_GIT_REVISION")
-}

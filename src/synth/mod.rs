@@ -19,11 +19,12 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::config::{Config, Problems};
+use self::config::SynthConfig;
+use crate::config::{IoConfig, Problems};
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 use crate::progress::Progress;
-use crate::stages::{parse_options, Stage, StageContext};
+use crate::pipeline::stage::{parse_options, Stage, StageContext};
 
 /// The built-in flows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -48,11 +49,10 @@ impl Flow {
     }
 }
 
-/// Generates `flow` as configured in `config.synth`, seeded by `seed`, writing its files into the
+/// Generates `flow` as configured in `synth`, seeded by `seed`, writing its files into the
 /// existing directory `dir` (a staging directory: the caller publishes it). Returns a summary for
 /// the manifest: flow, sample count, files, seconds and samples per second.
-pub fn generate(flow: Flow, config: &Config, seed: u64, dir: &Path) -> Result<serde_json::Value> {
-    let (synth, io) = (&config.synth, &config.io);
+pub fn generate(flow: Flow, synth: &SynthConfig, io: &IoConfig, seed: u64, dir: &Path) -> Result<serde_json::Value> {
     let t0 = Instant::now();
     let (samples, files) = match flow {
         Flow::Lagrangian => {
@@ -95,15 +95,24 @@ pub fn samples_key(flow: Flow) -> String {
     format!("synth.{}.samples", flow.name())
 }
 
-/// Options of a `synth` stage in a pipeline file.
-#[derive(Debug, Clone, Deserialize)]
+/// Options of a `synth` stage: the `options` of its pipeline entry and the arguments of
+/// `contrada synth` (one declaration).
+#[derive(Debug, Clone, Serialize, Deserialize, clap::Args)]
 #[serde(deny_unknown_fields)]
-struct SynthOptions {
+pub struct SynthOptions {
     /// Which flow to generate.
-    flow: Flow,
-    /// Overrides `synth.<flow>.samples` for this stage.
+    #[arg(value_enum)]
+    pub flow: Flow,
+    /// Number of samples (lorenz96: observation times); overrides `synth.<flow>.samples`.
+    #[arg(long, value_name = "N")]
     #[serde(default)]
-    samples: Option<usize>,
+    pub samples: Option<usize>,
+    /// The generator's seed exactly as given (e.g. to reproduce a published data set such as
+    /// `sample_data/`); unset, it is derived from `run.seed` and the stage name like every
+    /// stage's seed, so `contrada synth` and a pipeline stage named `synth` give the same data.
+    #[arg(long)]
+    #[serde(default)]
+    pub seed: Option<u64>,
 }
 
 /// The `synth` pipeline stage: `kind = "synth"`, `options = { flow = "lagrangian" }`, no inputs.
@@ -138,14 +147,14 @@ impl Stage for SynthStage {
 
     fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
         let opts = Self::options(ctx.spec)?;
-        let mut config = ctx.config.clone();
+        let mut synth: SynthConfig = ctx.section("synth")?;
         if let Some(n) = opts.samples {
             match opts.flow {
-                Flow::Lagrangian => config.synth.lagrangian.samples = n,
-                Flow::Gaussian => config.synth.gaussian.samples = n,
-                Flow::Lorenz96 => config.synth.lorenz96.samples = n,
+                Flow::Lagrangian => synth.lagrangian.samples = n,
+                Flow::Gaussian => synth.gaussian.samples = n,
+                Flow::Lorenz96 => synth.lorenz96.samples = n,
             }
         }
-        generate(opts.flow, &config, ctx.seed, ctx.out)
+        generate(opts.flow, &synth, &ctx.section("io")?, opts.seed.unwrap_or(ctx.seed), ctx.out)
     }
 }

@@ -1,5 +1,5 @@
-//! One stage run outside a pipeline, as the `contrada train`, `assimilate` and `baseline` commands
-//! do: the stage's own checks and code, its outputs published atomically into a directory the user
+//! One stage run outside a pipeline, as the `contrada synth`, `train`, `assimilate`, `baseline`
+//! and `evaluate` commands do: the stage's own checks and code, its outputs published atomically into a directory the user
 //! names, and option problems reported by their command-line flags.
 //!
 //! A resumable run (training) checkpoints into `.OUT.checkpoint` beside the output directory, tagged
@@ -11,13 +11,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
 
-use super::{stage_for, StageContext};
-use crate::config::Config;
+use super::config::Config;
+use super::registry::stage_for;
+use super::runner::stage_fingerprint;
 use crate::error::{Error, Result};
 use crate::pipeline::checkpoint::CheckpointDir;
 use crate::pipeline::hash::{derive_seed, file_sha256};
-use crate::pipeline::runner::stage_fingerprint;
 use crate::pipeline::spec::StageSpec;
+use crate::pipeline::stage::StageContext;
 use crate::pipeline::staging::Staging;
 
 /// What one standalone stage run needs besides the configuration.
@@ -38,9 +39,9 @@ pub struct StandaloneRun<'a> {
     pub resumable: bool,
 }
 
-/// Runs the stage; on success its outputs are in `run.out` and the summary is returned, on error
-/// nothing new is left there.
-pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<serde_json::Value> {
+/// Runs the stage; on success its outputs are in `run.out` and the summary and the published
+/// files are returned, on error nothing new is left there.
+pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<(serde_json::Value, Vec<PathBuf>)> {
     let stage = stage_for(run.kind)?;
     let spec = StageSpec { name: run.kind.into(), kind: run.kind.into(), inputs: BTreeMap::new(), options: run.options };
     for (name, path) in &run.inputs {
@@ -51,16 +52,17 @@ pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<serde_json:
     let declared = StageSpec { inputs: run.inputs.keys().map(|k| (k.clone(), String::new())).collect(), ..spec.clone() };
     stage.check(&declared).map_err(flag_names)?;
     let seed = derive_seed(config.run.seed, run.kind);
+    let sections = config.sections(stage.config_sections())?;
     let checkpoint = if run.resumable {
         let hashes = run.inputs.iter().map(|(name, path)| Ok((name.clone(), file_sha256(path)?.0))).collect::<Result<BTreeMap<_, _>>>()?;
-        let (fingerprint, _) = stage_fingerprint(config, &spec, stage.as_ref(), &hashes, seed, run.window)?;
+        let fingerprint = stage_fingerprint(&spec, stage.as_ref(), &sections, &hashes, seed, run.window);
         Some(CheckpointDir::for_stage(run.out, &fingerprint, false)?)
     } else {
         None
     };
     let staging = Staging::new(run.out)?;
     let ctx = StageContext {
-        config,
+        sections: &sections,
         spec: &spec,
         inputs: run.inputs,
         out: staging.path(),
@@ -71,11 +73,11 @@ pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<serde_json:
     };
     // On an error the staging directory is dropped, and with it every partial output.
     let summary = stage.run(&ctx).map_err(flag_names)?;
-    staging.commit_files()?;
+    let files = staging.commit_files()?;
     if let Some(c) = checkpoint {
         c.remove()?;
     }
-    Ok(summary)
+    Ok((summary, files))
 }
 
 /// Option problems named by their command-line flags (`pipeline.stages.x.options.retrieve_k` ->

@@ -1,10 +1,11 @@
-//! The pipeline stages behind one trait, and the registry that maps a stage kind to its code.
+//! What a pipeline stage is: the [`Stage`] trait every stage kind implements and the
+//! [`StageContext`] it runs in. The registry that maps kinds to implementations lives on top, in
+//! [`crate::app`]; stages depend on this module only, never on each other or on the registry.
 //!
 //! A stage reads its named inputs (files), writes every output into the staging directory it is
-//! given and returns a short JSON summary for the manifest. It never sees another stage's internals:
-//! only the files earlier stages wrote.
-
-pub mod standalone;
+//! given and returns a short JSON summary for the manifest. It receives only the configuration
+//! sections it declares ([`Stage::config_sections`]), so what it can read is exactly what enters
+//! its fingerprint.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,18 +13,18 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use serde::de::DeserializeOwned;
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::pipeline::checkpoint::CheckpointDir;
 use crate::pipeline::spec::StageSpec;
 
-/// Stage kinds available in this build, as written in pipeline files.
-pub const KINDS: &[&str] = &["synth", "ingest", "train", "assimilate", "baseline", "evaluate"];
+/// The configuration a stage receives: the values of the dotted keys it declared (`"ingest"`,
+/// `"run.backend"`), as JSON so that the stage layer need not know the aggregate's type.
+pub type Sections = serde_json::Map<String, serde_json::Value>;
 
 /// Everything a stage run may use.
 pub struct StageContext<'a> {
-    /// The resolved configuration of the run.
-    pub config: &'a Config,
+    /// The configuration sections the stage declared, and nothing else (see [`StageContext::section`]).
+    pub sections: &'a Sections,
     /// This stage's entry in the pipeline file.
     pub spec: &'a StageSpec,
     /// Named inputs resolved to paths that exist.
@@ -45,8 +46,9 @@ pub struct StageContext<'a> {
 
 /// One kind of pipeline stage.
 pub trait Stage {
-    /// Configuration sections (top-level keys) whose values change this stage's outputs; they enter
-    /// the stage fingerprint, so editing another section does not rerun it.
+    /// Configuration keys whose values change this stage's outputs: whole sections (`"ingest"`) or
+    /// dotted keys (`"run.backend"`). The stage receives exactly these and they enter its
+    /// fingerprint, so editing anything else (the run directory, another section) does not rerun it.
     fn config_sections(&self) -> &'static [&'static str];
     /// Version of the layout of this stage's outputs, part of its fingerprint: raising it when a
     /// format changes reruns the stage in existing run directories instead of leaving outputs
@@ -64,19 +66,6 @@ pub trait Stage {
     fn run(&self, ctx: &StageContext) -> Result<serde_json::Value>;
 }
 
-/// The stage implementation for `kind` (already validated against [`KINDS`]).
-pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
-    match kind {
-        "synth" => Ok(Box::new(crate::synth::SynthStage)),
-        "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
-        "train" => Ok(Box::new(crate::learn::stage::TrainStage)),
-        "assimilate" => Ok(Box::new(crate::assimilate::stage::AssimilateStage)),
-        "baseline" => Ok(Box::new(crate::kalman::stage::BaselineStage)),
-        "evaluate" => Ok(Box::new(crate::evaluate::EvaluateStage)),
-        _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
-    }
-}
-
 /// Parses the `options` table of `spec` into a kind's typed options (also usable from
 /// [`Stage::check`], before any stage runs); errors name the offending key.
 pub fn parse_options<T: DeserializeOwned>(spec: &StageSpec) -> Result<T> {
@@ -87,6 +76,15 @@ pub fn parse_options<T: DeserializeOwned>(spec: &StageSpec) -> Result<T> {
 }
 
 impl StageContext<'_> {
+    /// The declared configuration key `key` as its typed section, e.g.
+    /// `ctx.section::<IngestConfig>("ingest")`.
+    pub fn section<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
+        let value = self.sections.get(key).ok_or_else(|| {
+            Error::Other(format!("stage `{}` reads configuration `{key}` without declaring it in config_sections", self.spec.kind))
+        })?;
+        serde_json::from_value(value.clone()).map_err(|e| Error::Other(format!("configuration `{key}`: {e}")))
+    }
+
     /// Parses this stage's `options` table into the kind's typed options, rejecting unknown keys
     /// with an error that names the key.
     pub fn options<T: DeserializeOwned>(&self) -> Result<T> {

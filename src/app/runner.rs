@@ -3,8 +3,12 @@
 //! For each stage: resolve and hash its inputs, compute its fingerprint, skip it when a complete
 //! manifest with the same fingerprint and intact outputs exists, otherwise run it into a staging
 //! directory and publish outputs plus manifest with one rename. A stage may checkpoint its work
-//! in a checkpoint directory tied to the fingerprint ([`super::checkpoint`]), which survives a
-//! killed run and is removed once the outputs are published.
+//! in a checkpoint directory tied to the fingerprint ([`crate::pipeline::checkpoint`]), which
+//! survives a killed run and is removed once the outputs are published.
+//!
+//! The fingerprint depends on what the stage computes from, never on where things are: the run
+//! directory and the paths of inputs stay out of it (inputs enter by name and content hash), so
+//! a run directory copied elsewhere, or named explicitly with `--run-dir`, reruns nothing.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -13,15 +17,16 @@ use std::time::Instant;
 use chrono::{NaiveDate, Utc};
 use serde_json::json;
 
-use super::checkpoint::CheckpointDir;
-use super::hash::{derive_seed, file_sha256, sha256};
-use super::lock::RunLock;
-use super::manifest::{self, FileRecord, Manifest, RunRecord, StageOutcome, MANIFEST, RUN_RECORD};
-use super::spec::StageSpec;
-use super::staging::{remove_stale, Staging};
-use crate::config::Config;
+use super::config::Config;
+use super::registry::stage_for;
 use crate::error::{Error, Result};
-use crate::stages::{stage_for, Stage, StageContext};
+use crate::pipeline::checkpoint::CheckpointDir;
+use crate::pipeline::hash::{derive_seed, file_sha256, sha256};
+use crate::pipeline::lock::RunLock;
+use crate::pipeline::manifest::{self, FileRecord, Manifest, RunRecord, StageOutcome, MANIFEST, RUN_RECORD};
+use crate::pipeline::spec::StageSpec;
+use crate::pipeline::stage::{Sections, Stage, StageContext};
+use crate::pipeline::staging::{remove_stale, Staging};
 
 /// What to run and where.
 #[derive(Debug, Clone, Default)]
@@ -106,32 +111,26 @@ pub fn stage_dir(run_dir: &Path, spec: &StageSpec, stage: &dyn Stage, window: Op
     }
 }
 
-/// The fingerprint of a stage run (a hash of the stage entry, the configuration sections it reads,
-/// its inputs, seed, window, contrada version and output format), and those sections.
+/// The fingerprint of a stage run: a hash of the stage's name, kind and options, the configuration
+/// keys it declares (`sections`, see [`Config::sections`]), the content hash of each named input,
+/// its seed and window, the contrada version and the stage's output format.
 pub fn stage_fingerprint(
-    config: &Config,
     spec: &StageSpec,
     stage: &dyn Stage,
-    inputs: &impl serde::Serialize,
+    sections: &Sections,
+    input_hashes: &BTreeMap<String, String>,
     seed: u64,
     window: Option<NaiveDate>,
-) -> Result<(String, serde_json::Map<String, serde_json::Value>)> {
-    let config_json = serde_json::to_value(config).map_err(|e| Error::Other(e.to_string()))?;
-    let sections: serde_json::Map<_, _> = stage
-        .config_sections()
-        .iter()
-        .filter_map(|s| config_json.get(*s).map(|v| (s.to_string(), v.clone())))
-        .collect();
-    let fingerprint = sha256(
+) -> String {
+    sha256(
         json!({
-            "spec": spec, "config": sections, "inputs": inputs, "seed": seed,
-            "window": window.map(|w| w.to_string()), "version": env!("CARGO_PKG_VERSION"),
-            "output_format": stage.output_format(),
+            "name": spec.name, "kind": spec.kind, "options": spec.options, "config": sections,
+            "inputs": input_hashes, "seed": seed, "window": window.map(|w| w.to_string()),
+            "version": env!("CARGO_PKG_VERSION"), "output_format": stage.output_format(),
         })
         .to_string()
         .as_bytes(),
-    );
-    Ok((fingerprint, sections))
+    )
 }
 
 /// Runs one stage unless already done; returns whether it ran.
@@ -147,7 +146,9 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
         })
         .collect::<Result<Vec<_>>>()?;
     let seed = derive_seed(config.run.seed, &spec.name);
-    let (fingerprint, sections) = stage_fingerprint(config, spec, stage, &input_records, seed, window)?;
+    let sections = config.sections(stage.config_sections())?;
+    let hashes = input_records.iter().map(|r| (r.name.clone(), r.sha256.clone())).collect();
+    let fingerprint = stage_fingerprint(spec, stage, &sections, &hashes, seed, window);
 
     if !opts.force && is_current(&out_dir, &fingerprint) {
         tracing::info!("stage {}: already done ({})", spec.name, out_dir.display());
@@ -160,7 +161,16 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     let checkpoint = CheckpointDir::for_stage(&out_dir, &fingerprint, opts.force)?;
     let staging = Staging::new(&out_dir)?;
     let cache_dir = opts.run_dir.join(".cache");
-    let ctx = StageContext { config, spec, inputs, out: staging.path(), window, seed, checkpoint: Some(&checkpoint), cache_dir: Some(&cache_dir) };
+    let ctx = StageContext {
+        sections: &sections,
+        spec,
+        inputs,
+        out: staging.path(),
+        window,
+        seed,
+        checkpoint: Some(&checkpoint),
+        cache_dir: Some(&cache_dir),
+    };
     let summary = stage.run(&ctx)?;
     let outputs = output_records(staging.path())?;
     let manifest = Manifest {
@@ -171,10 +181,10 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
         window: window.map(|w| w.to_string()),
         inputs: input_records,
         outputs,
-        config: serde_json::Value::Object(sections),
+        config: serde_json::Value::Object(sections.clone()),
         seed,
         contrada_version: env!("CARGO_PKG_VERSION").into(),
-        git_revision: manifest::git_revision().into(),
+        git_revision: crate::GIT_REVISION.into(),
         started,
         finished: now(),
         elapsed_s: t0.elapsed().as_secs_f64(),

@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::Problems;
-use crate::learn::encoders::{EncoderConfig, EncoderKind};
-use crate::learn::loss::LossKind;
-use crate::learn::tilting::Tilting;
+use crate::config::Problems;
+use super::encoders::{EncoderConfig, EncoderKind};
+use super::loss::LossKind;
+use super::tilting::Tilting;
 
 /// Learning-rate schedule over all optimisation steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
