@@ -201,7 +201,8 @@ mod defaults {
         all.retain(|k| !k.starts_with("pipeline."));
         documented.sort();
         all.sort();
-        let missing: Vec<_> = all.iter().filter(|k| !documented.contains(k)).collect();
+        // A list of tables that is empty by default is documented as a commented `[[key]]` example.
+        let missing: Vec<_> = all.iter().filter(|k| !documented.contains(k) && !crate::config::DEFAULT_TOML.contains(&format!("[[{k}]]"))).collect();
         assert!(missing.is_empty(), "configs/default.toml does not document {missing:?}");
     }
 }
