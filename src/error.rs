@@ -60,7 +60,7 @@ pub enum Error {
 }
 
 impl Error {
-    /// The process exit code for this error (see DESIGN.md, "Errors and exit codes").
+    /// The process exit code for this error (see docs/toolchain.md §6).
     pub fn exit_code(&self) -> i32 {
         match self {
             Error::Usage(_) | Error::Config { .. } | Error::Input { .. } => EXIT_BAD_INPUT,

@@ -1,4 +1,4 @@
-//! The trained encoders against the closed forms of the Gaussian theory (SCIENCE.md section 4).
+//! The trained encoders against the closed forms of the Gaussian theory (docs/science.md §5).
 //!
 //! Pairs `(u, v)` (dim u = 4, dim v = 3) are drawn from a fixed Gaussian whose canonical
 //! correlations are (0.8, 0.6, 0.4); the closed forms are evaluated with the EMPIRICAL covariances

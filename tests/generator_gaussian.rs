@@ -1,4 +1,4 @@
-//! The conditional generator against the Gaussian closed forms of SCIENCE.md section 4, with the
+//! The conditional generator against the Gaussian closed forms of docs/science.md §5 (and §7.5), with the
 //! encoders set to the closed-form optimum and a large bank drawn from the marginal of `u`.
 //! Tolerances are stated from the bank's effective sample size.
 
@@ -50,7 +50,7 @@ fn exact_posterior(b: &Blocks, v: &Array1<f64>) -> (Array1<f64>, Array2<f64>) {
     (k.dot(v), &b.cuu - &k.dot(&b.cuv.t()))
 }
 
-/// Linear encoders `(G, H)` at the l2 + one-sided optimum of SCIENCE.md section 4:
+/// Linear encoders `(G, H)` at the l2 + one-sided optimum of docs/science.md §5.2:
 /// `G^T G = B*`, `G^T H = A*`.
 fn l2_optimum(b: &Blocks) -> (Array2<f64>, Array2<f64>) {
     let cuu_inv = b.cuu.inv().unwrap();

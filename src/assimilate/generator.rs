@@ -10,7 +10,7 @@ use ndarray_linalg::{Eigh, UPLO};
 use crate::error::{Error, Result};
 pub use crate::learn::tilting::Tilting;
 
-/// The alignment score `s(u, v)` of two codes under `tilting` (SCIENCE.md section 1), on host arrays.
+/// The alignment score `s(u, v)` of two codes under `tilting` (docs/science.md §2), on host arrays.
 pub fn score(tilting: Tilting, gu: ArrayView1<f64>, gv: ArrayView1<f64>, tau: f64) -> f64 {
     match tilting {
         Tilting::Inner => gu.dot(&gv) / tau,
@@ -96,7 +96,7 @@ pub fn retrieve(bank_codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tilting:
 /// `Pa~ = (I + Y'^T R^-1 Y')^-1`, `wbar = Pa~ Y'^T R^-1 (y - ybar)`, `W = sqrt(Pa~)` (symmetric),
 /// analysis members `xbar + X'(wbar + W)`. When `g_u` is linear (`g_u(u) = G u`) and the prior
 /// Gaussian, this is the exact Kalman update: mean `(C^-1 + G^T G / tau)^-1 (C^-1 m + G^T y / tau)`,
-/// covariance `(C^-1 + G^T G / tau)^-1`, which for the l2 optimum of SCIENCE.md section 4 is the true
+/// covariance `(C^-1 + G^T G / tau)^-1`, which for the l2 optimum of docs/science.md §5.2 (see §7.5) is the true
 /// posterior. Unlike reweighting, members move, so the analysis is not confined to the bank.
 /// Returns the analysis ensemble, one member per row.
 pub fn ensemble_transform(states: ArrayView2<f64>, codes: ArrayView2<f64>, obs_code: ArrayView1<f64>, tau: f64) -> Result<Array2<f64>> {

@@ -1,5 +1,5 @@
 //! Assimilation with the learned conditional generator: observations plus a bank of states in,
-//! analysis ensemble and fields out (SCIENCE.md section 5).
+//! analysis ensemble and fields out (docs/science.md §7).
 //!
 //! Output convention, shared with the `baseline` stage and read by `evaluate`: per method M,
 //! `analysis_M.nc` holds the analysis ensemble in the bank's layout with `member` in place of

@@ -1,11 +1,11 @@
-//! Contrastive losses on a batch score matrix `S_ij = s(u_i, v_j)` (SCIENCE.md section 3).
+//! Contrastive losses on a batch score matrix `S_ij = s(u_i, v_j)` (docs/science.md §4).
 //!
 //! - `L_{u|v} = -mean_j [S_jj - logsumexp_i S_ij]` (for each observation, a softmax over states);
 //! - `L_{v|u} = -mean_i [S_ii - logsumexp_j S_ij]`;
 //! - weighted conditional loss `(lambda_u/2) L_{u|v} + (lambda_v/2) L_{v|u}`: `(1, 1)` is CLIP,
 //!   `(2, 0)` and `(0, 2)` are one-sided;
 //! - joint loss `-mean_i S_ii + log mean_{i != j} exp(S_ij)`;
-//! - MMD loss (SCIENCE.md's "MMD variant": the KL between the true and the model conditional
+//! - MMD loss (the MMD variant of docs/science.md §4.4: the KL between the true and the model conditional
 //!   replaced by a kernel MMD): `(lambda_u/2) M_{u|v} + (lambda_v/2) M_{v|u}` with
 //!   `M_{u|v} = mean_j |phi(u_j) - sum_i w_ij phi(u_i)|^2`, where `w_ij = softmax_i S_ij` is the
 //!   model conditional of the states given `v_j` on the batch (the model expectation is this
@@ -75,7 +75,7 @@ impl Loss {
 /// Whether the positive pair itself enters the softmax normaliser of a conditional term.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Normaliser {
-    /// Over the whole batch, positive included: the standard InfoNCE/CLIP loss of SCIENCE.md.
+    /// Over the whole batch, positive included: the standard InfoNCE/CLIP loss of docs/science.md §4.2.
     WholeBatch,
     /// Over the `B - 1` negatives only (the "decoupled" convention); the batch version of the
     /// bound `L_joint >= L_cond` holds exactly in this convention (see the tests).
@@ -251,7 +251,7 @@ mod tests {
         }
     }
 
-    /// The bound of SCIENCE.md, in its exact batch form. By Jensen (log of a mean >= mean of logs),
+    /// The bound of docs/science.md §4.3, in its exact batch form. By Jensen (log of a mean >= mean of logs),
     /// for every S and weights with lambda_u + lambda_v = 2:
     ///     L_joint(S) + log(B - 1) >= L_cond(S; negatives-only normalisers),
     /// with equality when all off-diagonal entries are equal. (With whole-batch normalisers the

@@ -1,4 +1,4 @@
-//! The alignment score ("tilting") between the two codes, with its temperature (SCIENCE.md 1).
+//! The alignment score ("tilting") between the two codes, with its temperature (docs/science.md §2).
 //!
 //! For a batch of codes `g_u` (B x n_e) and `g_v` (B x n_e) a [`Scorer`] returns the matrix
 //! `S_ij = s(u_i, v_j)` that every loss and every retrieval works from:

@@ -1,4 +1,4 @@
-//! The paper's Gaussian random field case (SCIENCE.md section 6), with its exact covariance.
+//! The paper's Gaussian random field case (docs/science.md §11.1), with its exact covariance.
 //!
 //! `w` on (0, 1) is mean-zero Gaussian with covariance operator `(-d^2/dx^2 + shift)^(-2)` under
 //! Neumann conditions: `w = sum_j sqrt(lambda_j) xi_j phi_j`, `phi_j(x) = sqrt(2) cos(j pi x)`

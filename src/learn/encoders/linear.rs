@@ -1,5 +1,5 @@
 //! The `linear` encoder: `g(x) = G x` without bias or normalisation, the setting in which
-//! SCIENCE.md section 4 gives the optimal encoders in closed form.
+//! docs/science.md §5 gives the optimal encoders in closed form.
 
 use burn::module::{Module, Param};
 use burn::tensor::{Device, Tensor};
@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 /// A bias-free linear map to the code space.
 #[derive(Module, Debug)]
 pub struct LinearEncoder {
-    /// `d_in x n_e`; the code of a row vector `x` is `x W` (so SCIENCE.md's `G` is `W^T`).
+    /// `d_in x n_e`; the code of a row vector `x` is `x W` (so the `G` of docs/science.md §5.1 is `W^T`).
     pub weight: Param<Tensor<2>>,
 }
 
@@ -24,7 +24,7 @@ impl LinearEncoder {
         x.matmul(self.weight.val())
     }
 
-    /// SCIENCE.md's `G` (n_e x d_in), copied to the host.
+    /// The `G` of docs/science.md §5.1 (n_e x d_in), copied to the host.
     pub fn g_matrix(&self) -> Array2<f64> {
         let w = self.weight.val();
         let [d_in, n_e] = w.dims();

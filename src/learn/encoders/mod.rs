@@ -2,7 +2,7 @@
 //! `R^{n_e}`, chosen per modality in the configuration ([`EncoderConfig`]).
 //!
 //! - `fixed`: the identity or a selection of input coefficients (the paper's state encoder);
-//! - `linear`: `g(x) = G x`, unnormalised, without bias (the Gaussian theory of SCIENCE.md 4);
+//! - `linear`: `g(x) = G x`, unnormalised, without bias (the Gaussian theory of docs/science.md §5);
 //! - `mlp`: hidden layers of configurable widths, activation and optional layer norm;
 //! - `trajectory`: a transformer over the time steps of drifter trajectories;
 //! - `eof`: the projection on the leading EOFs of the training states, optionally followed by a

@@ -1,4 +1,4 @@
-//! The paper's Lagrangian data-assimilation experiment (SCIENCE.md section 6): independent samples
+//! The paper's Lagrangian data-assimilation experiment (docs/science.md §11.2): independent samples
 //! of a random-Fourier incompressible flow, each observed by drifters released at fixed points.
 //!
 //! Sample `i` is drawn from its own random stream (seeded from the run seed and `i`), so the
