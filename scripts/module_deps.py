@@ -13,7 +13,6 @@ import sys
 from collections import defaultdict
 
 SRC = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src")
-BIN_ONLY = {"main", "cli"}
 
 
 def module_of(path):
@@ -49,12 +48,9 @@ def main():
         for m in re.finditer(r"crate::\{([^}]*)\}", text):
             refs += [s.strip() for s in m.group(1).split(",")]
         refs += re.findall(r"crate::((?:\w+::)*\w+)", text)
-        # super:: relative paths
-        here = list(mod) if os.path.basename(path) in ("mod.rs", "lib.rs") else list(mod[:-1])
+        # `super::` is relative to the parent module (a mod.rs file is its directory's module).
         for m in re.finditer(r"((?:super::)+)((?:\w+::)*\w+)", text):
             up = m.group(1).count("super::")
-            base = here[: len(here) - up + 1] if os.path.basename(path) == "mod.rs" else here[: len(here) - up + 1]
-            base = here[: max(0, len(here) - (up - 1))] if False else base
             refs.append("::".join(list(mod[: len(mod) - up]) + m.group(2).split("::")))
         for r in refs:
             target = resolve([x for x in r.split("::") if x], modules)

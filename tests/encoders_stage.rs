@@ -112,7 +112,7 @@ inputs = {{ dataset = "stage:ingest/dataset.nc" }}
 }
 
 /// Trains with `--set` overrides in run directory `run`; returns the data set and the reloaded model.
-fn train(dir: &Path, run: &str, sets: &[&str]) -> (Dataset, ModelMeta, contrada::learn::train::ContrastiveModel) {
+fn train(dir: &Path, run: &str, sets: &[&str]) -> (Dataset, ModelMeta, contrada::learn::model::ContrastiveModel) {
     let mut args = vec!["run", "p.toml", "--run-dir", run, "--backend", "cpu"];
     for s in sets {
         args.extend(["--set", s]);
@@ -176,7 +176,7 @@ fn eof_and_conv_encoders_train_save_and_reload() {
     let a = codes(&model.encoder_u, u.view(), &device);
     assert_eq!(a.dim(), (DAYS.min(data.state.nrows()), 4));
     assert!(a.iter().all(|c| c.is_finite()));
-    let fresh = contrada::learn::train::ContrastiveModel::new(&meta.train, &meta.inputs(), &mut StdRng::seed_from_u64(0), &device).unwrap();
+    let fresh = contrada::learn::model::ContrastiveModel::new(&meta.train, &meta.inputs(), &mut StdRng::seed_from_u64(0), &device).unwrap();
     assert_ne!(a, codes(&fresh.encoder_u, u.view(), &device), "the reloaded weights are the trained ones, not a fresh draw");
 
     // An eof encoder on a data set without EOFs names the key to change.

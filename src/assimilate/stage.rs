@@ -18,7 +18,8 @@ use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
 use crate::learn::backend::{self, SelectedBackend};
 use crate::learn::artifact::{ModelMeta, MODEL_META, MODEL_RECORD};
-use crate::learn::train::{codes, ContrastiveModel};
+use crate::learn::model::ContrastiveModel;
+use crate::learn::train::codes;
 use crate::pipeline::spec::StageSpec;
 use crate::pipeline::stage::{parse_options, Stage, StageContext};
 

@@ -10,8 +10,10 @@ use serde::{Deserialize, Serialize};
 
 use crate::cf::time::parse_duration;
 use crate::cf::write::Precision;
+use crate::cf::NcFile;
 use crate::choice_from_string;
 use crate::config::Problems;
+use crate::error::Result;
 
 /// The `[ingest]` section.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -441,6 +443,28 @@ impl ObservationConfig {
         );
     }
 }
+
+/// Whether `(x, y)` is inside the configured domain (no check on an axis without one).
+pub fn in_domain(qc: &QcConfig, x: f64, y: f64) -> bool {
+    let inside = |d: &[f64], v: f64| d.len() != 2 || (v >= d[0] && v <= d[1]);
+    inside(&qc.domain_x, x) && inside(&qc.domain_y, y)
+}
+
+/// The error standard deviation of variable `var`: configured, or from its attribute, else NaN.
+pub fn error_std(file: &NcFile, var: &str, cfg: &ObservationConfig) -> Result<f64> {
+    if let Some(e) = cfg.error_std {
+        return Ok(e);
+    }
+    match &cfg.error_attribute {
+        None => Ok(f64::NAN),
+        Some(a) => file
+            .attr_f64s(Some(var), a)
+            .and_then(|v| v.first().copied())
+            .filter(|e| e.is_finite() && *e > 0.0)
+            .ok_or_else(|| file.var_error(var, format!("no positive numeric attribute `{a}` (the configured error_attribute)"))),
+    }
+}
+
 
 #[cfg(test)]
 mod tests {

@@ -41,13 +41,12 @@ use std::path::Path;
 use ndarray::{Array1, Array2};
 use netcdf::AttributeValue;
 
-use super::observations::ObsLayout;
+use super::layout::{GridVariable, ObsLayout, Real, StateLayout};
 use super::split::Split;
-use super::state::StateLayout;
 use super::state_rows::{StatesReader, StatesRecord};
 use crate::cf::dsg::unit_name;
 use crate::cf::time::TimeUnits;
-use crate::cf::write::{Attr, Precision, FILL_F32, FILL_F64};
+use crate::cf::write::{Attr, Precision};
 use crate::cf::{NcFile, NcWriter};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
@@ -58,23 +57,6 @@ pub const FORMAT_VERSION: i32 = 2;
 pub const DATASET_FILE: &str = "dataset.nc";
 /// Target number of values per HDF5 chunk of the per-sample matrices.
 const CHUNK_ELEMS: usize = 1 << 18;
-
-/// A state variable as laid out on its grid, to scatter state vectors back into fields.
-#[derive(Debug, Clone, PartialEq)]
-pub struct GridVariable {
-    /// Variable name in the state files.
-    pub name: String,
-    /// Units.
-    pub units: String,
-    /// long_name or standard_name.
-    pub long_name: String,
-    /// Level dimension, if any.
-    pub level_dim: Option<String>,
-    /// Point dimensions, in file order.
-    pub point_dims: Vec<String>,
-    /// Their lengths.
-    pub point_shape: Vec<usize>,
-}
 
 /// An observation source as recorded in the data set.
 #[derive(Debug, Clone, PartialEq)]
@@ -111,60 +93,6 @@ pub struct Header<'a> {
     pub globals: Vec<(String, AttributeValue)>,
 }
 
-/// Floating-point values in the storage type of `dataset.nc`, NaN stored as the fill value.
-#[derive(Debug)]
-pub enum Real {
-    /// Single precision.
-    F32(Vec<f32>),
-    /// Double precision.
-    F64(Vec<f64>),
-}
-
-impl Real {
-    /// An empty buffer of `precision`.
-    pub fn new(precision: Precision) -> Real {
-        match precision {
-            Precision::F32 => Real::F32(Vec::new()),
-            Precision::F64 => Real::F64(Vec::new()),
-        }
-    }
-
-    /// Appends `xs`, converted.
-    pub fn push(&mut self, xs: &[f64]) {
-        match self {
-            Real::F32(v) => v.extend(xs.iter().map(|&x| if x.is_nan() { FILL_F32 } else { x as f32 })),
-            Real::F64(v) => v.extend(xs.iter().map(|&x| if x.is_nan() { FILL_F64 } else { x })),
-        }
-    }
-
-    /// Removes every value, keeping the allocation.
-    pub fn clear(&mut self) {
-        match self {
-            Real::F32(v) => v.clear(),
-            Real::F64(v) => v.clear(),
-        }
-    }
-
-    /// Number of values.
-    pub fn len(&self) -> usize {
-        match self {
-            Real::F32(v) => v.len(),
-            Real::F64(v) => v.len(),
-        }
-    }
-
-    /// Whether there is no value.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    fn write(&self, w: &mut NcWriter, name: &str, start: &[usize], count: &[usize]) -> Result<()> {
-        match self {
-            Real::F32(v) => w.write_slab(name, start, count, v),
-            Real::F64(v) => w.write_slab(name, start, count, v),
-        }
-    }
-}
 
 /// A chunk of rows to append.
 #[derive(Debug)]

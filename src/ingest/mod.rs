@@ -21,6 +21,7 @@
 pub mod config;
 pub mod dataset;
 pub mod field;
+pub mod layout;
 pub mod observations;
 pub mod pairing;
 pub mod qc;
@@ -47,7 +48,8 @@ use crate::pipeline::spec::StageSpec;
 use crate::progress::Progress;
 use crate::pipeline::stage::{Stage, StageContext};
 use config::{IngestConfig, Normalise};
-use dataset::{DatasetWriter, EofBasis, GridVariable, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
+use dataset::{DatasetWriter, EofBasis, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
+use layout::GridVariable;
 use observations::Source;
 use pairing::{Candidate, Window};
 use qc::{NamedQc, QcSummary, SampleCounts};

@@ -14,7 +14,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::config::{Combine, ObsKind, ObservationConfig, QcConfig};
+use super::config::{error_std, in_domain, Combine, ObsKind, ObservationConfig, QcConfig};
+use super::layout::ObsLayout;
 use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::ragged_stations::RaggedStations;
 use super::state::{coordinate, nonempty, X_NAMES, Y_NAMES};
@@ -32,32 +33,6 @@ pub enum Source {
     Field(FieldSource),
     /// trajectories.
     Tracks(TrackSource),
-}
-
-/// Per observation element: which source and variable, where, when relative to the state time,
-/// and with what error.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct ObsLayout {
-    /// Index of the source.
-    pub source: Vec<i32>,
-    /// Index into the observed variables of all sources (see [`ObsLayout::variable_names`]).
-    pub variable: Vec<i32>,
-    /// Element within the source: flat grid point, station, or `track * points + point`.
-    pub index: Vec<i64>,
-    /// x / longitude of a gridded point or station (NaN for trajectories: there it is the value).
-    pub x: Vec<f64>,
-    /// y / latitude, as `x`.
-    pub y: Vec<f64>,
-    /// Time of the value relative to the state time, seconds (trajectory points; 0 otherwise).
-    pub time_offset: Vec<f64>,
-    /// Observation error standard deviation (NaN where unknown).
-    pub error_std: Vec<f64>,
-    /// Names of the sources.
-    pub source_names: Vec<String>,
-    /// `source.variable` names, e.g. `drifters.x`, `sst.analysed_sst`.
-    pub variable_names: Vec<String>,
-    /// Units of each variable.
-    pub variable_units: Vec<String>,
 }
 
 /// Quality control of a gridded or stations source.
@@ -125,27 +100,6 @@ struct Cache {
     start: usize,
     rows: usize,
     values: Vec<f64>,
-}
-
-/// Whether `(x, y)` is inside the configured domain (no check on an axis without one).
-pub fn in_domain(qc: &QcConfig, x: f64, y: f64) -> bool {
-    let inside = |d: &[f64], v: f64| d.len() != 2 || (v >= d[0] && v <= d[1]);
-    inside(&qc.domain_x, x) && inside(&qc.domain_y, y)
-}
-
-/// The error standard deviation of variable `var`: configured, or from its attribute, else NaN.
-pub fn error_std(file: &NcFile, var: &str, cfg: &ObservationConfig) -> Result<f64> {
-    if let Some(e) = cfg.error_std {
-        return Ok(e);
-    }
-    match &cfg.error_attribute {
-        None => Ok(f64::NAN),
-        Some(a) => file
-            .attr_f64s(Some(var), a)
-            .and_then(|v| v.first().copied())
-            .filter(|e| e.is_finite() && *e > 0.0)
-            .ok_or_else(|| file.var_error(var, format!("no positive numeric attribute `{a}` (the configured error_attribute)"))),
-    }
 }
 
 impl FieldSource {

@@ -14,10 +14,10 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::StateConfig;
+use super::layout::{GridVariable, StateLayout};
 use super::field::{level_range, FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::timeline::{self, TimeQc, Timeline};
 use crate::cf::{MaskRule, NcFile};
-use super::dataset::GridVariable;
 use crate::error::{Error, Result};
 
 /// One state variable and where its elements sit in the state vector.
@@ -34,23 +34,6 @@ pub struct StateVariable {
     layouts: Vec<FieldLayout>,
     rules: Vec<MaskRule>,
     levels: (usize, usize),
-}
-
-/// Per state element: which variable, level and point it is, and its coordinates.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct StateLayout {
-    /// Index into the state variables.
-    pub variable: Vec<i32>,
-    /// Index along the variable's level dimension (-1: no level dimension).
-    pub level: Vec<i32>,
-    /// Row-major flat index over the variable's point dimensions.
-    pub index: Vec<i64>,
-    /// x / longitude (NaN where unknown).
-    pub x: Vec<f64>,
-    /// y / latitude (NaN where unknown).
-    pub y: Vec<f64>,
-    /// Level coordinate (NaN where unknown).
-    pub z: Vec<f64>,
 }
 
 /// Quality control of the states.

@@ -42,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 use twox_hash::XxHash3_128;
 
-use super::dataset::Real;
+use super::layout::Real;
 use crate::cf::write::Precision;
 use crate::error::{Error, Result};
 

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::config::{seconds, ObservationConfig, QcConfig};
-use super::observations::{error_std, in_domain, ObsLayout};
+use super::config::{error_std, in_domain, seconds, ObservationConfig, QcConfig};
+use super::layout::ObsLayout;
 use super::state::nonempty;
 use crate::cf::dsg::{read_trajectories, DsgNames, Layout};
 use crate::cf::time::TimeUnits;

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use super::config::TrainConfig;
 use super::encoders::{EncoderConfig, EncoderKind, EofProjection, GridLayout, InputSpec};
-use super::train::{ContrastiveModel, ModelInputs};
+use super::model::{ContrastiveModel, ModelInputs};
 use crate::error::{Error, Result};
 
 /// File names of the artefact.

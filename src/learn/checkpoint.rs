@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use super::early_stop::{Best, EarlyStopping};
 use super::recall::Recall;
-use super::train::{ContrastiveModel, EpochMetrics};
+use super::model::{ContrastiveModel, EpochMetrics};
 use crate::error::{Error, Result};
 use crate::pipeline::hash::sha256;
 use crate::pipeline::staging::{sync_dir, sync_tree};

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::Problems;
 use super::encoders::{EncoderConfig, EncoderKind};
-use super::loss::LossKind;
+use super::loss::{Loss, LossKind};
 use super::tilting::Tilting;
 
 /// Learning-rate schedule over all optimisation steps.
@@ -85,6 +85,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The loss this section asks for.
+    pub fn loss(&self) -> Loss {
+        Loss { kind: self.loss, lambda_u: self.lambda_u as f32, lambda_v: self.lambda_v as f32 }
+    }
+
     /// Range checks of the section.
     pub fn validate(&self, p: &mut Problems) {
         p.range("train.n_e", self.n_e, 1, 65_536);

@@ -22,7 +22,6 @@
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-use super::config::TrainConfig;
 
 /// Score given to excluded entries: `exp(ABSENT - max)` is exactly 0 in f32 for any real batch.
 const ABSENT: f32 = -1.0e30;
@@ -55,11 +54,6 @@ pub struct Loss {
 }
 
 impl Loss {
-    /// The loss the `[train]` section asks for.
-    pub fn from_config(config: &TrainConfig) -> Loss {
-        Loss { kind: config.loss, lambda_u: config.lambda_u as f32, lambda_v: config.lambda_v as f32 }
-    }
-
     /// The loss of the square batch score matrix `s` (B x B, B >= 2) of the states `u` (B x d_u)
     /// and observations `v` (B x d_v), as a one-element tensor. Only the MMD loss looks at the
     /// inputs themselves.

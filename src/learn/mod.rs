@@ -11,6 +11,7 @@ pub mod config;
 pub mod early_stop;
 pub mod encoders;
 pub mod loss;
+pub mod model;
 pub mod recall;
 pub mod tilting;
 pub mod train;
