@@ -11,11 +11,11 @@ pub const KINDS: &[&str] = &["synth", "ingest", "train", "assimilate", "baseline
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
         "synth" => Ok(Box::new(crate::synth::SynthStage)),
-        "ingest" => Ok(Box::new(crate::ingest::IngestStage)),
+        "ingest" => Ok(Box::new(crate::ingest::stage::IngestStage)),
         "train" => Ok(Box::new(crate::learn::stage::TrainStage)),
         "assimilate" => Ok(Box::new(crate::assimilate::stage::AssimilateStage)),
         "baseline" => Ok(Box::new(crate::kalman::stage::BaselineStage)),
-        "evaluate" => Ok(Box::new(crate::evaluate::EvaluateStage)),
+        "evaluate" => Ok(Box::new(crate::evaluate::stage::EvaluateStage)),
         _ => Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     }
 }

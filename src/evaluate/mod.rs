@@ -9,12 +9,14 @@
 //! - [`config`]: options and input names;
 //! - [`scoring`]: reading truth, bank and analyses, and scoring them with [`crate::metrics`];
 //! - [`sidecar`]: diagnostics, recall, training metrics and drifter tracks;
-//! - [`report`]: the files written.
+//! - [`report`]: the files written;
+//! - [`stage`]: the pipeline stage.
 
 pub mod config;
 pub mod report;
 pub mod scoring;
 pub mod sidecar;
+pub mod stage;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,8 +25,6 @@ use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use crate::pipeline::spec::StageSpec;
-use crate::pipeline::stage::{Stage, StageContext};
 use config::{check_inputs, EvaluateOptions, ANALYSIS_PREFIX, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
 use scoring::NearObservations;
 use sidecar::{read_positions, track_lines, Recall, TrainingCurves};
@@ -71,29 +71,3 @@ pub fn evaluate(inputs: &BTreeMap<String, PathBuf>, opts: &EvaluateOptions, wind
     }))
 }
 
-/// The `evaluate` pipeline stage: `kind = "evaluate"`, inputs `truth` and `bank` / `analysis*`
-/// (plus optional `observations`, `training`, `recall`), options [`EvaluateOptions`]. Windowed:
-/// it scores one window's analyses.
-pub struct EvaluateStage;
-
-impl Stage for EvaluateStage {
-    fn config_sections(&self) -> &'static [&'static str] {
-        // Options and inputs enter the fingerprint through the stage spec; no configuration section
-        // changes the scores.
-        &[]
-    }
-
-    fn windowed(&self) -> bool {
-        true
-    }
-
-    fn check(&self, spec: &StageSpec) -> Result<()> {
-        EvaluateOptions::from_spec(spec)?;
-        check_inputs(spec.inputs.keys().map(String::as_str), &format!("pipeline.stages.{}.inputs", spec.name), "pipeline file")
-    }
-
-    fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
-        let opts = EvaluateOptions::from_spec(ctx.spec)?;
-        evaluate(&ctx.inputs, &opts, ctx.window, ctx.seed, ctx.out)
-    }
-}

@@ -4,7 +4,7 @@
 //! [`qc`]).
 //!
 //! Everything about the user's files comes from the `[ingest]` configuration ([`config`]) and the
-//! stage inputs (a path or a file pattern per input). The run:
+//! stage inputs (a path or a file pattern per input); [`stage`] is the pipeline stage. The run:
 //! 1. reads the time axes of the states and of every observation source, with time QC;
 //! 2. refuses sources whose times do not overlap the states' (an empty data set helps no one);
 //! 3. pairs each state time with its observation windows by calendar date ([`pairing`]);
@@ -27,6 +27,7 @@ pub mod pairing;
 pub mod qc;
 pub mod ragged_stations;
 pub mod split;
+pub mod stage;
 pub mod state;
 pub mod state_rows;
 pub mod stats;
@@ -44,9 +45,7 @@ use serde_json::json;
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::pipeline::hash::derive_seed;
-use crate::pipeline::spec::StageSpec;
 use crate::progress::Progress;
-use crate::pipeline::stage::{Stage, StageContext};
 use config::{IngestConfig, Normalise};
 use dataset::{DatasetWriter, EofBasis, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
 use layout::GridVariable;
@@ -73,34 +72,6 @@ impl IngestInputs {
     pub fn from_map(cfg: &IngestConfig, inputs: &BTreeMap<String, PathBuf>, missing: impl Fn(&str) -> Error) -> Result<IngestInputs> {
         let get = |name: &str| crate::pipeline::stage::input_files(inputs, name).ok_or_else(|| missing(name));
         Ok(IngestInputs { state: get(&cfg.state.input)?, sources: cfg.observations.iter().map(|o| get(o.input_name())).collect::<Result<_>>()? })
-    }
-}
-
-/// The `ingest` pipeline stage; everything it needs is in `[ingest]` and its inputs.
-pub struct IngestStage;
-
-impl Stage for IngestStage {
-    fn config_sections(&self) -> &'static [&'static str] {
-        &["ingest", "io"]
-    }
-
-    fn output_format(&self) -> u32 {
-        dataset::FORMAT_VERSION as u32
-    }
-
-    fn check(&self, spec: &StageSpec) -> Result<()> {
-        match spec.options.keys().next() {
-            Some(k) => Err(Error::config("pipeline file", format!("pipeline.stages.{}.options.{k}", spec.name), "the ingest stage takes no options; configure it in [ingest]")),
-            None => Ok(()),
-        }
-    }
-
-    fn run(&self, ctx: &StageContext) -> Result<serde_json::Value> {
-        let cfg: IngestConfig = ctx.section("ingest")?;
-        let inputs = IngestInputs::from_map(&cfg, &ctx.inputs, |name| {
-            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", ctx.spec.name), "this input is required (named in [ingest])")
-        })?;
-        run(&cfg, &ctx.section("io")?, &inputs, ctx.out, ctx.seed)
     }
 }
 
