@@ -3,6 +3,7 @@
 
 mod common;
 
+mod architecture;
 mod backend_cli;
 mod bad_input;
 mod cf_io;
