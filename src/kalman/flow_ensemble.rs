@@ -20,7 +20,7 @@ use super::stage::{borrowed, copied_attributes, copy_globals, copy_variable, sta
 use crate::cf::time::TimeUnits;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
-use crate::synth::lagrangian::FourierFlow;
+use crate::models::fourier_flow::FourierFlow;
 
 /// One variable of the state: its name, its dimensions after the member dimension, and where
 /// its values sit in the state vector.

@@ -301,7 +301,7 @@ pub(super) fn write_diagnostics(
         "innovation_prior": before,
         "innovation_analysis": after,
         "wall_time_s": started.elapsed().as_secs_f64(),
-        "peak_rss_bytes": crate::assimilate::stage::peak_rss_bytes(),
+        "peak_rss_bytes": crate::analysis::memory::peak_rss_bytes(),
     });
     if let (Some(all), serde_json::Value::Object(extra)) = (summary.as_object_mut(), details) {
         all.extend(extra);
