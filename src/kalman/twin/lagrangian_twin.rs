@@ -34,12 +34,13 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use super::cycling::{run_cycles, stream, Cycled, TwinScores};
-use super::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
-use super::obs_operator::ObsOperator;
-use super::{BaselineConfig, Filter, Observations};
 use crate::error::{Error, Result};
-use crate::models::fourier_flow::{integrate, FlowPrior, FourierFlow, FourierFlowModel, Workspace};
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
+use crate::kalman::obs::obs_operator::ObsOperator;
+use crate::kalman::{BaselineConfig, Filter};
 use crate::models::Model;
+use crate::models::fourier_flow::{integrate, FlowPrior, FourierFlow, FourierFlowModel, Workspace};
 
 /// A Lagrangian twin experiment (see the module notes).
 #[derive(Debug, Clone)]
@@ -289,7 +290,7 @@ pub fn velocity_coordinates(slots: FlowSlots, state: &[f64], out: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::drifter_obs::DEFAULT_MAX_DT;
+    use crate::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
     use crate::models::fourier_flow::{evaluate_at, grid_fields};
 
     fn twin(obs_std: f64) -> LagrangianTwin {

@@ -14,8 +14,8 @@
 //! `max_dt`, so any observation times work; the default step is justified by the convergence
 //! test below (errors far below any sensible observation error).
 
-use super::localization::Point;
 use super::obs_operator::ObsOperator;
+use crate::kalman::localization::Point;
 use crate::models::fourier_flow::{integrate, Complex, FourierFlow, Workspace};
 
 /// Default longest RK4 step, in model time units. The convergence test (`rk4_step_converges`)

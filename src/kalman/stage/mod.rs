@@ -6,11 +6,13 @@
 //! statistics and the wall time.
 //!
 //! Inputs: `prior` (NetCDF with the analysed variable along a member dimension), `observations`
-//! (see [`super::obs_file`]) and, for EnOI, `static` (an ensemble of archive states in the
+//! (see [`crate::kalman::io::obs_file`]) and, for EnOI, `static` (an ensemble of archive states in the
 //! prior's layout). The scheme and its tuning come from the `[baseline]` section; `options.method`
 //! overrides the scheme so one pipeline can compare several. With `obs_operator = "drifters"` the
 //! prior is the Lagrangian flow's states file and the observations are drifter trajectories (see
-//! [`super::drifter_stage`]; the analysis then has the layout of the `assimilate` stage's).
+//! [`drifter`]; the analysis then has the layout of the `assimilate` stage's).
+
+pub mod drifter;
 
 use std::path::Path;
 
@@ -21,12 +23,13 @@ use rand::SeedableRng;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::diagnostics::InnovationStats;
-use super::ensemble::{mean_into, spread, spread_per_element};
-use super::ensemble_io::{GeometryKind, PriorEnsemble};
-use super::obs_file::{self, ObsSpec};
-use super::obs_operator::{observe, ObsOperator};
-use super::{BaselineConfig, Filter, Geometry, Method, Observations};
+use crate::kalman::methods::diagnostics::InnovationStats;
+use crate::kalman::methods::ensemble::{mean_into, spread, spread_per_element};
+use crate::kalman::io::ensemble_io::{GeometryKind, PriorEnsemble};
+use crate::kalman::io::obs_file::{self, ObsSpec};
+use crate::kalman::obs::obs_operator::{observe, ObsOperator};
+use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
+use crate::kalman::obs::Observations;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
@@ -46,10 +49,10 @@ pub fn diagnostics_file(method: Method) -> String {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OperatorKind {
-    /// Gridded or point observations of a gridded prior (see [`super::obs_file`]).
+    /// Gridded or point observations of a gridded prior (see [`crate::kalman::io::obs_file`]).
     #[default]
     Auto,
-    /// Drifter trajectories of the Lagrangian flow (see [`super::drifter_file`]): the prior is a
+    /// Drifter trajectories of the Lagrangian flow (see [`crate::kalman::io::drifter_file`]): the prior is a
     /// `lagrangian_states.nc` whose samples are the members.
     Drifters,
 }
@@ -90,7 +93,7 @@ pub struct BaselineOptions {
     /// `drifters`: longest RK4 step of the drifter operator, model time units.
     pub drifter_dt: Option<f64>,
     /// `drifters`: predict each observed position from the previous observed one (the default)
-    /// instead of along the member's whole track (see [`super::drifter_obs::DrifterObs::predict`]).
+    /// instead of along the member's whole track (see [`crate::kalman::obs::drifter_obs::DrifterObs::predict`]).
     /// Whole tracks diverge from member to member faster than a linear update can follow: on the
     /// sample data no scheme beat its prior mean with them, while one-gap displacements did.
     pub drifter_restart: Option<bool>,
@@ -177,7 +180,7 @@ impl Stage for BaselineStage {
         }
         match options.obs_operator {
             OperatorKind::Auto => run_gridded(ctx, &options, &config, &options_key),
-            OperatorKind::Drifters => super::drifter_stage::run(ctx, &options, &config, &options_key),
+            OperatorKind::Drifters => drifter::run(ctx, &options, &config, &options_key),
         }
     }
 }

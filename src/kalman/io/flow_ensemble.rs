@@ -14,9 +14,9 @@ use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::drifter_obs::FlowSlots;
-use super::localization::{Point, UNLOCALISED};
-use super::stage::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
+use crate::kalman::obs::drifter_obs::FlowSlots;
+use crate::kalman::localization::{Point, UNLOCALISED};
+use crate::kalman::stage::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::cf::time::TimeUnits;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
