@@ -10,8 +10,8 @@
 //! The room, from the bottom up (each part uses only those before it):
 //! - [`localization`]: points, distances and the Gaspari-Cohn taper, shared by the operators
 //!   (observation locations), the LETKF and the file readers (grid geometry);
-//! - [`obs`]: [`Observations`](obs::Observations) and the operators `H` (gridded and point
-//!   operators, the drifter forward model of the Lagrangian flow from [`crate::models`]);
+//! - [`obs`]: [`Observations`] and the operators `H` (gridded and point operators, the drifter
+//!   forward model of the Lagrangian flow from [`crate::models`]);
 //! - [`methods`]: the analysis schemes behind [`Analysis`], inflation, and the ensemble and
 //!   innovation statistics;
 //! - this module: the `[baseline]` section ([`BaselineConfig`], [`Method`]) and the [`Filter`]

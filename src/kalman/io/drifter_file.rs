@@ -1,6 +1,6 @@
 //! Drifter observations for one analysis, read from a CF DSG trajectory file (the synth
 //! `lagrangian_drifters.nc` layout, see [`crate::synth::lagrangian`]) and turned into a
-//! [`DrifterObs`] on a [`FlowEnsemble`]'s states.
+//! [`DrifterObs`] on a [`FlowEnsemble`](super::flow_ensemble::FlowEnsemble)'s states.
 //!
 //! Which tracks: those of one sample (`sample_index(trajectory)`; chosen by `obs_time_index`
 //! when the file holds several samples). The analysis time is the last observed time of those
