@@ -23,10 +23,10 @@
 
 use std::time::Instant;
 
+use contrada::analysis::memory::peak_rss_bytes;
 use contrada::assimilate::fields::{analyse, AnalysisHeader, BankFields, BankVariable, Combination};
 use contrada::assimilate::generator::{effective_sample_size, resample_counts, systematic_resample, weights, Tilting};
 use contrada::assimilate::moments::{weighted_moments, weighted_summary};
-use contrada::assimilate::stage::peak_rss_bytes;
 use contrada::cf::time::{Calendar, TimeUnits};
 use contrada::config::IoConfig;
 use ndarray::{Array1, Array2};

@@ -15,7 +15,7 @@ use contrada::cf::NcFile;
 use contrada::config::{BackendChoice, Problems, Resolved};
 use contrada::error::{Error, Result};
 use contrada::evaluate::config::EvaluateOptions;
-use contrada::kalman::stage::BaselineOptions;
+use contrada::kalman::stage::options::BaselineOptions;
 use contrada::learn::backend;
 use contrada::learn::stage::TrainOptions;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};

@@ -4,6 +4,7 @@
 //! Data flows one way: each stage reads the files earlier stages wrote, never their internals.
 //! The `contrada` binary is a thin command line over this library.
 
+pub mod analysis;
 pub mod app;
 pub mod assimilate;
 pub mod cf;

@@ -9,10 +9,10 @@ use std::path::{Path, PathBuf};
 use contrada::cf::dsg::{write_ragged, Layout, Trajectory, TrajectorySet};
 use contrada::cf::{NcFile, NcWriter};
 use contrada::config::IoConfig;
-use contrada::kalman::drifter_file::{load, DrifterSpec};
-use contrada::kalman::drifter_obs::DEFAULT_MAX_DT;
-use contrada::kalman::flow_ensemble::FlowEnsemble;
-use contrada::kalman::obs_operator::ObsOperator;
+use contrada::kalman::io::drifter_file::{load, DrifterSpec};
+use contrada::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
+use contrada::kalman::io::flow_ensemble::FlowEnsemble;
+use contrada::kalman::obs::obs_operator::ObsOperator;
 
 use crate::common::{contrada, stderr};
 

@@ -11,8 +11,8 @@
 
 use std::ops::Range;
 
-use contrada::kalman::inflation::Relaxation;
-use contrada::kalman::lagrangian_twin::{LagrangianScores, LagrangianTwin};
+use contrada::kalman::methods::inflation::Relaxation;
+use contrada::kalman::twin::lagrangian_twin::{LagrangianScores, LagrangianTwin};
 use contrada::kalman::{BaselineConfig, Method};
 
 const SEEDS: [u64; 3] = [7000, 7001, 7002];

@@ -32,7 +32,7 @@ pub fn options_command(kind: &str) -> Result<clap::Command> {
         "ingest" => cmd,
         "train" => crate::learn::stage::TrainOptions::augment_args(cmd),
         "assimilate" => crate::assimilate::stage::AssimilateOptions::augment_args(cmd),
-        "baseline" => crate::kalman::stage::BaselineOptions::augment_args(cmd),
+        "baseline" => crate::kalman::stage::options::BaselineOptions::augment_args(cmd),
         "evaluate" => crate::evaluate::config::EvaluateOptions::augment_args(cmd),
         _ => return Err(Error::Other(format!("stage kind `{kind}` is not available in this build; available: {}", KINDS.join(", ")))),
     })
@@ -71,7 +71,7 @@ mod tests {
         flags_cover_options::<crate::synth::SynthOptions>("synth", &["lagrangian"], "flow = \"lagrangian\"");
         flags_cover_options::<crate::learn::stage::TrainOptions>("train", &[], "");
         flags_cover_options::<crate::assimilate::stage::AssimilateOptions>("assimilate", &[], "");
-        flags_cover_options::<crate::kalman::stage::BaselineOptions>("baseline", &[], "");
+        flags_cover_options::<crate::kalman::stage::options::BaselineOptions>("baseline", &[], "");
         flags_cover_options::<crate::evaluate::config::EvaluateOptions>("evaluate", &[], "");
         assert_eq!(options_command("ingest").unwrap().get_arguments().count(), 0, "ingest takes no options");
         for kind in KINDS {

@@ -13,6 +13,7 @@ use serde_json::json;
 use super::cache::CodeCache;
 use super::fields::{AnalysisHeader, Bank, Combination};
 use super::generator::{effective_sample_size, resample_counts, retrieve, systematic_resample, transform_matrix, weights, Tilting};
+use crate::analysis::memory::peak_rss_bytes;
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
@@ -260,12 +261,4 @@ fn window_row(window: &Dataset, ctx: &StageContext, path: &Path) -> Result<usize
         };
         Error::input(path, format!("no observations in window {}; the file covers {span}", ctx.window.map_or_else(String::new, |d| d.to_string())))
     })
-}
-
-/// Peak resident memory of this process (VmHWM), in bytes; 0 where /proc is not available.
-pub fn peak_rss_bytes() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmHWM:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
-        .map_or(0, |kb| kb * 1024)
 }

@@ -3,38 +3,41 @@
 //! their own (DAPPER's separation of methods, operators and statistics), a twin-experiment cycling
 //! driver that validates them as filters, and the `[baseline]` configuration section.
 //!
-//! All schemes work in ensemble space with whitened observations (see [`ensemble_space`]) and
-//! assume a diagonal observation-error covariance, given as one variance per observation.
+//! All schemes work in ensemble space with whitened observations (see
+//! [`methods::ensemble_space`]) and assume a diagonal observation-error covariance, given as one
+//! variance per observation.
+//!
+//! The room, from the bottom up (each part uses only those before it):
+//! - [`localization`]: points, distances and the Gaspari-Cohn taper, shared by the operators
+//!   (observation locations), the LETKF and the file readers (grid geometry);
+//! - [`obs`]: [`Observations`] and the operators `H` (gridded and point operators, the drifter
+//!   forward model of the Lagrangian flow from [`crate::models`]);
+//! - [`methods`]: the analysis schemes behind [`Analysis`], inflation, and the ensemble and
+//!   innovation statistics;
+//! - this module: the `[baseline]` section ([`BaselineConfig`], [`Method`]) and the [`Filter`]
+//!   it builds, which the stage and the twin experiments run;
+//! - [`io`]: ensembles and observations read from CF NetCDF, and the analysis files written back;
+//! - [`stage`]: the `baseline` pipeline stage;
+//! - [`twin`]: twin experiments (Lorenz-96, the Lagrangian flow) cycling a filter through a model.
 
-pub mod cycling;
-pub mod diagnostics;
-pub mod drifter_file;
-pub mod drifter_obs;
-pub mod drifter_stage;
-pub mod enkf;
-pub mod enoi;
-pub mod ensemble;
-pub mod ensemble_io;
-pub mod ensemble_space;
-pub mod etkf;
-pub mod flow_ensemble;
-pub mod inflation;
-pub mod lagrangian_twin;
-pub mod letkf;
+pub mod io;
 pub mod localization;
-pub mod obs_file;
-pub mod obs_operator;
+pub mod methods;
+pub mod obs;
 pub mod stage;
+pub mod twin;
 
 use ndarray::Array2;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
+use localization::{Distance, Localizer, Point};
+use methods::inflation::{Inflation, Relaxation};
+use methods::{enkf, enoi, etkf, letkf, Analysis};
+use obs::Observations;
+use obs::obs_operator::ObsOperator;
 use crate::config::Problems;
 use crate::error::{Error, Result};
-use inflation::{Inflation, Relaxation};
-use localization::{Distance, Localizer, Point};
-use obs_operator::ObsOperator;
 
 /// Which analysis scheme a baseline runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -100,42 +103,6 @@ impl BaselineConfig {
     }
 }
 
-/// Observations for one analysis: values and their error variances (diagonal R).
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Observations {
-    /// Observed values `y`.
-    pub values: Vec<f64>,
-    /// Error variance of each observation.
-    pub variance: Vec<f64>,
-}
-
-impl Observations {
-    /// Checks there are `m` finite values with finite positive variances.
-    pub fn check(&self, m: usize) -> Result<()> {
-        if self.values.len() != m || self.variance.len() != m {
-            return Err(Error::Other(format!(
-                "{} observation values and {} variances for an operator with {m} observations",
-                self.values.len(),
-                self.variance.len()
-            )));
-        }
-        if let Some(k) = self.values.iter().position(|v| !v.is_finite()) {
-            return Err(Error::Other(format!("observation {k} is not finite ({})", self.values[k])));
-        }
-        if let Some(k) = self.variance.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
-            return Err(Error::Other(format!("observation {k} has error variance {}; expected a finite value > 0", self.variance[k])));
-        }
-        Ok(())
-    }
-}
-
-/// One ensemble analysis scheme.
-pub trait Analysis {
-    /// Updates `ensemble` (members x state, standard layout) with observations `obs` of operator
-    /// `op`. Random draws (perturbed observations) come from `rng`.
-    fn analyse(&mut self, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, rng: &mut StdRng) -> Result<()>;
-}
-
 /// Where the state elements are, for the schemes that localise.
 #[derive(Debug, Clone)]
 pub struct Geometry {
@@ -185,18 +152,3 @@ impl Filter {
         Ok(())
     }
 }
-
-/// Checks that `ensemble` and `op` agree on the state size and there are at least two members
-/// (one for EnOI, which does not use the ensemble's own covariance).
-fn check_shapes(ensemble: &Array2<f64>, op: &dyn ObsOperator, min_members: usize) -> Result<()> {
-    if ensemble.ncols() != op.n_state() {
-        return Err(Error::Other(format!("ensemble state size {} differs from the observation operator's {}", ensemble.ncols(), op.n_state())));
-    }
-    if ensemble.nrows() < min_members {
-        return Err(Error::Other(format!("ensemble has {} member(s); this scheme needs at least {min_members}", ensemble.nrows())));
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-pub(crate) mod test_support;

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::cf::time::{Calendar, TimeUnits};
 use crate::cf::write::Precision;
 use crate::config::Problems;
+use crate::models::fourier_flow::FlowPrior;
 
 /// Largest sample count accepted (a guard against typos such as `samples = 1e9`).
 pub const MAX_SAMPLES: usize = 10_000_000;
@@ -28,8 +29,8 @@ pub struct SynthConfig {
 /// Prior: for each wave vector `k` in `{-kmax..kmax}^2`, `psi_k` is a circularly symmetric complex
 /// Gaussian with `E|psi_k|^2 = amplitude^2 (1 + |k|^2)^(-spectral_slope)` (real and imaginary
 /// parts independent, each with half that variance), and `omega_k ~ N(omega_mean, omega_std^2)`,
-/// all independent. Model time is nondimensional; a sample's window runs from `-duration` to 0,
-/// where 0 is the sample's time stamp.
+/// all independent ([`FlowPrior`], see [`LagrangianConfig::prior`]). Model time is nondimensional;
+/// a sample's window runs from `-duration` to 0, where 0 is the sample's time stamp.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LagrangianConfig {
@@ -77,13 +78,14 @@ pub struct LagrangianConfig {
 
 impl Default for LagrangianConfig {
     fn default() -> Self {
+        let prior = FlowPrior::default();
         LagrangianConfig {
             samples: 1024,
-            kmax: 3,
-            amplitude: 0.25,
-            spectral_slope: 2.0,
-            omega_mean: 0.0,
-            omega_std: 10.0,
+            kmax: prior.kmax,
+            amplitude: prior.amplitude,
+            spectral_slope: prior.spectral_slope,
+            omega_mean: prior.omega_mean,
+            omega_std: prior.omega_std,
             shared_frequencies: false,
             dt: 1e-5,
             duration: 0.1,
@@ -102,6 +104,12 @@ impl Default for LagrangianConfig {
 }
 
 impl LagrangianConfig {
+    /// The prior the flows are drawn from (`kmax`, `amplitude`, `spectral_slope`, `omega_mean`,
+    /// `omega_std`).
+    pub fn prior(&self) -> FlowPrior {
+        FlowPrior { kmax: self.kmax, amplitude: self.amplitude, spectral_slope: self.spectral_slope, omega_mean: self.omega_mean, omega_std: self.omega_std }
+    }
+
     /// Number of RK4 steps per track.
     pub fn steps(&self) -> usize {
         (self.duration / self.dt).round() as usize

@@ -8,10 +8,8 @@
 //! Because the prior of `psi_k` is circularly symmetric this is the paper's set-up (tracks from
 //! t = 0 to T) with the time origin moved to the end of the track.
 
-mod flow;
 mod output;
 
-pub use flow::{evaluate_at, grid_fields, integrate, Complex, FourierFlow, Workspace};
 pub use output::{write_drifters, write_states, DRIFTERS_FILE, STATES_FILE};
 
 use rand::rngs::StdRng;
@@ -19,6 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
+use crate::models::fourier_flow::{grid_fields, integrate, FourierFlow, Workspace};
 use crate::pipeline::hash::derive_seed;
 use crate::progress::Progress;
 use crate::synth::config::LagrangianConfig;
@@ -38,11 +37,12 @@ pub struct LagrangianSample {
 /// Draws sample `index` of the data set seeded by `seed`; `ws` is per-thread scratch.
 pub fn draw_sample(cfg: &LagrangianConfig, seed: u64, index: usize, ws: &mut Workspace) -> LagrangianSample {
     let mut rng = StdRng::seed_from_u64(derive_seed(seed, &format!("lagrangian sample {index}")));
-    let mut flow = FourierFlow::draw(cfg, &mut rng);
+    let prior = cfg.prior();
+    let mut flow = FourierFlow::draw(&prior, &mut rng);
     if cfg.shared_frequencies {
         // The same stream for every sample: one set of frequencies for the data set.
         let mut shared = StdRng::seed_from_u64(derive_seed(seed, "lagrangian frequencies"));
-        flow.omega = FourierFlow::draw(cfg, &mut shared).omega;
+        flow.omega = FourierFlow::draw(&prior, &mut shared).omega;
     }
     let tracks = cfg
         .releases

@@ -18,9 +18,10 @@ use crate::cf::dsg::{write_ragged_as, Layout, Trajectory, TrajectorySet};
 use crate::cf::write::{Attr, NcWriter};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
+use crate::models::fourier_flow::FourierFlow;
 use crate::synth::config::{time_units, LagrangianConfig};
 
-use super::{FourierFlow, LagrangianSample};
+use super::LagrangianSample;
 
 /// File name of the states.
 pub const STATES_FILE: &str = "lagrangian_states.nc";

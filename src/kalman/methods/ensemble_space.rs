@@ -13,8 +13,8 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2};
 use ndarray_linalg::{EighInto, UPLO};
 
-use super::Observations;
 use crate::error::{Error, Result};
+use crate::kalman::obs::Observations;
 
 unsafe extern "C" {
     /// OpenBLAS's run-time thread count (ndarray-linalg links the system OpenBLAS).

@@ -11,10 +11,11 @@ use rand::rngs::StdRng;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::localization::Point;
-use super::obs_operator::{observe, ObsOperator};
-use super::{check_shapes, Analysis, Observations};
+use super::{check_shapes, Analysis};
 use crate::error::{Error, Result};
+use crate::kalman::localization::Point;
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::obs_operator::{observe, ObsOperator};
 
 /// EnOI with a fixed static ensemble. The gain depends only on the static ensemble, the
 /// operator and the error variances, so its factorisation is cached while they stay the same
@@ -164,7 +165,7 @@ impl Analysis for Enoi {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::test_support::{kalman_update, linear_case, random_ensemble, sample_covariance};
+    use crate::kalman::methods::test_support::{kalman_update, linear_case, random_ensemble, sample_covariance};
     use rand::SeedableRng;
 
     #[test]

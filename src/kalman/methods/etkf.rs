@@ -12,9 +12,10 @@ use rand::rngs::StdRng;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::obs_operator::{observe, ObsOperator};
-use super::{check_shapes, Analysis, Observations};
+use super::{check_shapes, Analysis};
 use crate::error::Result;
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::obs_operator::{observe, ObsOperator};
 
 /// The global ETKF, with buffers reused between analyses.
 #[derive(Debug, Clone)]
@@ -102,8 +103,8 @@ impl Analysis for Etkf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::ensemble::mean_into;
-    use crate::kalman::test_support::{ensemble_with_covariance, kalman_update, linear_case, sample_covariance};
+    use crate::kalman::methods::ensemble::mean_into;
+    use crate::kalman::methods::test_support::{ensemble_with_covariance, kalman_update, linear_case, sample_covariance};
     use rand::SeedableRng;
 
     #[test]
@@ -113,7 +114,7 @@ mod tests {
         for n_members in [3, 5, 12] {
             let case = linear_case(6, 4, 17);
             let mut rng = StdRng::seed_from_u64(n_members as u64);
-            let mut e = crate::kalman::test_support::random_ensemble(n_members, 6, &mut rng);
+            let mut e = crate::kalman::methods::test_support::random_ensemble(n_members, 6, &mut rng);
             let (xb, pb) = (mean_of(&e), sample_covariance(&e));
             let (xa, pa) = kalman_update(&xb, &pb, &case);
             Etkf::default().analyse(&mut e, &case.op, &case.obs, &mut rng).unwrap();

@@ -1,6 +1,6 @@
 //! Drifter observations for one analysis, read from a CF DSG trajectory file (the synth
 //! `lagrangian_drifters.nc` layout, see [`crate::synth::lagrangian`]) and turned into a
-//! [`DrifterObs`] on a [`FlowEnsemble`]'s states.
+//! [`DrifterObs`] on a [`FlowEnsemble`](super::flow_ensemble::FlowEnsemble)'s states.
 //!
 //! Which tracks: those of one sample (`sample_index(trajectory)`; chosen by `obs_time_index`
 //! when the file holds several samples). The analysis time is the last observed time of those
@@ -10,12 +10,12 @@
 //! set-up attributes come from the trajectory file, else from the prior states file; where both
 //! give `time_unit_days` they must agree, or the observed times would not be the flow's.
 
-use super::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
-use super::Observations;
+use crate::cf::NcFile;
 use crate::cf::dsg::{read_trajectories, DsgNames};
 use crate::cf::time::TimeUnits;
-use crate::cf::NcFile;
 use crate::error::{Error, Result};
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
 
 /// How to read the observations (from the stage options).
 #[derive(Debug, Clone)]

@@ -10,7 +10,7 @@
 
 use ndarray::{Array2, ArrayView2};
 
-use super::localization::Point;
+use crate::kalman::localization::Point;
 
 /// An observation operator for states of a fixed size.
 pub trait ObsOperator {

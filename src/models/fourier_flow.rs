@@ -1,5 +1,6 @@
-//! The random-Fourier incompressible flow on the periodic unit square and the RK4 drifter
-//! integrator: the hot loop of the Lagrangian experiment.
+//! The random-Fourier incompressible flow on the periodic unit square, its prior, the RK4 drifter
+//! integrator (the hot loop of the Lagrangian experiment), and the flow as a [`Model`]
+//! ([`FourierFlowModel`]).
 //!
 //! `psi(x, t) = Re sum_k psi_k exp(i omega_k t) exp(2 pi i k.x)` over `k` in `{-kmax..kmax}^2`, and
 //! `(u, v) = (-d psi/dy, d psi/dx)`, evaluated analytically (so exactly divergence-free):
@@ -23,7 +24,32 @@ use std::ops::{Add, AddAssign, Mul};
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use crate::synth::config::LagrangianConfig;
+use super::{Model, StateVariable};
+
+/// The prior a [`FourierFlow`] is drawn from: `psi_k` complex Gaussian with
+/// `E|psi_k|^2 = amplitude^2 (1 + |k|^2)^(-spectral_slope)` (real and imaginary parts independent,
+/// each with half that variance) and `omega_k ~ N(omega_mean, omega_std^2)`, all independent.
+/// (The synth `[synth.lagrangian]` section holds these among its track and output settings.)
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FlowPrior {
+    /// Largest wave number per direction: `(2 kmax + 1)^2` complex coefficients.
+    pub kmax: usize,
+    /// Overall streamfunction amplitude.
+    pub amplitude: f64,
+    /// Spectral slope `alpha` of the prior variance `(1 + |k|^2)^(-alpha)`.
+    pub spectral_slope: f64,
+    /// Mean of the frequencies `omega_k` (radians per model time unit).
+    pub omega_mean: f64,
+    /// Standard deviation of the frequencies `omega_k`; 0 gives stationary flows.
+    pub omega_std: f64,
+}
+
+impl Default for FlowPrior {
+    /// The paper's prior: `kmax = 3` (49 modes), amplitude 0.25, slope 2, `omega ~ N(0, 10^2)`.
+    fn default() -> Self {
+        FlowPrior { kmax: 3, amplitude: 0.25, spectral_slope: 2.0, omega_mean: 0.0, omega_std: 10.0 }
+    }
+}
 
 /// A complex number; just the operations the flow needs.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -94,9 +120,9 @@ impl FourierFlow {
         ((m / side) as i32 - kmax as i32, (m % side) as i32 - kmax as i32)
     }
 
-    /// Draws a flow from the prior of `cfg` (see [`LagrangianConfig`]): first the amplitudes (real
-    /// then imaginary part, mode by mode), then the frequencies.
-    pub fn draw(cfg: &LagrangianConfig, rng: &mut impl Rng) -> FourierFlow {
+    /// Draws a flow from the prior `cfg`: first the amplitudes (real then imaginary part, mode by
+    /// mode), then the frequencies.
+    pub fn draw(cfg: &FlowPrior, rng: &mut impl Rng) -> FourierFlow {
         let side = 2 * cfg.kmax + 1;
         let amplitude = (0..side * side)
             .map(|m| {
@@ -352,6 +378,57 @@ pub fn grid_fields(flow: &FourierFlow, t: f64, n: usize, ws: &mut Workspace) -> 
     out
 }
 
+/// The Fourier flow as a [`Model`], for the filters that cycle it. The state is one flow at the
+/// current model time `t`: `coef`, the real coefficients `[Re c_0, Im c_0, Re c_1, ...]` of
+/// `c_k(t) = psi_k exp(i omega_k t)` (2 per mode, the layout of [`FourierFlow::coefficients`],
+/// which gives them at `t = 0`), then `omega`, the frequencies `omega_k` (1 per mode). A step
+/// advances the flow's time by `dt`: every `c_k` is rotated by `exp(i omega_k dt)`, the exact
+/// evolution of this flow, and the frequencies persist (they are state so that each member of an
+/// ensemble can have its own). Drifters are not part of the state: they are advected through a
+/// flow by [`integrate`].
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FourierFlowModel {
+    /// Largest wave number per direction.
+    pub kmax: usize,
+    /// Model time per step.
+    pub dt: f64,
+}
+
+impl FourierFlowModel {
+    /// Number of modes, `(2 kmax + 1)^2`.
+    pub fn modes(&self) -> usize {
+        (2 * self.kmax + 1).pow(2)
+    }
+}
+
+impl Model for FourierFlowModel {
+    fn name(&self) -> &'static str {
+        "fourier_flow"
+    }
+
+    fn dt(&self) -> f64 {
+        self.dt
+    }
+
+    fn variables(&self) -> Vec<StateVariable> {
+        let modes = self.modes();
+        vec![
+            StateVariable { name: "coef", len: 2 * modes, description: "Re and Im of the streamfunction coefficients c_k at the current time, mode by mode" },
+            StateVariable { name: "omega", len: modes, description: "angular frequency omega_k of each mode (radians per model time unit), constant" },
+        ]
+    }
+
+    fn step(&mut self, state: &mut [f64]) {
+        let modes = self.modes();
+        let (coef, omega) = state.split_at_mut(2 * modes);
+        for (c, &w) in coef.chunks_exact_mut(2).zip(&omega[..modes]) {
+            let z = Complex { re: c[0], im: c[1] } * Complex::cis(w * self.dt);
+            c[0] = z.re;
+            c[1] = z.im;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -365,7 +442,7 @@ mod tests {
     }
 
     fn random_flow(seed: u64, omega_std: f64) -> FourierFlow {
-        let cfg = LagrangianConfig { omega_std, ..LagrangianConfig::default() };
+        let cfg = FlowPrior { omega_std, ..FlowPrior::default() };
         FourierFlow::draw(&cfg, &mut StdRng::seed_from_u64(seed))
     }
 
@@ -519,8 +596,27 @@ mod tests {
     }
 
     #[test]
+    fn a_model_step_advances_the_flow_time() {
+        let flow = random_flow(6, 10.0);
+        let mut model = FourierFlowModel { kmax: flow.kmax, dt: 0.003 };
+        let mut state = flow.coefficients();
+        state.extend(&flow.omega);
+        assert_eq!(model.state_len(), state.len());
+        model.integrate(&mut state, 5);
+        assert_eq!(&state[2 * model.modes()..], &flow.omega[..]);
+        // The stepped coefficients, taken as the flow at time 0, are the flow at time 5 dt.
+        let amplitude = state[..2 * model.modes()].chunks_exact(2).map(|c| Complex { re: c[0], im: c[1] }).collect();
+        let later = FourierFlow { amplitude, ..flow.clone() };
+        let mut ws = Workspace::new(flow.kmax);
+        for (x, y) in [(0.1, 0.2), (0.7, 0.4)] {
+            let (a, b) = (evaluate_at(&later, 0.0, x, y, &mut ws), evaluate_at(&flow, 0.015, x, y, &mut ws));
+            assert!(a.iter().zip(b).all(|(p, q)| (p - q).abs() < 1e-12 * (1.0 + q.abs())), "{a:?} vs {b:?}");
+        }
+    }
+
+    #[test]
     fn prior_variance_follows_the_spectrum() {
-        let cfg = LagrangianConfig::default();
+        let cfg = FlowPrior::default();
         let mut rng = StdRng::seed_from_u64(5);
         let n = 4000;
         let flows: Vec<FourierFlow> = (0..n).map(|_| FourierFlow::draw(&cfg, &mut rng)).collect();

@@ -4,9 +4,10 @@
 //! analyses by the shared loop of [`super::cycling`].
 //!
 //! A member's state is the flow's Fourier coefficients `psi_k` at the current time and its
-//! frequencies `omega_k` ([`FlowSlots`] with `coef = 0`, `omega = 2 modes`). The forecast rotates
-//! every coefficient by `exp(i omega_k gap)` with the member's own frequencies, which is the exact
-//! evolution of this flow; the frequencies persist. The observation operator is the restarted
+//! frequencies `omega_k` ([`FlowSlots`] with `coef = 0`, `omega = 2 modes`: the state of the
+//! [`FourierFlowModel`]). The forecast is one model step of `gap`: it rotates every coefficient by
+//! `exp(i omega_k gap)` with the member's own frequencies, which is the exact evolution of this
+//! flow; the frequencies persist. The observation operator is the restarted
 //! drifter forward model ([`DrifterObs`]): each drifter's position is predicted from its previous
 //! *observed* position (its release point in the first cycle) over one gap. The previous position
 //! is noisy too, so the predicted displacement carries the noise of both ends: the analysis is
@@ -33,19 +34,19 @@ use rand_distr::StandardNormal;
 use serde::Serialize;
 
 use super::cycling::{run_cycles, stream, Cycled, TwinScores};
-use super::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
-use super::obs_operator::ObsOperator;
-use super::{BaselineConfig, Filter, Observations};
 use crate::error::{Error, Result};
-use crate::synth::config::LagrangianConfig;
-use crate::synth::lagrangian::{integrate, Complex, FourierFlow, Workspace};
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
+use crate::kalman::obs::obs_operator::ObsOperator;
+use crate::kalman::{BaselineConfig, Filter};
+use crate::models::Model;
+use crate::models::fourier_flow::{integrate, FlowPrior, FourierFlow, FourierFlowModel, Workspace};
 
 /// A Lagrangian twin experiment (see the module notes).
 #[derive(Debug, Clone)]
 pub struct LagrangianTwin {
-    /// The prior of the truth and of the members: `kmax`, `amplitude`, `spectral_slope`,
-    /// `omega_mean`, `omega_std` are used; the synth's track and output settings are not.
-    pub prior: LagrangianConfig,
+    /// The prior of the truth and of the members (the synth's, with its own `kmax`).
+    pub prior: FlowPrior,
     /// Release points `[x, y]`, one drifter each, released at time 0.
     pub releases: Vec<[f64; 2]>,
     /// Model time between observations (and analyses).
@@ -77,7 +78,7 @@ impl Default for LagrangianTwin {
     /// moves about 0.015) with 0.002 position noise.
     fn default() -> Self {
         LagrangianTwin {
-            prior: LagrangianConfig { kmax: 2, ..LagrangianConfig::default() },
+            prior: FlowPrior { kmax: 2, ..FlowPrior::default() },
             releases: lattice(3),
             gap: 0.01,
             obs_std: 0.002,
@@ -204,14 +205,11 @@ impl LagrangianTwin {
     }
 }
 
-/// Rotates every coefficient of `state` by `exp(i omega_k dt)`: the exact evolution of the flow.
+/// Rotates every coefficient of `state` by `exp(i omega_k dt)`, the exact evolution of the flow:
+/// one step of `dt` of the [`FourierFlowModel`], whose state layout is the twin's.
 fn rotate(slots: FlowSlots, state: &mut [f64], dt: f64) {
-    let (coef, omega) = state.split_at_mut(slots.omega);
-    for (c, &w) in coef[slots.coef..slots.coef + 2 * slots.modes()].chunks_exact_mut(2).zip(omega.iter()) {
-        let z = Complex { re: c[0], im: c[1] } * Complex::cis(w * dt);
-        c[0] = z.re;
-        c[1] = z.im;
-    }
+    debug_assert_eq!((slots.coef, slots.omega), (0, 2 * slots.modes()), "the twin's state is the model's");
+    FourierFlowModel { kmax: slots.kmax, dt }.step(state);
 }
 
 /// The Lagrangian twin as the cycle loop sees it.
@@ -292,8 +290,8 @@ pub fn velocity_coordinates(slots: FlowSlots, state: &[f64], out: &mut [f64]) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::drifter_obs::DEFAULT_MAX_DT;
-    use crate::synth::lagrangian::{evaluate_at, grid_fields};
+    use crate::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
+    use crate::models::fourier_flow::{evaluate_at, grid_fields};
 
     fn twin(obs_std: f64) -> LagrangianTwin {
         LagrangianTwin { releases: lattice(2), obs_std, cycles: 30, burn_in: 0, ..LagrangianTwin::default() }
@@ -309,7 +307,7 @@ mod tests {
     }
 
     fn parseval(kmax: usize) {
-        let t = LagrangianTwin { prior: LagrangianConfig { kmax, ..LagrangianConfig::default() }, ..twin(0.01) };
+        let t = LagrangianTwin { prior: FlowPrior { kmax, ..FlowPrior::default() }, ..twin(0.01) };
         let slots = t.slots();
         let mut rng = stream(1, 9);
         let (a, b) = (t.draw(&mut rng), t.draw(&mut rng));

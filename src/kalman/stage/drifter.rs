@@ -1,9 +1,9 @@
 //! The `baseline` stage with drifter observations (`obs_operator = "drifters"`): prior members
-//! drawn from the samples of a `lagrangian_states.nc` (see [`super::flow_ensemble`]), the tracks
-//! of one sample of a trajectory file (see [`super::drifter_file`]) assimilated through the drifter
-//! forward model ([`super::drifter_obs`]), and the analysis written in the layout `evaluate` reads:
-//! `coef`, `omega`, `psi`, `u`, `v` over `(member, ...)` with their `_mean`, `_spread` and
-//! `_increment` fields and the analysis time.
+//! drawn from the samples of a `lagrangian_states.nc` (see [`crate::kalman::io::flow_ensemble`]),
+//! the tracks of one sample of a trajectory file (see [`crate::kalman::io::drifter_file`])
+//! assimilated through the drifter forward model ([`crate::kalman::obs::drifter_obs`]), and the
+//! analysis written in the layout `evaluate` reads: `coef`, `omega`, `psi`, `u`, `v` over
+//! `(member, ...)` with their `_mean`, `_spread` and `_increment` fields and the analysis time.
 //!
 //! EnOI's static ensemble is the `static` input, another states file (e.g. the whole archive).
 //! The LETKF localises the grid points against the observed positions on the periodic unit
@@ -15,14 +15,15 @@ use std::time::Instant;
 
 use serde_json::json;
 
-use super::drifter_file::{self, DrifterSpec};
-use super::drifter_obs::DEFAULT_MAX_DT;
-use super::flow_ensemble::{choose, sample_count, FlowEnsemble};
-use super::localization::Distance;
-use super::stage::{analyse, analysis_file, check_members, staged, write_diagnostics, AnalysisFields, BaselineOptions};
-use super::{BaselineConfig, Filter, Geometry, Method};
+use super::options::BaselineOptions;
+use super::output::{analyse, analysis_file, check_members, staged, write_diagnostics, AnalysisFields};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
+use crate::kalman::io::drifter_file::{self, DrifterSpec};
+use crate::kalman::io::flow_ensemble::{choose, sample_count, FlowEnsemble};
+use crate::kalman::localization::Distance;
+use crate::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
+use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
 use crate::pipeline::hash::derive_seed;
 use crate::pipeline::stage::StageContext;
 

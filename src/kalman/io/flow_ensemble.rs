@@ -14,13 +14,13 @@ use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::drifter_obs::FlowSlots;
-use super::localization::{Point, UNLOCALISED};
-use super::stage::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
+use super::copy::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::cf::time::TimeUnits;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
-use crate::synth::lagrangian::FourierFlow;
+use crate::kalman::localization::{Point, UNLOCALISED};
+use crate::kalman::obs::drifter_obs::FlowSlots;
+use crate::models::fourier_flow::FourierFlow;
 
 /// One variable of the state: its name, its dimensions after the member dimension, and where
 /// its values sit in the state vector.

@@ -1,7 +1,7 @@
 //! The drifter forward model of the Lagrangian flow as an observation operator: a member's state
 //! holds the flow's Fourier coefficients `psi_k` at the analysis time (model time 0) and its
 //! frequencies `omega_k`; [`DrifterObs::apply`] advects that flow's drifters from their release
-//! points (RK4, [`crate::synth::lagrangian::integrate`]) and returns the predicted positions at the
+//! points (RK4, [`crate::models::fourier_flow::integrate`]) and returns the predicted positions at the
 //! observed times, `x, y` per position.
 //!
 //! Positions are compared **unwrapped**: a drifter's predicted track is continuous from its
@@ -14,10 +14,9 @@
 //! `max_dt`, so any observation times work; the default step is justified by the convergence
 //! test below (errors far below any sensible observation error).
 
-use crate::synth::lagrangian::{integrate, Complex, FourierFlow, Workspace};
-
-use super::localization::Point;
 use super::obs_operator::ObsOperator;
+use crate::kalman::localization::Point;
+use crate::models::fourier_flow::{integrate, Complex, FourierFlow, Workspace};
 
 /// Default longest RK4 step, in model time units. The convergence test (`rk4_step_converges`)
 /// measures the track error on synth flows against the synth's own step (1e-5): about 1e-8 at
@@ -187,8 +186,34 @@ impl ObsOperator for DrifterObs {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::synth::config::LagrangianConfig;
-    use crate::synth::lagrangian::draw_sample;
+    use crate::models::fourier_flow::FlowPrior;
+    use crate::pipeline::hash::derive_seed;
+    use rand::rngs::StdRng;
+    use rand::SeedableRng;
+
+    /// The synth's sample data set-up (`[synth.lagrangian]` defaults with exact positions): RK4
+    /// steps of 1e-5 over a window of 0.1 model time units ending at time 0.
+    const SYNTH_DT: f64 = 1e-5;
+    const SYNTH_STEPS: usize = 10_000;
+    const DURATION: f64 = 0.1;
+
+    /// What `contrada synth lagrangian` draws as sample 0 of `seed` without position noise: the
+    /// flow from the default prior and each drifter's track, integrated in one go and kept every
+    /// `output_every` steps.
+    fn synth_sample(seed: u64, output_every: usize, releases: &[[f64; 2]]) -> (FourierFlow, Vec<Vec<[f64; 2]>>) {
+        let mut rng = StdRng::seed_from_u64(derive_seed(seed, "lagrangian sample 0"));
+        let flow = FourierFlow::draw(&FlowPrior::default(), &mut rng);
+        let mut ws = Workspace::new(flow.kmax);
+        let tracks = releases
+            .iter()
+            .map(|&release| {
+                let mut track = Vec::new();
+                integrate(&flow, -DURATION, release, SYNTH_DT, SYNTH_STEPS, output_every, &mut ws, &mut track);
+                track
+            })
+            .collect();
+        (flow, tracks)
+    }
 
     /// The state `[coef, omega]` of `flow`.
     fn state_of(flow: &FourierFlow) -> Vec<f64> {
@@ -202,26 +227,26 @@ mod tests {
         FlowSlots { kmax, coef: 0, omega: 2 * m }
     }
 
-    /// A synth sample (dt 1e-5, exact positions, one kept every `output_every` steps) and the
-    /// operator observing it.
-    fn sample_every(seed: u64, output_every: usize, max_dt: f64) -> (Vec<f64>, DrifterObs, LagrangianConfig) {
-        let cfg = LagrangianConfig { fields: false, output_every, releases: vec![[0.75, 0.75], [0.2, 0.4]], ..LagrangianConfig::default() };
-        let s = draw_sample(&cfg, seed, 0, &mut Workspace::new(cfg.kmax));
-        let spacing = cfg.dt * cfg.output_every as f64;
-        let times: Vec<f64> = (1..=cfg.points()).map(|j| -cfg.duration + j as f64 * spacing).collect();
-        let tracks = cfg
-            .releases
+    /// A synth sample (dt 1e-5, exact positions, one kept every `output_every` steps), the
+    /// operator observing it and the number of positions per track.
+    fn sample_every(seed: u64, output_every: usize, max_dt: f64) -> (Vec<f64>, DrifterObs, usize) {
+        let releases = [[0.75, 0.75], [0.2, 0.4]];
+        let (flow, synth_tracks) = synth_sample(seed, output_every, &releases);
+        let points = SYNTH_STEPS / output_every;
+        let spacing = SYNTH_DT * output_every as f64;
+        let times: Vec<f64> = (1..=points).map(|j| -DURATION + j as f64 * spacing).collect();
+        let tracks = releases
             .iter()
-            .zip(&s.tracks)
-            .map(|(&release, track)| DrifterTrack { release, release_time: -cfg.duration, times: times.clone(), positions: track.clone() })
+            .zip(&synth_tracks)
+            .map(|(&release, track)| DrifterTrack { release, release_time: -DURATION, times: times.clone(), positions: track.clone() })
             .collect();
-        let state = state_of(&s.flow);
-        let op = DrifterObs::new(state.len(), slots(cfg.kmax), tracks, max_dt).unwrap();
-        (state, op, cfg)
+        let state = state_of(&flow);
+        let op = DrifterObs::new(state.len(), slots(flow.kmax), tracks, max_dt).unwrap();
+        (state, op, points)
     }
 
     /// The sample data's set-up: a position every 1e-3 model time units.
-    fn sample(seed: u64, max_dt: f64) -> (Vec<f64>, DrifterObs, LagrangianConfig) {
+    fn sample(seed: u64, max_dt: f64) -> (Vec<f64>, DrifterObs, usize) {
         sample_every(seed, 100, max_dt)
     }
 
@@ -240,8 +265,8 @@ mod tests {
         // The synth integrated the same flows with dt = 1e-5 in one go; the operator, step by step
         // between observed times, must give the same positions to within the RK4 error.
         for seed in [1, 2, 3] {
-            let (state, op, cfg) = sample(seed, DEFAULT_MAX_DT);
-            assert_eq!(op.n_obs(), 2 * cfg.points() * 2);
+            let (state, op, points) = sample(seed, DEFAULT_MAX_DT);
+            assert_eq!(op.n_obs(), 2 * points * 2);
             let got = apply(&op, &state);
             let err = max_gap(&got, op.observed());
             assert!(err < 1e-6, "seed {seed}: operator differs from the synth track by {err}");

@@ -7,7 +7,7 @@
 use ndarray::ArrayView2;
 use serde::Serialize;
 
-use super::Observations;
+use crate::kalman::obs::Observations;
 
 /// Innovation statistics of one analysis (or averaged over cycles).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]

@@ -17,12 +17,13 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
-use super::diagnostics::InnovationStats;
-use super::ensemble::{mean_into, rmse, spread};
-use super::localization::{Distance, Point};
-use super::obs_operator::{observe, LinearObs, ObsOperator};
-use super::{BaselineConfig, Filter, Geometry, Method, Observations};
 use crate::error::{Error, Result};
+use crate::kalman::localization::{Distance, Point};
+use crate::kalman::methods::diagnostics::InnovationStats;
+use crate::kalman::methods::ensemble::{mean_into, rmse, spread};
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::obs_operator::{observe, LinearObs, ObsOperator};
+use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
 use crate::models::lorenz96::Lorenz96;
 
 /// A Lorenz-96 twin experiment.

@@ -17,9 +17,10 @@ use rand_distr::StandardNormal;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::obs_operator::{observe, ObsOperator};
-use super::{check_shapes, Analysis, Observations};
+use super::{check_shapes, Analysis};
 use crate::error::Result;
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::obs_operator::{observe, ObsOperator};
 
 /// Which matrix the EnKF factors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,7 +152,7 @@ impl Analysis for Enkf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::test_support::{ensemble_with_covariance, kalman_update, linear_case, random_ensemble, sample_covariance};
+    use crate::kalman::methods::test_support::{ensemble_with_covariance, kalman_update, linear_case, random_ensemble, sample_covariance};
     use ndarray_linalg::Inverse;
     use rand::SeedableRng;
 

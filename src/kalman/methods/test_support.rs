@@ -7,9 +7,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 
-use super::localization::Point;
-use super::obs_operator::ObsOperator;
-use super::Observations;
+use crate::kalman::localization::Point;
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::obs_operator::ObsOperator;
 
 /// A dense matrix `H` as an observation operator.
 pub struct DenseObs {

@@ -108,7 +108,7 @@ impl Inflation {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::ensemble::spread_per_element;
+    use crate::kalman::methods::ensemble::spread_per_element;
     use ndarray::array;
 
     fn stats(e: &Array2<f64>) -> (Vec<f64>, Vec<f64>) {

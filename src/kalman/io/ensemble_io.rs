@@ -10,10 +10,10 @@
 
 use ndarray::{Array2, ArrayD, IxDyn};
 
-use super::localization::{Distance, Point, EARTH_RADIUS_KM};
-use super::obs_operator::{Grid, GridKind};
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
+use crate::kalman::localization::{Distance, Point, EARTH_RADIUS_KM};
+use crate::kalman::obs::obs_operator::{Grid, GridKind};
 
 /// How distances and interpolation treat the grid.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, clap::ValueEnum)]

@@ -15,11 +15,11 @@
 use serde::{Deserialize, Serialize};
 
 use super::ensemble_io::PriorEnsemble;
-use super::localization::Point;
-use super::obs_operator::{Grid, LinearObs};
-use super::Observations;
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
+use crate::kalman::localization::Point;
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::obs_operator::{Grid, LinearObs};
 
 /// Where the observations are in the file (part of the stage options).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

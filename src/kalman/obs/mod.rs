@@ -1,0 +1,38 @@
+//! What the analysis schemes are given besides the ensemble: the [`Observations`] (values and
+//! error variances) and the observation operator `H` that predicts them from a state
+//! ([`obs_operator`]: the trait and the gridded and point operators; [`drifter_obs`]: the drifter
+//! forward model of the Lagrangian flow, which runs [`crate::models::fourier_flow`]).
+
+pub mod drifter_obs;
+pub mod obs_operator;
+
+use crate::error::{Error, Result};
+
+/// Observations for one analysis: values and their error variances (diagonal R).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Observations {
+    /// Observed values `y`.
+    pub values: Vec<f64>,
+    /// Error variance of each observation.
+    pub variance: Vec<f64>,
+}
+
+impl Observations {
+    /// Checks there are `m` finite values with finite positive variances.
+    pub fn check(&self, m: usize) -> Result<()> {
+        if self.values.len() != m || self.variance.len() != m {
+            return Err(Error::Other(format!(
+                "{} observation values and {} variances for an operator with {m} observations",
+                self.values.len(),
+                self.variance.len()
+            )));
+        }
+        if let Some(k) = self.values.iter().position(|v| !v.is_finite()) {
+            return Err(Error::Other(format!("observation {k} is not finite ({})", self.values[k])));
+        }
+        if let Some(k) = self.variance.iter().position(|v| !(v.is_finite() && *v > 0.0)) {
+            return Err(Error::Other(format!("observation {k} has error variance {}; expected a finite value > 0", self.variance[k])));
+        }
+        Ok(())
+    }
+}
