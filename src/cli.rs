@@ -19,7 +19,7 @@ use contrada::kalman::stage::options::BaselineOptions;
 use contrada::learn::backend;
 use contrada::learn::stage::TrainOptions;
 use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
-use contrada::synth::SynthOptions;
+use contrada::synth::stage::SynthOptions;
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
 #[derive(Parser, Debug)]

@@ -10,7 +10,7 @@ pub const KINDS: &[&str] = &["synth", "ingest", "train", "assimilate", "baseline
 /// The stage implementation for `kind` (already validated against [`KINDS`]).
 pub fn stage_for(kind: &str) -> Result<Box<dyn Stage>> {
     match kind {
-        "synth" => Ok(Box::new(crate::synth::SynthStage)),
+        "synth" => Ok(Box::new(crate::synth::stage::SynthStage)),
         "ingest" => Ok(Box::new(crate::ingest::stage::IngestStage)),
         "train" => Ok(Box::new(crate::learn::stage::TrainStage)),
         "assimilate" => Ok(Box::new(crate::assimilate::stage::AssimilateStage)),
@@ -28,7 +28,7 @@ pub fn options_command(kind: &str) -> Result<clap::Command> {
     use clap::Args;
     let cmd = clap::Command::new("options").no_binary_name(true);
     Ok(match kind {
-        "synth" => crate::synth::SynthOptions::augment_args(cmd),
+        "synth" => crate::synth::stage::SynthOptions::augment_args(cmd),
         "ingest" => cmd,
         "train" => crate::learn::stage::TrainOptions::augment_args(cmd),
         "assimilate" => crate::assimilate::stage::AssimilateOptions::augment_args(cmd),
@@ -68,7 +68,7 @@ mod tests {
 
     #[test]
     fn every_stage_option_has_a_flag_with_the_same_default() {
-        flags_cover_options::<crate::synth::SynthOptions>("synth", &["lagrangian"], "flow = \"lagrangian\"");
+        flags_cover_options::<crate::synth::stage::SynthOptions>("synth", &["lagrangian"], "flow = \"lagrangian\"");
         flags_cover_options::<crate::learn::stage::TrainOptions>("train", &[], "");
         flags_cover_options::<crate::assimilate::stage::AssimilateOptions>("assimilate", &[], "");
         flags_cover_options::<crate::kalman::stage::options::BaselineOptions>("baseline", &[], "");

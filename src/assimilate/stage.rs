@@ -13,7 +13,7 @@ use serde_json::json;
 use super::cache::CodeCache;
 use super::fields::{AnalysisHeader, Bank, Combination};
 use super::generator::{effective_sample_size, resample_counts, retrieve, systematic_resample, transform_matrix, weights, Tilting};
-use crate::analysis::memory::peak_rss_bytes;
+use crate::analysis::diagnostics::{analysis_file, Diagnostics};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
@@ -184,7 +184,7 @@ impl Stage for AssimilateStage {
                 }
             };
             let latent = bank_codes.outer_iter().map(|g| (&g - &obs_code).mapv(|x| x * x).sum().sqrt()).fold(f64::INFINITY, f64::min);
-            let path = ctx.out.join(format!("analysis_{}.nc", method.name()));
+            let path = ctx.out.join(analysis_file(method.name()));
             let header = AnalysisHeader {
                 method: method.name(),
                 window: ctx.window.map_or_else(|| "all".to_string(), |d| d.to_string()),
@@ -193,20 +193,16 @@ impl Stage for AssimilateStage {
                 quantiles: &opts.quantiles,
             };
             let members = fields.write(&path, &io, &combination, &header)?;
-            let mut diag = json!({
-                "method": method.name(),
+            let mut own = json!({
                 "members": members,
                 "bank_size": bank.time.len(),
                 "tau": tau,
                 "nearest_latent_distance": latent,
                 "encode_seconds": encode_s,
                 "bank_codes_cache": cache,
-                "wall_time_s": t.elapsed().as_secs_f64(),
-                "peak_rss_bytes": peak_rss_bytes(),
             });
-            merge(&mut diag, extra);
-            let diag_path = ctx.out.join(format!("diagnostics_{}.json", method.name()));
-            std::fs::write(&diag_path, serde_json::to_string_pretty(&diag).expect("json")).map_err(|e| Error::io(&diag_path, e))?;
+            merge(&mut own, extra);
+            let diag = Diagnostics::measured(method.name(), t, own).write(ctx.out)?;
             summary.insert(method.name().into(), diag);
         }
         Ok(serde_json::Value::Object(summary))

@@ -12,7 +12,8 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 use super::config::{EvaluateOptions, TruthTime};
-use super::sidecar::{Diagnostics, Recall};
+use super::sidecar::Recall;
+use crate::analysis::diagnostics::Diagnostics;
 use crate::cf::time::{CfDateTime, TimeUnits};
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
@@ -240,7 +241,7 @@ pub fn evaluate_methods(
             result.ess = d.ess;
             result.wall_time_s = d.wall_time_s;
             result.peak_rss_bytes = d.peak_rss_bytes;
-            result.diagnostics = Some(d.raw);
+            result.diagnostics = Some(d.to_json());
         }
         if ENCODER_METHODS.contains(&a.method.as_str()) {
             result.recall = recall.cloned();

@@ -2,58 +2,13 @@
 //! size), the encoders' retrieval recall, the training metrics table and the drifter tracks drawn
 //! over the maps. Each is validated with an error naming the file and the field.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
 use crate::cf::dsg::{read_trajectories, DsgNames, TrajectorySet};
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
-
-/// What a method reports about itself in `diagnostics_M.json`.
-#[derive(Debug, Clone)]
-pub struct Diagnostics {
-    /// Effective sample size of the importance weights, `1 / sum_i w_i^2`.
-    pub ess: Option<f64>,
-    /// Wall time of the method alone, seconds.
-    pub wall_time_s: Option<f64>,
-    /// Peak resident set size of the process after the method, bytes.
-    pub peak_rss_bytes: Option<f64>,
-    /// The whole file, kept in `scores.json`.
-    pub raw: serde_json::Value,
-}
-
-impl Diagnostics {
-    /// The diagnostics written beside an analysis: `diagnostics_M.json` next to `analysis_M.nc`,
-    /// else `diagnostics_<method>.json`; `None` when there is neither.
-    pub fn beside(analysis: &Path, method: &str) -> Result<Option<Diagnostics>> {
-        let dir = analysis.parent().unwrap_or(Path::new("."));
-        let stem = analysis.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-        let mut candidates: Vec<PathBuf> = Vec::new();
-        if let Some(m) = stem.strip_prefix("analysis_") {
-            candidates.push(dir.join(format!("diagnostics_{m}.json")));
-        }
-        candidates.push(dir.join(format!("diagnostics_{method}.json")));
-        candidates.into_iter().find(|p| p.is_file()).map(|p| Diagnostics::read(&p)).transpose()
-    }
-
-    /// Reads a diagnostics file; `ess`, `wall_time_s` and `peak_rss_bytes` must be non-negative
-    /// numbers where present.
-    pub fn read(path: &Path) -> Result<Diagnostics> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let raw: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not valid JSON: {e}; expected the diagnostics object a method writes")))?;
-        if !raw.is_object() {
-            return Err(Error::input(path, "expected a JSON object such as {\"method\": \"etkf\", \"wall_time_s\": 1.2}"));
-        }
-        let number = |key: &str| -> Result<Option<f64>> {
-            match raw.get(key) {
-                None | Some(serde_json::Value::Null) => Ok(None),
-                Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| Error::input(path, format!("`{key}` is {v}; expected a non-negative number"))),
-            }
-        };
-        Ok(Diagnostics { ess: number("ess")?, wall_time_s: number("wall_time_s")?, peak_rss_bytes: number("peak_rss_bytes")?, raw })
-    }
-}
 
 /// Test-split retrieval recall of the encoders (`recall.json` of the train stage): the fraction
 /// of test pairs whose partner is the nearest (R@1) or among the five nearest (R@5) codes, from
@@ -208,6 +163,7 @@ mod tests {
 
     #[test]
     fn recall_and_diagnostics_are_checked() {
+        use crate::analysis::diagnostics::Diagnostics;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("recall.json");
         std::fs::write(&p, r#"{"r1_u2v": 0.4, "r5_u2v": 0.8, "r1_v2u": 0.3, "r5_v2u": 0.7, "n": 512}"#).unwrap();

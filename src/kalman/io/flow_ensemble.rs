@@ -14,7 +14,7 @@ use ndarray::Array2;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
-use super::copy::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
+use crate::analysis::layout::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::cf::time::TimeUnits;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};

@@ -4,7 +4,6 @@
 //! trajectories ([`drifter_file`]), and the variable and attribute copying both analysis writers
 //! share ([`copy`]).
 
-pub mod copy;
 pub mod drifter_file;
 pub mod ensemble_io;
 pub mod flow_ensemble;

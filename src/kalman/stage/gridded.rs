@@ -10,7 +10,7 @@ use super::options::BaselineOptions;
 use super::output::{analyse, analysis_file, check_members, staged, write_diagnostics, AnalysisFields};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
-use crate::kalman::io::copy::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
+use crate::analysis::layout::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::kalman::io::ensemble_io::PriorEnsemble;
 use crate::kalman::io::obs_file::{self, ObsSpec};
 use crate::kalman::{BaselineConfig, Filter, Geometry, Method};

@@ -15,16 +15,12 @@ use crate::kalman::methods::ensemble::{mean_into, spread, spread_per_element};
 use crate::kalman::obs::Observations;
 use crate::kalman::obs::obs_operator::{observe, ObsOperator};
 use crate::kalman::{Filter, Method};
+use crate::analysis::diagnostics::Diagnostics;
 use crate::pipeline::stage::StageContext;
 
-/// The analysis file of `method`.
+/// The analysis file of `method` (the contract of [`crate::analysis::diagnostics`]).
 pub fn analysis_file(method: Method) -> String {
-    format!("analysis_{}.nc", method.name())
-}
-
-/// The diagnostics file of `method`.
-pub fn diagnostics_file(method: Method) -> String {
-    format!("diagnostics_{}.json", method.name())
+    crate::analysis::diagnostics::analysis_file(method.name())
 }
 
 /// Every scheme but EnOI estimates covariances from the ensemble: it needs two members.
@@ -91,21 +87,16 @@ pub(super) fn write_diagnostics(
     started: std::time::Instant,
     details: serde_json::Value,
 ) -> Result<serde_json::Value> {
-    let mut summary = json!({
-        "method": method.name(),
+    let mut own = json!({
         "prior_spread": fields.prior_spread,
         "analysis_spread": fields.analysis_spread,
         "innovation_prior": before,
         "innovation_analysis": after,
-        "wall_time_s": started.elapsed().as_secs_f64(),
-        "peak_rss_bytes": crate::analysis::memory::peak_rss_bytes(),
     });
-    if let (Some(all), serde_json::Value::Object(extra)) = (summary.as_object_mut(), details) {
+    if let (Some(all), serde_json::Value::Object(extra)) = (own.as_object_mut(), details) {
         all.extend(extra);
     }
-    let path = staged(ctx, &diagnostics_file(method));
-    std::fs::write(&path, serde_json::to_string_pretty(&summary).map_err(|e| Error::Other(e.to_string()))?).map_err(|e| Error::io(&path, e))?;
-    Ok(summary)
+    Diagnostics::measured(method.name(), started, own).write(ctx.out)
 }
 
 /// Path of output `name` in the stage's staging directory.

@@ -1,6 +1,6 @@
 //! Copying a prior file's variables and attributes into an analysis file, and the attributes of
-//! the analysis fields `<var>_<statistic>`: what both analysis writers (the gridded prior's and
-//! [`super::flow_ensemble`]'s) share.
+//! the analysis fields `<var>_<statistic>`: what the analysis writers share, so that an analysis
+//! keeps its prior's variables, units and names.
 
 use netcdf::AttributeValue;
 
@@ -11,17 +11,17 @@ use crate::error::Result;
 const DROPPED_ATTRIBUTES: &[&str] = &["_FillValue", "missing_value", "scale_factor", "add_offset", "valid_range", "valid_min", "valid_max"];
 
 /// The attributes of `var` that still describe analysed values (units, names, comments).
-pub(crate) fn copied_attributes(file: &NcFile, var: &str) -> Result<Vec<(String, AttributeValue)>> {
+pub fn copied_attributes(file: &NcFile, var: &str) -> Result<Vec<(String, AttributeValue)>> {
     Ok(file.attributes(Some(var))?.into_iter().filter(|(k, _)| !DROPPED_ATTRIBUTES.contains(&k.as_str())).collect())
 }
 
 /// `attrs` in the form [`NcWriter`] takes.
-pub(crate) fn borrowed(attrs: &[(String, AttributeValue)]) -> Vec<(&str, AttributeValue)> {
+pub fn borrowed(attrs: &[(String, AttributeValue)]) -> Vec<(&str, AttributeValue)> {
     attrs.iter().map(|(k, v)| (k.as_str(), v.clone())).collect()
 }
 
 /// Copies variable `name` of `file` (values and attributes) into `w`, keeping integers integer.
-pub(crate) fn copy_variable(w: &mut NcWriter, file: &NcFile, name: &str) -> Result<()> {
+pub fn copy_variable(w: &mut NcWriter, file: &NcFile, name: &str) -> Result<()> {
     let dims = file.var_dims(name)?;
     let dim_refs: Vec<&str> = dims.iter().map(String::as_str).collect();
     let values: Vec<f64> = file.read(name)?.data.iter().copied().collect();
@@ -35,7 +35,7 @@ pub(crate) fn copy_variable(w: &mut NcWriter, file: &NcFile, name: &str) -> Resu
 }
 
 /// Copies the global attributes that [`NcWriter::create`] does not set itself.
-pub(crate) fn copy_globals(w: &mut NcWriter, file: &NcFile) -> Result<()> {
+pub fn copy_globals(w: &mut NcWriter, file: &NcFile) -> Result<()> {
     for (k, v) in file.attributes(None)? {
         if !["Conventions", "title", "source", "history"].contains(&k.as_str()) {
             w.global(&k, v)?;
@@ -46,7 +46,7 @@ pub(crate) fn copy_globals(w: &mut NcWriter, file: &NcFile) -> Result<()> {
 
 /// Attributes of the analysis field `<var>_<statistic>` (`mean`, `spread` or `increment`):
 /// the units of `var` in `file` and a long name and comment saying what the field is.
-pub(crate) fn statistic_attrs(file: &NcFile, var: &str, statistic: &str) -> Vec<(&'static str, AttributeValue)> {
+pub fn statistic_attrs(file: &NcFile, var: &str, statistic: &str) -> Vec<(&'static str, AttributeValue)> {
     let long = file.attr_str(Some(var), "long_name").unwrap_or_else(|| var.to_string());
     let mut attrs: Vec<(&str, AttributeValue)> = vec![("long_name", format!("{long} (analysis {statistic})").into())];
     if let Some(u) = file.attr_str(Some(var), "units") {
