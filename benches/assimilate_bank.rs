@@ -24,8 +24,8 @@
 use std::time::Instant;
 
 use contrada::analysis::memory::peak_rss_bytes;
-use contrada::assimilate::fields::{analyse, AnalysisHeader, BankFields, BankVariable, Combination};
-use contrada::assimilate::generator::{effective_sample_size, resample_counts, systematic_resample, weights, Tilting};
+use contrada::assimilate::fields::{AnalysisHeader, BankFields, BankVariable, Combination, analyse};
+use contrada::assimilate::generator::{Tilting, effective_sample_size, resample_counts, systematic_resample, weights};
 use contrada::assimilate::moments::{weighted_moments, weighted_summary};
 use contrada::cf::time::{Calendar, TimeUnits};
 use contrada::config::IoConfig;
@@ -97,7 +97,12 @@ fn main() {
     let vars: Vec<BankVariable<f32>> = VARIABLES
         .iter()
         .enumerate()
-        .map(|(k, name)| BankVariable { name: name.to_string(), dims: vec![("y".into(), SIDE), ("x".into(), SIDE)], values: field(n, k), attrs: vec![("units".into(), "1".into())] })
+        .map(|(k, name)| BankVariable {
+            name: name.to_string(),
+            dims: vec![("y".into(), SIDE), ("x".into(), SIDE)],
+            values: field(n, k),
+            attrs: vec![("units".into(), "1".into())],
+        })
         .collect();
     let axis: Vec<f64> = (0..SIDE).map(|i| i as f64 / SIDE as f64).collect();
     let coords = [("x".to_string(), (axis.clone(), "1".to_string())), ("y".to_string(), (axis, "1".to_string()))].into_iter().collect();

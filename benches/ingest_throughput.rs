@@ -51,15 +51,24 @@ fn write_archive(path: &Path, gb: f64, deflate: i32) -> usize {
     let io = IoConfig { deflate_level: deflate, shuffle: true, institution: String::new() };
     let mut w = NcWriter::create(path, &io, "contrada ingest benchmark archive").unwrap();
     let t: Vec<f64> = (0..times).map(|d| d as f64).collect();
-    w.coord("time", &t, vec![("standard_name", "time".into()), ("units", "days since 1993-01-01".into()), ("calendar", "noleap".into()), ("axis", "T".into())]).unwrap();
+    w.coord("time", &t, vec![("standard_name", "time".into()), ("units", "days since 1993-01-01".into()), ("calendar", "noleap".into()), ("axis", "T".into())])
+        .unwrap();
     let depth: Vec<f64> = (0..DEPTH).map(|k| 5.0 * (1.25f64).powi(k as i32)).collect();
     w.coord("depth", &depth, vec![("units", "m".into()), ("axis", "Z".into()), ("positive", "down".into())]).unwrap();
-    w.coord("lat", &(0..NY).map(|j| 30.0 + j as f64 * 0.05).collect::<Vec<_>>(), vec![("standard_name", "latitude".into()), ("units", "degrees_north".into())]).unwrap();
-    w.coord("lon", &(0..NX).map(|i| -20.0 + i as f64 * 0.05).collect::<Vec<_>>(), vec![("standard_name", "longitude".into()), ("units", "degrees_east".into())]).unwrap();
+    w.coord("lat", &(0..NY).map(|j| 30.0 + j as f64 * 0.05).collect::<Vec<_>>(), vec![("standard_name", "latitude".into()), ("units", "degrees_north".into())])
+        .unwrap();
+    w.coord(
+        "lon",
+        &(0..NX).map(|i| -20.0 + i as f64 * 0.05).collect::<Vec<_>>(),
+        vec![("standard_name", "longitude".into()), ("units", "degrees_east".into())],
+    )
+    .unwrap();
     let attrs = vec![("units", "degC".into()), ("standard_name", "sea_water_potential_temperature".into())];
     w.define::<f32>("thetao", &["time", "depth", "lat", "lon"], &[1, DEPTH, NY, NX], attrs).unwrap();
     // Smooth large-scale patterns whose amplitudes vary in time, plus small-scale noise.
-    let pattern = |k: usize, j: usize, i: usize, m: usize| ((j as f64 * (m + 1) as f64 * 0.013).sin() * (i as f64 * (m + 2) as f64 * 0.011).cos()) * (-(k as f64) / 8.0).exp();
+    let pattern = |k: usize, j: usize, i: usize, m: usize| {
+        ((j as f64 * (m + 1) as f64 * 0.013).sin() * (i as f64 * (m + 2) as f64 * 0.011).cos()) * (-(k as f64) / 8.0).exp()
+    };
     let patterns: Vec<Vec<f32>> = (0..4).map(|m| (0..per_time).map(|e| pattern(e / (NY * NX), (e / NX) % NY, e % NX, m) as f32).collect()).collect();
     let mut rng = StdRng::seed_from_u64(1);
     let mut slab = vec![0f32; per_time];

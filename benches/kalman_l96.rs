@@ -10,8 +10,8 @@
 
 use std::process::Command;
 
-use contrada::kalman::twin::cycling::Lorenz96Twin;
 use contrada::kalman::methods::inflation::Relaxation;
+use contrada::kalman::twin::cycling::Lorenz96Twin;
 use contrada::kalman::{BaselineConfig, Method};
 
 /// (name shared with scripts/dapper_l96.py, method, ensemble size, inflation)

@@ -16,15 +16,15 @@ use std::process::Command;
 use std::time::Instant;
 
 use burn::tensor::Device;
-use contrada::learn::config::{Schedule, TrainConfig};
 use contrada::learn::backend::{self, BackendKind};
+use contrada::learn::config::{Schedule, TrainConfig};
 use contrada::learn::encoders::{EncoderConfig, EncoderKind};
-use contrada::learn::tilting::Tilting;
 use contrada::learn::model::Pairs;
+use contrada::learn::tilting::Tilting;
 use contrada::learn::train::train_split;
 use ndarray::Array2;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use rand_distr::{Distribution, StandardNormal};
 
 const N: usize = 8192;
@@ -97,9 +97,24 @@ fn main() {
     }
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.sh");
     let args = [
-        "--n".to_string(), N.to_string(), "--d-u".into(), D_U.to_string(), "--d-v".into(), D_V.to_string(),
-        "--widths-u".into(), "256".into(), "--widths-v".into(), "256,256".into(), "--n-e".into(), "32".into(),
-        "--batch".into(), BATCH.to_string(), "--epochs".into(), EPOCHS.to_string(), "--threads".into(), threads.to_string(),
+        "--n".to_string(),
+        N.to_string(),
+        "--d-u".into(),
+        D_U.to_string(),
+        "--d-v".into(),
+        D_V.to_string(),
+        "--widths-u".into(),
+        "256".into(),
+        "--widths-v".into(),
+        "256,256".into(),
+        "--n-e".into(),
+        "32".into(),
+        "--batch".into(),
+        BATCH.to_string(),
+        "--epochs".into(),
+        EPOCHS.to_string(),
+        "--threads".into(),
+        threads.to_string(),
     ];
     let output = match Command::new("bash").arg(script).args(&args).output() {
         Ok(o) if o.status.success() => o,
@@ -111,7 +126,12 @@ fn main() {
         return println!("no result line from PyTorch:\n{stdout}");
     };
     let rate = torch["samples_per_s"].as_f64().unwrap_or(f64::NAN);
-    println!("{} ({} threads): {rate:9.0} samples/s (final loss {:.4})", torch["framework"].as_str().unwrap_or("pytorch"), torch["threads"], torch["final_loss"].as_f64().unwrap_or(f64::NAN));
+    println!(
+        "{} ({} threads): {rate:9.0} samples/s (final loss {:.4})",
+        torch["framework"].as_str().unwrap_or("pytorch"),
+        torch["threads"],
+        torch["final_loss"].as_f64().unwrap_or(f64::NAN)
+    );
     for (name, ours) in results {
         println!("ratio contrada {name} / PyTorch CPU: {:.2}", ours / rate);
     }

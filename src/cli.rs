@@ -8,17 +8,17 @@ use clap::{Args, Parser, Subcommand};
 
 use contrada::app::config::Config;
 use contrada::app::runner::{self, RunOptions};
-use contrada::app::standalone::{run_standalone, StandaloneRun};
+use contrada::app::standalone::{StandaloneRun, run_standalone};
 use contrada::assimilate::stage::AssimilateOptions;
-use contrada::cf::inspect::inspect;
 use contrada::cf::NcFile;
+use contrada::cf::inspect::inspect;
 use contrada::config::{BackendChoice, Problems, Resolved};
 use contrada::error::{Error, Result};
 use contrada::evaluate::config::EvaluateOptions;
 use contrada::kalman::stage::options::BaselineOptions;
 use contrada::learn::backend;
 use contrada::learn::stage::TrainOptions;
-use contrada::pipeline::manifest::{read_json, Manifest, RunRecord, MANIFEST, RUN_RECORD};
+use contrada::pipeline::manifest::{MANIFEST, Manifest, RUN_RECORD, RunRecord, read_json};
 use contrada::synth::stage::SynthOptions;
 
 /// contrada: contrastive data assimilation for ocean state estimation, with ensemble Kalman baselines.
@@ -358,12 +358,7 @@ fn run(args: RunArgs) -> Result<()> {
         extra.push(("run.run_dir".to_string(), dir.display().to_string()));
     }
     let resolved = resolve(Some(&args.pipeline), &args.overrides.set, extra)?;
-    let opts = RunOptions {
-        run_dir: runner::default_run_dir(&resolved.config),
-        window,
-        only_stage: args.stage,
-        force: args.force,
-    };
+    let opts = RunOptions { run_dir: runner::default_run_dir(&resolved.config), window, only_stage: args.stage, force: args.force };
     let outcomes = runner::run(&resolved.config, &opts)?;
     let ran = outcomes.iter().filter(|o| o.status == "done").count();
     if ran == 0 {
@@ -384,7 +379,15 @@ fn run(args: RunArgs) -> Result<()> {
 fn synth_flow(args: SynthArgs) -> Result<()> {
     let resolved = resolve(args.config.as_deref(), &args.overrides.set, Vec::new())?;
     let flow = args.options.flow;
-    let run = StandaloneRun { kind: "synth", options: options_table(&args.options)?, inputs: BTreeMap::new(), out: &args.out, window: None, cache_dir: None, resumable: false };
+    let run = StandaloneRun {
+        kind: "synth",
+        options: options_table(&args.options)?,
+        inputs: BTreeMap::new(),
+        out: &args.out,
+        window: None,
+        cache_dir: None,
+        resumable: false,
+    };
     let (summary, files) = run_standalone(&resolved.config, run)?;
     for path in files {
         println!("{}", path.display());
@@ -441,7 +444,8 @@ fn baseline(args: BaselineArgs) -> Result<()> {
     if let Some(s) = args.static_ensemble {
         inputs.insert("static".to_string(), s);
     }
-    let run = StandaloneRun { kind: "baseline", options: options_table(&args.options)?, inputs, out: &args.out, window: None, cache_dir: None, resumable: false };
+    let run =
+        StandaloneRun { kind: "baseline", options: options_table(&args.options)?, inputs, out: &args.out, window: None, cache_dir: None, resumable: false };
     print_summary(&run_standalone(&resolved.config, run)?.0)
 }
 
@@ -514,7 +518,9 @@ fn inspect_file(args: InspectArgs) -> Result<()> {
             file.read_expect(var, &dims)?;
         }
     }
-    if args.strict && let Some(first) = report.problems.first() {
+    if args.strict
+        && let Some(first) = report.problems.first()
+    {
         return Err(Error::input(&args.file, format!("{} CF problem(s); first: {first}", report.problems.len())));
     }
     Ok(())

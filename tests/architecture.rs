@@ -23,7 +23,26 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("assimilate", &["analysis", "cf", "config", "error", "ingest", "learn", "pipeline", "progress"]),
     ("kalman", &["analysis", "cf", "config", "error", "models", "pipeline", "progress"]),
     ("evaluate", &["analysis", "cf", "error", "metrics", "pipeline", "report"]),
-    ("app", &["analysis", "assimilate", "cf", "config", "error", "evaluate", "ingest", "kalman", "learn", "metrics", "models", "pipeline", "progress", "report", "synth"]),
+    (
+        "app",
+        &[
+            "analysis",
+            "assimilate",
+            "cf",
+            "config",
+            "error",
+            "evaluate",
+            "ingest",
+            "kalman",
+            "learn",
+            "metrics",
+            "models",
+            "pipeline",
+            "progress",
+            "report",
+            "synth",
+        ],
+    ),
 ];
 
 /// The stage rooms: their `stage` module is glue only `app` may name.

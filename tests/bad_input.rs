@@ -120,9 +120,5 @@ fn all_missing_variable() {
 fn non_monotonic_time() {
     let dir = tempfile::tempdir().unwrap();
     state_file(dir.path(), "s.nc", &[0.0, 2.0, 1.0], good_time(), false);
-    assert_rejected(
-        dir.path(),
-        &["inspect", "--strict", "s.nc"],
-        &["s.nc", "variable `time`", "not strictly increasing", "2026-01-02", "2026-01-03"],
-    );
+    assert_rejected(dir.path(), &["inspect", "--strict", "s.nc"], &["s.nc", "variable `time`", "not strictly increasing", "2026-01-02", "2026-01-03"]);
 }

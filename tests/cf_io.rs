@@ -4,7 +4,7 @@
 use crate::common;
 
 use common::{contrada, fixture, stdout};
-use contrada::cf::dsg::{read_trajectories, unit_name, DsgNames, Layout, Trajectory};
+use contrada::cf::dsg::{DsgNames, Layout, Trajectory, read_trajectories, unit_name};
 use contrada::cf::{NcFile, NcWriter};
 use contrada::config::IoConfig;
 use serde_json::Value;
@@ -19,12 +19,7 @@ fn inspect_decodes_a_noleap_time_range() {
     let out = contrada(&["inspect", &fixture("noleap_sst.nc")]);
     assert!(out.status.success(), "{out:?}");
     let text = stdout(&out);
-    let line = format!(
-        "time time: {} .. {} ({} values, calendar noleap)",
-        exp["first"].as_str().unwrap(),
-        exp["last"].as_str().unwrap(),
-        exp["count"]
-    );
+    let line = format!("time time: {} .. {} ({} values, calendar noleap)", exp["first"].as_str().unwrap(), exp["last"].as_str().unwrap(), exp["count"]);
     assert!(text.contains(&line), "expected `{line}` in:\n{text}");
     assert!(text.contains("CF problems: none found"), "{text}");
 }
@@ -89,7 +84,8 @@ fn indexed_ragged_layout_gives_the_same_tracks() {
     w.var_i32("traj_index", &["obs"], &index, vec![("instance_dimension", "trajectory".into())]).unwrap();
     let u = &ragged.time_units;
     let units = format!("{} since {}", unit_name(u.unit_seconds), u.epoch);
-    w.var_f64("time", &["obs"], &pick(|t| &t.time), vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into())]).unwrap();
+    w.var_f64("time", &["obs"], &pick(|t| &t.time), vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into())])
+        .unwrap();
     w.var_f64("lon", &["obs"], &pick(|t| &t.x), vec![("standard_name", "longitude".into())]).unwrap();
     w.var_f64("lat", &["obs"], &pick(|t| &t.y), vec![("standard_name", "latitude".into())]).unwrap();
     w.finish().unwrap();

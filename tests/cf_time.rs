@@ -13,10 +13,7 @@ struct Case {
 }
 
 fn cases() -> Vec<Case> {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/cftime_decoded.json"
-    );
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/cftime_decoded.json");
     let text = std::fs::read_to_string(path).expect("read the cftime fixture");
     serde_json::from_str(&text).expect("parse the cftime fixture")
 }
@@ -47,10 +44,7 @@ fn fixture_covers_every_calendar() {
     let cases = cases();
     assert!(cases.len() >= 60, "only {} cases", cases.len());
     for cal in Calendar::ALL {
-        let n = cases
-            .iter()
-            .filter(|c| c.calendar.parse::<Calendar>() == Ok(cal))
-            .count();
+        let n = cases.iter().filter(|c| c.calendar.parse::<Calendar>() == Ok(cal)).count();
         assert!(n >= 10, "{} has only {n} cases", cal.name());
     }
 }
@@ -74,18 +68,10 @@ fn decode_matches_cftime() {
         // because cftime rounds value * unit in f64 and can land a few microseconds to the other
         // side of a minute boundary for values near 1e11 s (this module is exact there).
         if seconds_between(cal, &want, &got).abs() >= 1e-3 {
-            failures.push(format!(
-                "{} ({}) value {}: got {got}, cftime {}",
-                case.units, case.calendar, case.value, case.expected
-            ));
+            failures.push(format!("{} ({}) value {}: got {got}, cftime {}", case.units, case.calendar, case.value, case.expected));
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
 #[test]
@@ -109,12 +95,6 @@ fn encode_inverts_decode() {
         // 1e-6 relative, plus the half microsecond to which decode rounds (as cftime does), which
         // matters only for sub-second units.
         let tolerance = 1e-6 * case.value.abs().max(1.0) + 0.5e-6 / units.unit_seconds;
-        assert!(
-            (back - case.value).abs() <= tolerance,
-            "{} ({}): {} decoded and encoded to {back}",
-            case.units,
-            case.calendar,
-            case.value
-        );
+        assert!((back - case.value).abs() <= tolerance, "{} ({}): {} decoded and encoded to {back}", case.units, case.calendar, case.value);
     }
 }

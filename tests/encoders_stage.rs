@@ -10,8 +10,8 @@ use common::{contrada_in, stderr};
 use contrada::cf::NcWriter;
 use contrada::config::IoConfig;
 use contrada::ingest::dataset::Dataset;
-use contrada::learn::encoders::Encoder;
 use contrada::learn::artifact::ModelMeta;
+use contrada::learn::encoders::Encoder;
 use contrada::learn::train::codes;
 use ndarray::{Array2, Axis};
 use netcdf::AttributeValue;
@@ -32,7 +32,8 @@ fn files(dir: &Path) {
     let mut rng = StdRng::seed_from_u64(21);
     let time = |w: &mut NcWriter| {
         let days: Vec<f64> = (0..DAYS).map(|d| d as f64).collect();
-        let attrs: Vec<(&str, AttributeValue)> = vec![("standard_name", "time".into()), ("units", "days since 2020-01-01".into()), ("calendar", "standard".into()), ("axis", "T".into())];
+        let attrs: Vec<(&str, AttributeValue)> =
+            vec![("standard_name", "time".into()), ("units", "days since 2020-01-01".into()), ("calendar", "standard".into()), ("axis", "T".into())];
         w.coord("time", &days, attrs).unwrap();
         w.coord("y", &(0..NY).map(|v| v as f64).collect::<Vec<_>>(), vec![("units", "degrees_north".into()), ("standard_name", "latitude".into())]).unwrap();
         w.coord("x", &(0..NX).map(|v| v as f64).collect::<Vec<_>>(), vec![("units", "degrees_east".into()), ("standard_name", "longitude".into())]).unwrap();

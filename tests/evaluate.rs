@@ -102,10 +102,8 @@ fn write_perfect(path: &Path, method: &str, n: usize, vars: &[&str]) {
 fn write_noisy(path: &Path, method: &str, n: usize, sd: f64, seed: u64) {
     let (x, y) = sample_grid();
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
-    let fields: Vec<(&str, Vec<f64>)> = VARS
-        .iter()
-        .map(|v| (*v, read(&truth_path(), v).repeat(n).into_iter().map(|t| t + sd * rng.sample::<f64, _>(StandardNormal)).collect()))
-        .collect();
+    let fields: Vec<(&str, Vec<f64>)> =
+        VARS.iter().map(|v| (*v, read(&truth_path(), v).repeat(n).into_iter().map(|t| t + sd * rng.sample::<f64, _>(StandardNormal)).collect())).collect();
     write_analysis(path, method, Some((TODAY_UNITS, 0.0)), (&x, &y), n, &fields);
 }
 
@@ -174,8 +172,13 @@ fn pipeline_scores_every_method_and_writes_a_readable_report() {
     let d = dir.path();
     write_perfect(&d.join("analysis_perfect.nc"), "reweight", 4, &VARS);
     write_noisy(&d.join("analysis_noisy.nc"), "etkf", 8, 0.05, 1);
-    std::fs::write(d.join("diagnostics_perfect.json"), r#"{"method": "reweight", "members": 4, "wall_time_s": 1.5, "peak_rss_bytes": 104857600, "ess": 3.25}"#).unwrap();
-    std::fs::write(d.join("metrics.csv"), "epoch,train_loss,val_loss,r1_u2v,r5_u2v,r1_v2u,r5_v2u\n0,4.1,4.2,0.05,0.2,0.04,0.19\n1,3.0,3.3,0.2,0.5,0.18,0.45\n2,2.2,2.8,0.35,0.7,0.3,0.66\n").unwrap();
+    std::fs::write(d.join("diagnostics_perfect.json"), r#"{"method": "reweight", "members": 4, "wall_time_s": 1.5, "peak_rss_bytes": 104857600, "ess": 3.25}"#)
+        .unwrap();
+    std::fs::write(
+        d.join("metrics.csv"),
+        "epoch,train_loss,val_loss,r1_u2v,r5_u2v,r1_v2u,r5_v2u\n0,4.1,4.2,0.05,0.2,0.04,0.19\n1,3.0,3.3,0.2,0.5,0.18,0.45\n2,2.2,2.8,0.35,0.7,0.3,0.66\n",
+    )
+    .unwrap();
     std::fs::write(d.join("recall.json"), r#"{"r1_u2v": 0.31, "r5_u2v": 0.72, "r1_v2u": 0.29, "r5_v2u": 0.69, "n": 512}"#).unwrap();
     let pipeline = format!(
         r#"
@@ -313,7 +316,10 @@ fn calibrated_ensemble_is_flat_with_unit_spread_skill_and_a_narrow_one_is_not() 
     write_truth(&dir.path().join("truth.nc"), (&x, &y), &[12.0, 36.0, 60.0], &truths);
     write_analysis(&dir.path().join("analysis_calibrated.nc"), "enkf", Some(("days since 2026-01-01", 1.5)), (&x, &y), n, &members);
     write_analysis(&dir.path().join("analysis_narrow.nc"), "enkf", Some(("hours since 2026-01-02 12:00", 0.0)), (&x, &y), n, &narrow);
-    let out = contrada_in(dir.path(), &["evaluate", "--out", "out", "--truth", "truth.nc", "--analysis", "analysis_calibrated.nc", "--analysis", "narrow=analysis_narrow.nc"]);
+    let out = contrada_in(
+        dir.path(),
+        &["evaluate", "--out", "out", "--truth", "truth.nc", "--analysis", "analysis_calibrated.nc", "--analysis", "narrow=analysis_narrow.nc"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
     let scores = json(&dir.path().join("out/scores.json"));
     assert_eq!(scores["truth"]["index"], 1, "{}", scores["truth"]);
@@ -348,7 +354,7 @@ fn calibrated_ensemble_is_flat_with_unit_spread_skill_and_a_narrow_one_is_not() 
 
 #[test]
 fn near_observation_scores_take_the_grid_points_near_the_tracks_across_the_periodic_edge() {
-    use contrada::cf::dsg::{write_ragged, Layout, Trajectory, TrajectorySet};
+    use contrada::cf::dsg::{Layout, Trajectory, TrajectorySet, write_ragged};
     use contrada::cf::time::{Calendar, TimeUnits};
     let dir = tempfile::tempdir().unwrap();
     // A 4 x 4 grid on the periodic unit square; the analysis is exact at (x 0, y 0.25) and at
@@ -374,7 +380,8 @@ fn near_observation_scores_take_the_grid_points_near_the_tracks_across_the_perio
         w.finish().unwrap();
     }
     let run = |extra: &[&str]| {
-        let mut args = vec!["evaluate", "--out", "out", "--truth", "truth.nc", "--analysis", "analysis_a.nc", "--observations", "tracks.nc", "--near-observations", "0.1"];
+        let mut args =
+            vec!["evaluate", "--out", "out", "--truth", "truth.nc", "--analysis", "analysis_a.nc", "--observations", "tracks.nc", "--near-observations", "0.1"];
         args.extend(extra);
         let out = contrada_in(dir.path(), &args);
         assert!(out.status.success(), "{}", stderr(&out));
@@ -427,7 +434,8 @@ fn bad_inputs_exit_2_naming_the_file_and_variable_and_write_nothing() {
         ("{}", format!("{{ truth = \"{truth}\", forecast = \"{truth}\" }}"), "inputs.forecast"),
         ("{ truth_time = \"yesterday\" }", format!("{{ truth = \"{truth}\", bank = \"{truth}\" }}"), "options.truth_time"),
     ] {
-        std::fs::write(d.join("q.toml"), format!("[[pipeline.stages]]\nname = \"eval\"\nkind = \"evaluate\"\noptions = {options}\ninputs = {inputs}\n")).unwrap();
+        std::fs::write(d.join("q.toml"), format!("[[pipeline.stages]]\nname = \"eval\"\nkind = \"evaluate\"\noptions = {options}\ninputs = {inputs}\n"))
+            .unwrap();
         let out = contrada_in(d, &["run", "q.toml", "--run-dir", "runs/q"]);
         assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
         assert!(stderr(&out).contains(says), "{says}: {}", stderr(&out));

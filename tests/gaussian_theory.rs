@@ -22,13 +22,13 @@
 //! 0.3%, inner + joint 2.6%, rank 2 5.8%; wgpu (lavapipe) l2 at N = 256: 2.0% / 0.5%, and the
 //! wgpu encoders equal the CPU ones to 2e-7.
 
+use burn::tensor::Device;
 use contrada::learn::config::{Schedule, TrainConfig};
 use contrada::learn::encoders::{Encoder, EncoderConfig, EncoderKind};
 use contrada::learn::loss::LossKind;
-use contrada::learn::tilting::Tilting;
 use contrada::learn::model::{ContrastiveModel, Pairs};
+use contrada::learn::tilting::Tilting;
 use contrada::learn::train::train_split;
-use burn::tensor::Device;
 use ndarray::{Array1, Array2, s};
 use ndarray_linalg::{Cholesky, Eigh, Inverse, SVD, UPLO};
 use rand::SeedableRng;
@@ -136,8 +136,12 @@ fn fit(sample: &Sample, tilting: Tilting, loss: LossKind, lambdas: (f64, f64), n
     let pairs = Pairs { u: sample.u.view(), v: sample.v.view(), source: std::path::Path::new("gaussian sample") };
     let start = std::time::Instant::now();
     let trained = train_split(&config, pairs, None, device, 7).unwrap();
-    eprintln!("{tilting:?}/{loss:?}{lambdas:?} n_e={n_e} N={}: {steps} steps in {:.1} s, final loss {:.5}",
-        sample.u.nrows(), start.elapsed().as_secs_f64(), trained.history.last().unwrap().train_loss);
+    eprintln!(
+        "{tilting:?}/{loss:?}{lambdas:?} n_e={n_e} N={}: {steps} steps in {:.1} s, final loss {:.5}",
+        sample.u.nrows(),
+        start.elapsed().as_secs_f64(),
+        trained.history.last().unwrap().train_loss
+    );
     linear_maps(&trained.model)
 }
 

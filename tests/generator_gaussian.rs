@@ -2,8 +2,10 @@
 //! encoders set to the closed-form optimum and a large bank drawn from the marginal of `u`.
 //! Tolerances are stated from the bank's effective sample size.
 
-use contrada::assimilate::generator::{effective_sample_size, ensemble_transform, retrieve, systematic_resample, weighted_covariance, weighted_mean, weights, Tilting};
-use ndarray::{array, s, Array1, Array2, Axis};
+use contrada::assimilate::generator::{
+    Tilting, effective_sample_size, ensemble_transform, retrieve, systematic_resample, weighted_covariance, weighted_mean, weights,
+};
+use ndarray::{Array1, Array2, Axis, array, s};
 use ndarray_linalg::{Cholesky, Eigh, Inverse, UPLO};
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;

@@ -7,9 +7,9 @@ use crate::common;
 use std::path::{Path, PathBuf};
 
 use common::{contrada_in, stderr};
-use contrada::cf::dsg::{write_ragged, Layout, Trajectory, TrajectorySet};
-use contrada::cf::time::{Calendar, TimeUnits};
 use contrada::cf::NcWriter;
+use contrada::cf::dsg::{Layout, Trajectory, TrajectorySet, write_ragged};
+use contrada::cf::time::{Calendar, TimeUnits};
 use contrada::config::IoConfig;
 use contrada::ingest::dataset::Dataset;
 use contrada::ingest::split::Split;
@@ -78,7 +78,8 @@ fn lagrangian(dir: &Path, samples: usize, split_at: usize) -> Lagrangian {
             w.coord("time", &times[range.clone()], time_attrs(units, "standard")).unwrap();
             w.dim("coef_index", 98).unwrap();
             let flat: Vec<f64> = coef[range].iter().flatten().copied().collect();
-            w.var_f64("coef", &["time", "coef_index"], &flat, vec![("units", "1".into()), ("long_name", "streamfunction Fourier coefficients".into())]).unwrap();
+            w.var_f64("coef", &["time", "coef_index"], &flat, vec![("units", "1".into()), ("long_name", "streamfunction Fourier coefficients".into())])
+                .unwrap();
         });
     }
     let mut tracks = Vec::new();
@@ -241,7 +242,13 @@ fn ocean_files(dir: &Path) {
             }
             for p in 0..12 {
                 // Day 4 has an impossible sea level at one point: outside the configured limits.
-                ssh.push(if is_land(p / 4, p % 4) { f64::NAN } else if d == 4 && p == 6 { 99.0 } else { 0.1 * d as f64 - 0.01 * p as f64 });
+                ssh.push(if is_land(p / 4, p % 4) {
+                    f64::NAN
+                } else if d == 4 && p == 6 {
+                    99.0
+                } else {
+                    0.1 * d as f64 - 0.01 * p as f64
+                });
             }
         }
         w.var_f64("temp", &["time", "depth", "y", "x"], &temp, vec![("units", "degC".into()), ("standard_name", "sea_water_temperature".into())]).unwrap();
@@ -677,7 +684,8 @@ fn pipeline_stage_expands_patterns_and_records_every_file() {
     assert_eq!(d.state.nrows(), 12);
     // The state rows are a stage output of their own, beside dataset.nc: 12 rows of 98 f64 between
     // the 64-byte header and the 16-byte checksum trailer, hashed in the manifest like the others.
-    let outputs: Vec<(&str, u64)> = manifest["outputs"].as_array().unwrap().iter().map(|o| (o["name"].as_str().unwrap(), o["bytes"].as_u64().unwrap())).collect();
+    let outputs: Vec<(&str, u64)> =
+        manifest["outputs"].as_array().unwrap().iter().map(|o| (o["name"].as_str().unwrap(), o["bytes"].as_u64().unwrap())).collect();
     let names: Vec<&str> = outputs.iter().map(|o| o.0).collect();
     assert_eq!(names, vec!["dataset.nc", "dataset.states.bin", "qc.json"]);
     assert_eq!(outputs[1].1, 64 + 12 * 98 * 8 + 16, "precision = f64");
@@ -753,7 +761,14 @@ points = 100
     let psi = states.read_values("psi").unwrap();
     let tracks = contrada::cf::NcFile::open(dir.join("syn/lagrangian_drifters.nc")).unwrap();
     let [rows, x, y, sample, drifter] = ["rowSize", "x", "y", "sample_index", "drifter"].map(|v| tracks.read_values(v).unwrap());
-    let starts: Vec<usize> = rows.iter().scan(0, |acc, &n| { let s = *acc; *acc += n as usize; Some(s) }).collect();
+    let starts: Vec<usize> = rows
+        .iter()
+        .scan(0, |acc, &n| {
+            let s = *acc;
+            *acc += n as usize;
+            Some(s)
+        })
+        .collect();
     for i in 0..12 {
         let t = d.source[i].1;
         assert_eq!(d.state.row(i).slice(ndarray::s![..98]).to_vec(), coef[t * 98..(t + 1) * 98].to_vec(), "sample {i}");

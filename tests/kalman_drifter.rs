@@ -6,12 +6,12 @@
 
 use std::path::{Path, PathBuf};
 
-use contrada::cf::dsg::{write_ragged, Layout, Trajectory, TrajectorySet};
+use contrada::cf::dsg::{Layout, Trajectory, TrajectorySet, write_ragged};
 use contrada::cf::{NcFile, NcWriter};
 use contrada::config::IoConfig;
-use contrada::kalman::io::drifter_file::{load, DrifterSpec};
-use contrada::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
+use contrada::kalman::io::drifter_file::{DrifterSpec, load};
 use contrada::kalman::io::flow_ensemble::FlowEnsemble;
+use contrada::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
 use contrada::kalman::obs::obs_operator::ObsOperator;
 
 use crate::common::{contrada, stderr};
@@ -130,7 +130,8 @@ fn baselines_with_drifters_beat_the_prior_mean() {
     let out = contrada(&["run", pipeline(dir.path()).to_str().unwrap(), "--run-dir", run_dir.to_str().unwrap()]);
     assert!(out.status.success(), "{}", stderr(&out));
     let scores = json(&run_dir.join("evaluate/all/scores.json"));
-    let method = |name: &str| scores["methods"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name} in {scores}")).clone();
+    let method =
+        |name: &str| scores["methods"].as_array().unwrap().iter().find(|m| m["name"] == name).unwrap_or_else(|| panic!("no {name} in {scores}")).clone();
     let truth = NcFile::open(sample("today", "lagrangian_states.nc")).unwrap();
     for m in METHODS {
         let analysis = NcFile::open(run_dir.join(m).join(format!("analysis_{m}.nc"))).unwrap();
@@ -166,7 +167,8 @@ fn baselines_with_drifters_beat_the_prior_mean() {
 fn write_drifters(path: &Path, stretch: f64, time_unit_days: Option<f64>) {
     let today = NcFile::open(sample("today", "lagrangian_drifters.nc")).unwrap();
     let set = contrada::cf::dsg::read_trajectories(&today, &Default::default()).unwrap();
-    let trajectories: Vec<Trajectory> = set.trajectories.iter().map(|t| Trajectory { time: t.time.iter().map(|v| v * stretch).collect(), ..t.clone() }).collect();
+    let trajectories: Vec<Trajectory> =
+        set.trajectories.iter().map(|t| Trajectory { time: t.time.iter().map(|v| v * stretch).collect(), ..t.clone() }).collect();
     let set = TrajectorySet { trajectories, layout: Layout::ContiguousRagged, ..set };
     let mut w = NcWriter::create(path, &IoConfig::default(), "test drifters").unwrap();
     w.global("duration", 0.1).unwrap();
@@ -189,7 +191,8 @@ fn write_states(path: &Path, keep: &[&str]) {
         }
     }
     let n = 8;
-    w.coord("time", &(0..n).map(|i| i as f64).collect::<Vec<_>>(), vec![("units", "days since 2014-01-01 12:00:00".into()), ("standard_name", "time".into())]).unwrap();
+    w.coord("time", &(0..n).map(|i| i as f64).collect::<Vec<_>>(), vec![("units", "days since 2014-01-01 12:00:00".into()), ("standard_name", "time".into())])
+        .unwrap();
     w.dim("mode", 49).unwrap();
     w.dim("coef_index", 98).unwrap();
     for var in keep {
@@ -227,7 +230,21 @@ fn bad_drifter_inputs_are_clear_errors() {
     ];
     for (k, (prior, obs, extra, wanted)) in cases.iter().enumerate() {
         let out_dir = p(&format!("out{k}"));
-        let mut args = vec!["baseline", "--obs-operator", "drifters", "--method", "etkf", "--obs-error-std", "0.01", "--prior", prior, "--observations", obs, "--out", &out_dir];
+        let mut args = vec![
+            "baseline",
+            "--obs-operator",
+            "drifters",
+            "--method",
+            "etkf",
+            "--obs-error-std",
+            "0.01",
+            "--prior",
+            prior,
+            "--observations",
+            obs,
+            "--out",
+            &out_dir,
+        ];
         args.extend(extra);
         let out = contrada(&args);
         let err = stderr(&out);
@@ -238,7 +255,19 @@ fn bad_drifter_inputs_are_clear_errors() {
         assert!(!Path::new(&out_dir).exists(), "case {k}: partial output");
     }
     // The same files, consistent: a run succeeds (so the errors above are about what they say).
-    let out = contrada(&["baseline", "--obs-operator", "drifters", "--obs-error-std", "0.01", "--prior", &p("fine.nc"), "--observations", &p("good.nc"), "--out", &p("ok")]);
+    let out = contrada(&[
+        "baseline",
+        "--obs-operator",
+        "drifters",
+        "--obs-error-std",
+        "0.01",
+        "--prior",
+        &p("fine.nc"),
+        "--observations",
+        &p("good.nc"),
+        "--out",
+        &p("ok"),
+    ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("ok/analysis_etkf.nc").is_file());
 }

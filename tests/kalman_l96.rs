@@ -14,8 +14,8 @@
 //! inflation, a sign error in the mean update, no localisation taper) fail by a wide margin:
 //! BENCHMARKS.md lists what each gave.
 
-use contrada::kalman::twin::cycling::{Lorenz96Twin, TwinScores};
 use contrada::kalman::methods::inflation::Relaxation;
+use contrada::kalman::twin::cycling::{Lorenz96Twin, TwinScores};
 use contrada::kalman::{BaselineConfig, Method};
 
 const TOLERANCE: f64 = 0.015;

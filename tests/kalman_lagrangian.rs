@@ -104,7 +104,13 @@ fn stochastic_enkf_tracks_the_flow() {
         let s = twin.run(&config(Method::Enkf, 1.06)).unwrap();
         report(&format!("EnKF N=120 inflation 1.06 seed {seed}"), &s);
         let f = &s.filter;
-        assert!(f.rmse_a < f.rmse_f && f.rmse_a < 0.5 * s.climatology, "seed {seed}: analysis {:.4}, forecast {:.4}, climatology {:.4}", f.rmse_a, f.rmse_f, s.climatology);
+        assert!(
+            f.rmse_a < f.rmse_f && f.rmse_a < 0.5 * s.climatology,
+            "seed {seed}: analysis {:.4}, forecast {:.4}, climatology {:.4}",
+            f.rmse_a,
+            f.rmse_f,
+            s.climatology
+        );
         skill.push(f.rmse_a / s.climatology);
         ratio.push(f.spread_a / f.rmse_a);
         consistency.push(f.innovation.consistency());
@@ -119,4 +125,3 @@ fn stochastic_enkf_tracks_the_flow() {
     assert!((0.7..1.8).contains(&ratio), "median spread / RMSE {ratio:.3}; expected 0.7..1.8");
     assert!((0.85..1.15).contains(&consistency), "median innovation consistency {consistency:.3}; expected 0.85..1.15");
 }
-

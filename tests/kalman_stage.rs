@@ -165,7 +165,8 @@ fn baseline_stage_matches_the_kalman_update() {
             assert!((s.data[[0, j]] - cov[(k, k)].sqrt()).abs() < 1e-12);
         }
         assert_eq!(fields.read("x").unwrap().data.len(), N_X);
-        let diagnostics: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(run_dir.join(stage).join(format!("diagnostics_{stage}.json"))).unwrap()).unwrap();
+        let diagnostics: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(run_dir.join(stage).join(format!("diagnostics_{stage}.json"))).unwrap()).unwrap();
         assert_eq!(diagnostics["method"], stage);
         assert!(diagnostics["wall_time_s"].as_f64().unwrap() > 0.0);
     }
@@ -213,9 +214,25 @@ fn baseline_command_writes_the_same_analysis() {
     write_inputs(dir.path());
     let (prior, obs, out) = (dir.path().join("prior.nc"), dir.path().join("obs.nc"), dir.path().join("out"));
     let base = [
-        "baseline", "--prior", prior.to_str().unwrap(), "--observations", obs.to_str().unwrap(), "--out", out.to_str().unwrap(),
-        "--variable", "psi", "--obs-variable", "psi_obs", "--obs-time-index", "1", "--geometry", "periodic", "--method", "letkf",
-        "--set", "baseline.localization_radius=1e6",
+        "baseline",
+        "--prior",
+        prior.to_str().unwrap(),
+        "--observations",
+        obs.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--variable",
+        "psi",
+        "--obs-variable",
+        "psi_obs",
+        "--obs-time-index",
+        "1",
+        "--geometry",
+        "periodic",
+        "--method",
+        "letkf",
+        "--set",
+        "baseline.localization_radius=1e6",
     ];
     // A missing error standard deviation is a usage error naming the flag, with nothing written.
     let missing = contrada(&base);

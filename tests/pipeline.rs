@@ -122,11 +122,8 @@ fn a_killed_run_resumes_with_the_same_outputs() {
 #[test]
 fn bad_pipeline_inputs_exit_2_and_write_nothing() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("bad.toml"),
-        "[[pipeline.stages]]\nname = \"a\"\nkind = \"synth\"\noptions = { flow = \"lorenz96\", sampels = 3 }\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[[pipeline.stages]]\nname = \"a\"\nkind = \"synth\"\noptions = { flow = \"lorenz96\", sampels = 3 }\n")
+        .unwrap();
     let out = contrada_in(dir.path(), &["run", "bad.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("sampels"), "{}", stderr(&out));

@@ -73,11 +73,8 @@ fn assert_same_contents(committed: &Path, fresh: &Path) {
 #[test]
 fn cheap_sets_regenerate_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
-    let sets = [
-        ("gaussian", vec!["gaussian.nc"]),
-        ("lorenz96", vec!["lorenz96.nc"]),
-        ("lagrangian/today", vec!["lagrangian_states.nc", "lagrangian_drifters.nc"]),
-    ];
+    let sets =
+        [("gaussian", vec!["gaussian.nc"]), ("lorenz96", vec!["lorenz96.nc"]), ("lagrangian/today", vec!["lagrangian_states.nc", "lagrangian_drifters.nc"])];
     for (set, files) in sets {
         let out = tmp.path().join(set.replace('/', "_"));
         regenerate(set, &out);

@@ -3,8 +3,8 @@
 
 use std::process::{Command, Output};
 
-use contrada::cf::dsg::{read_trajectories, DsgNames};
 use contrada::cf::NcFile;
+use contrada::cf::dsg::{DsgNames, read_trajectories};
 
 fn contrada(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_contrada")).args(args).output().expect("run contrada")

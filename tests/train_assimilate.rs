@@ -62,7 +62,8 @@ fn train_then_assimilate_the_sample_window() {
     let cache = run.join(".cache/bank_codes");
     let entries: Vec<_> = std::fs::read_dir(&cache).unwrap().map(|e| e.unwrap().path()).collect();
     assert_eq!(entries.len(), 1, "one cache entry: {entries:?}");
-    let diag = |m: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(window.join(format!("diagnostics_{m}.json"))).unwrap()).unwrap() };
+    let diag =
+        |m: &str| -> serde_json::Value { serde_json::from_str(&std::fs::read_to_string(window.join(format!("diagnostics_{m}.json"))).unwrap()).unwrap() };
     assert_eq!(diag("reweight")["bank_codes_cache"], "miss");
     let analyses = || -> Vec<ndarray::ArrayD<f64>> {
         ["reweight", "retrieve", "transform"]
@@ -74,7 +75,8 @@ fn train_then_assimilate_the_sample_window() {
             .collect()
     };
     let fresh = analyses();
-    let force = ["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu", "--stage", "assimilate", "--force"];
+    let force =
+        ["run", "p.toml", "--run-dir", "run", "--window", "2026-11-28", "--set", "train.epochs=12", "--backend", "cpu", "--stage", "assimilate", "--force"];
     let hit = common::contrada_logging(dir.path(), &force, "info");
     assert!(hit.status.success(), "{}", stderr(&hit));
     assert!(stderr(&hit).contains("bank codes: reusing the cache"), "{}", stderr(&hit));
@@ -114,7 +116,8 @@ fn train_then_assimilate_the_sample_window() {
         assert!(out.status.success(), "{}", stderr(&out));
         serde_json::from_str::<serde_json::Value>(&common::stdout(&out)).expect("a JSON summary on stdout")
     };
-    let summary = cli(&["train", "--dataset", "run/ingest-train/dataset.nc", "--config", "p.toml", "--set", "train.epochs=12", "--backend", "cpu", "--out", "cli/train"]);
+    let summary =
+        cli(&["train", "--dataset", "run/ingest-train/dataset.nc", "--config", "p.toml", "--set", "train.epochs=12", "--backend", "cpu", "--out", "cli/train"]);
     assert_eq!(summary["epochs"], 12);
     for file in ["model.json", "recall.json"] {
         let read = |d: &str| std::fs::read_to_string(dir.path().join(d).join(file)).unwrap();
@@ -123,7 +126,20 @@ fn train_then_assimilate_the_sample_window() {
     assert!(!dir.path().join("cli/.train.checkpoint").exists(), "checkpoints go once the outputs are published");
     let assimilate = |out: &'static str, extra: &[&str]| {
         let args = ["assimilate", "--model", "cli/train/model.json", "--bank", "run/ingest-bank/dataset.nc", "--observations", "run/ingest-today/dataset.nc"];
-        let more = ["--window", "2026-11-28", "--methods", "reweight,retrieve,transform", "--variables", "coef,psi,u,v", "--config", "p.toml", "--backend", "cpu", "--out", out];
+        let more = [
+            "--window",
+            "2026-11-28",
+            "--methods",
+            "reweight,retrieve,transform",
+            "--variables",
+            "coef,psi,u,v",
+            "--config",
+            "p.toml",
+            "--backend",
+            "cpu",
+            "--out",
+            out,
+        ];
         contrada_in(dir.path(), &[&args[..], &more[..], extra].concat())
     };
     let done = assimilate("cli/assimilate", &[]);

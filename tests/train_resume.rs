@@ -134,7 +134,8 @@ fn a_training_killed_mid_run_resumes_to_the_same_model() {
     assert!(summary["resumed_after_epoch"].as_u64().is_some_and(|e| e >= 2), "{summary}");
     assert!(!checkpoints.exists(), "checkpoints go once the outputs are published");
     for file in ["recall.json", "model.json"] {
-        let (a, b) = (std::fs::read_to_string(dir.path().join("cli/model").join(file)).unwrap(), std::fs::read_to_string(clean_run.join("train").join(file)).unwrap());
+        let (a, b) =
+            (std::fs::read_to_string(dir.path().join("cli/model").join(file)).unwrap(), std::fs::read_to_string(clean_run.join("train").join(file)).unwrap());
         assert_eq!(a, b, "{file}");
     }
 

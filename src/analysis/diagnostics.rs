@@ -99,14 +99,19 @@ impl Diagnostics {
     /// numbers where present.
     pub fn read(path: &Path) -> Result<Diagnostics> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let raw: Value = serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not valid JSON: {e}; expected the diagnostics object a method writes")))?;
+        let raw: Value =
+            serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not valid JSON: {e}; expected the diagnostics object a method writes")))?;
         let Value::Object(mut details) = raw else {
             return Err(Error::input(path, "expected a JSON object such as {\"method\": \"etkf\", \"wall_time_s\": 1.2}"));
         };
         let mut number = |key: &str| -> Result<Option<f64>> {
             match details.remove(key) {
                 None | Some(Value::Null) => Ok(None),
-                Some(v) => v.as_f64().filter(|x| x.is_finite() && *x >= 0.0).map(Some).ok_or_else(|| Error::input(path, format!("`{key}` is {v}; expected a non-negative number"))),
+                Some(v) => v
+                    .as_f64()
+                    .filter(|x| x.is_finite() && *x >= 0.0)
+                    .map(Some)
+                    .ok_or_else(|| Error::input(path, format!("`{key}` is {v}; expected a non-negative number"))),
             }
         };
         let (wall_time_s, peak_rss_bytes, ess) = (number("wall_time_s")?, number("peak_rss_bytes")?, number("ess")?);

@@ -35,7 +35,9 @@ pub struct Config {
 
 impl Layered for Config {
     fn loaded_from(&mut self, pipeline: Option<&Path>) {
-        if self.pipeline.name.is_empty() && let Some(stem) = pipeline.and_then(|p| p.file_stem()) {
+        if self.pipeline.name.is_empty()
+            && let Some(stem) = pipeline.and_then(|p| p.file_stem())
+        {
             self.pipeline.name = stem.to_string_lossy().into_owned();
         }
     }
@@ -71,10 +73,7 @@ impl Config {
     /// declares them receives. A key the configuration does not have is left out.
     pub fn sections(&self, keys: &[&str]) -> Result<Sections> {
         let all = serde_json::to_value(self).map_err(|e| crate::Error::Other(e.to_string()))?;
-        Ok(keys
-            .iter()
-            .filter_map(|key| key.split('.').try_fold(&all, |v, part| v.get(part)).map(|v| (key.to_string(), v.clone())))
-            .collect())
+        Ok(keys.iter().filter_map(|key| key.split('.').try_fold(&all, |v, part| v.get(part)).map(|v| (key.to_string(), v.clone()))).collect())
     }
 }
 
@@ -137,7 +136,8 @@ mod tests {
     #[test]
     fn command_line_values_may_be_lists_numbers_or_bare_strings() {
         let set = |pairs: &[(&str, &str)]| pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Vec<_>>();
-        let r = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0, 2.5]"), ("run.seed", "7"), ("run.backend", "cpu"), ("io.deflate_level", "3")])).unwrap();
+        let r = load(None, HashMap::new(), &set(&[("ingest.qc.domain_x", "[0, 2.5]"), ("run.seed", "7"), ("run.backend", "cpu"), ("io.deflate_level", "3")]))
+            .unwrap();
         assert_eq!(r.config.ingest.qc.domain_x, vec![0.0, 2.5]);
         assert_eq!((r.config.run.seed, r.config.io.deflate_level), (7, 3));
         assert_eq!(r.layers.origin("ingest.qc.domain_x"), "command line");
@@ -159,10 +159,7 @@ mod tests {
         let p = pipeline_file(dir.path(), "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\n");
         let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
         assert!(e.contains("pipeline.stages[0].kind") && e.contains("teleport"), "{e}");
-        let p = pipeline_file(
-            dir.path(),
-            "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\ninputs = { x = \"stage:b/out.nc\" }\n",
-        );
+        let p = pipeline_file(dir.path(), "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\ninputs = { x = \"stage:b/out.nc\" }\n");
         let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
         assert!(e.contains("pipeline.stages[0]"), "{e}");
     }

@@ -41,8 +41,8 @@ pub fn options_command(kind: &str) -> Result<clap::Command> {
 #[cfg(test)]
 mod tests {
     use clap::{Args, FromArgMatches};
-    use serde::de::DeserializeOwned;
     use serde::Serialize;
+    use serde::de::DeserializeOwned;
 
     use super::*;
 

@@ -23,10 +23,10 @@ use crate::error::{Error, Result};
 use crate::pipeline::checkpoint::CheckpointDir;
 use crate::pipeline::hash::{derive_seed, file_sha256, sha256};
 use crate::pipeline::lock::RunLock;
-use crate::pipeline::manifest::{self, FileRecord, Manifest, RunRecord, StageOutcome, MANIFEST, RUN_RECORD};
+use crate::pipeline::manifest::{self, FileRecord, MANIFEST, Manifest, RUN_RECORD, RunRecord, StageOutcome};
 use crate::pipeline::spec::StageSpec;
 use crate::pipeline::stage::{Sections, Stage, StageContext};
-use crate::pipeline::staging::{remove_stale, Staging};
+use crate::pipeline::staging::{Staging, remove_stale};
 
 /// What to run and where.
 #[derive(Debug, Clone, Default)]
@@ -43,11 +43,7 @@ pub struct RunOptions {
 
 /// The run directory a configuration asks for: `run.run_dir`, or `runs/<pipeline name>`.
 pub fn default_run_dir(config: &Config) -> PathBuf {
-    if config.run.run_dir.is_empty() {
-        Path::new("runs").join(&config.pipeline.name)
-    } else {
-        PathBuf::from(&config.run.run_dir)
-    }
+    if config.run.run_dir.is_empty() { Path::new("runs").join(&config.pipeline.name) } else { PathBuf::from(&config.run.run_dir) }
 }
 
 /// Runs the pipeline; returns each stage's outcome. Stops at the first failing stage.
@@ -56,7 +52,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
     if stages.is_empty() {
         return Err(Error::config("pipeline file", "pipeline.stages", "the pipeline has no stages"));
     }
-    if let Some(only) = &opts.only_stage && !stages.iter().any(|s| &s.name == only) {
+    if let Some(only) = &opts.only_stage
+        && !stages.iter().any(|s| &s.name == only)
+    {
         let names: Vec<_> = stages.iter().map(|s| s.name.as_str()).collect();
         return Err(Error::Usage(format!("--stage {only}: no such stage; stages: {}", names.join(", "))));
     }
@@ -71,12 +69,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
     if stale > 0 {
         tracing::info!("removed {stale} staging director{} left by an interrupted run", if stale == 1 { "y" } else { "ies" });
     }
-    let mut record = RunRecord {
-        pipeline: config.pipeline.name.clone(),
-        window: opts.window.map(|w| w.to_string()),
-        started: now(),
-        stages: Vec::new(),
-    };
+    let mut record = RunRecord { pipeline: config.pipeline.name.clone(), window: opts.window.map(|w| w.to_string()), started: now(), stages: Vec::new() };
     let record_path = opts.run_dir.join(RUN_RECORD);
     for (spec, stage) in stages.iter().zip(&impls) {
         if opts.only_stage.as_ref().is_some_and(|only| only != &spec.name) {
@@ -89,12 +82,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
             Ok(false) => ("skipped", None),
             Err(e) => ("failed", Some(e.to_string())),
         };
-        record.stages.push(StageOutcome {
-            stage: spec.name.clone(),
-            status: status.into(),
-            elapsed_s: t0.elapsed().as_secs_f64(),
-            message,
-        });
+        record.stages.push(StageOutcome { stage: spec.name.clone(), status: status.into(), elapsed_s: t0.elapsed().as_secs_f64(), message });
         manifest::write_json(&record_path, &record)?;
         result?;
     }
@@ -104,11 +92,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
 /// Output directory of a stage: `RUN_DIR/NAME`, or `RUN_DIR/NAME/WINDOW` for windowed stages.
 pub fn stage_dir(run_dir: &Path, spec: &StageSpec, stage: &dyn Stage, window: Option<NaiveDate>) -> PathBuf {
     let dir = run_dir.join(&spec.name);
-    if stage.windowed() {
-        dir.join(window.map_or_else(|| "all".to_string(), |w| w.to_string()))
-    } else {
-        dir
-    }
+    if stage.windowed() { dir.join(window.map_or_else(|| "all".to_string(), |w| w.to_string())) } else { dir }
 }
 
 /// The fingerprint of a stage run: a hash of the stage's name, kind and options, the configuration
@@ -161,16 +145,7 @@ fn run_stage(config: &Config, opts: &RunOptions, spec: &StageSpec, stage: &dyn S
     let checkpoint = CheckpointDir::for_stage(&out_dir, &fingerprint, opts.force)?;
     let staging = Staging::new(&out_dir)?;
     let cache_dir = opts.run_dir.join(".cache");
-    let ctx = StageContext {
-        sections: &sections,
-        spec,
-        inputs,
-        out: staging.path(),
-        window,
-        seed,
-        checkpoint: Some(&checkpoint),
-        cache_dir: Some(&cache_dir),
-    };
+    let ctx = StageContext { sections: &sections, spec, inputs, out: staging.path(), window, seed, checkpoint: Some(&checkpoint), cache_dir: Some(&cache_dir) };
     let summary = stage.run(&ctx)?;
     let outputs = output_records(staging.path())?;
     let manifest = Manifest {

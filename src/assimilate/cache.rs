@@ -144,7 +144,11 @@ fn decode(bytes: &[u8]) -> std::result::Result<Array2<f64>, String> {
     let (rows, cols) = (word(12) as usize, word(20) as usize);
     let expected = rows.checked_mul(cols).and_then(|n| n.checked_mul(8)).and_then(|n| n.checked_add(HEADER + CHECKSUM));
     if expected != Some(bytes.len()) {
-        return Err(format!("{} bytes, expected {} for {rows} x {cols} codes (truncated?)", bytes.len(), expected.map_or("too many".into(), |n| n.to_string())));
+        return Err(format!(
+            "{} bytes, expected {} for {rows} x {cols} codes (truncated?)",
+            bytes.len(),
+            expected.map_or("too many".into(), |n| n.to_string())
+        ));
     }
     let (body, digest) = bytes.split_at(bytes.len() - CHECKSUM);
     if Sha256::digest(body).as_slice() != digest {

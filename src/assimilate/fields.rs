@@ -11,7 +11,7 @@ use std::path::Path;
 
 use ndarray::{Array1, Array2, ArrayView1, Axis};
 
-use super::moments::{weighted_moments, weighted_quantiles, weighted_summary, Value};
+use super::moments::{Value, weighted_moments, weighted_quantiles, weighted_summary};
 use crate::cf::time::TimeUnits;
 use crate::cf::write::{Attr, Precision};
 use crate::cf::{NcFile, NcWriter};
@@ -91,13 +91,10 @@ impl Bank {
     pub fn read(bank: &Dataset, wanted: &[String], bank_path: &Path) -> Result<Bank> {
         let files: Vec<NcFile> = bank.state_files.iter().map(NcFile::open).collect::<Result<_>>()?;
         let first = &files[0];
-        let time_dim = first.var_dims(&bank.grid.first().map_or_else(|| "time".to_string(), |g| g.name.clone()))?.first().cloned().unwrap_or_else(|| "time".into());
+        let time_dim =
+            first.var_dims(&bank.grid.first().map_or_else(|| "time".to_string(), |g| g.name.clone()))?.first().cloned().unwrap_or_else(|| "time".into());
         let names: Vec<String> = if wanted.is_empty() {
-            first
-                .var_names()
-                .into_iter()
-                .filter(|v| v != &time_dim && first.var_dims(v).is_ok_and(|d| d.len() >= 2 && d[0] == time_dim))
-                .collect()
+            first.var_names().into_iter().filter(|v| v != &time_dim && first.var_dims(v).is_ok_and(|d| d.len() >= 2 && d[0] == time_dim)).collect()
         } else {
             wanted.to_vec()
         };
@@ -217,7 +214,12 @@ impl<T: Value> BankFields<T> {
                 w.var_real(&format!("{}_map", v.name), &dims, map, T::PRECISION, attr(" (best bank member)"))?;
             }
             if !h.quantiles.is_empty() {
-                w.var_f64(&format!("{}_quantile", v.name), &with("quantile"), stats.quantiles.as_slice().expect("standard layout"), attr(" (analysis quantile)"))?;
+                w.var_f64(
+                    &format!("{}_quantile", v.name),
+                    &with("quantile"),
+                    stats.quantiles.as_slice().expect("standard layout"),
+                    attr(" (analysis quantile)"),
+                )?;
             }
         }
         w.finish()?;

@@ -12,17 +12,17 @@ use serde_json::json;
 
 use super::cache::CodeCache;
 use super::fields::{AnalysisHeader, Bank, Combination};
-use super::generator::{effective_sample_size, resample_counts, retrieve, systematic_resample, transform_matrix, weights, Tilting};
-use crate::analysis::diagnostics::{analysis_file, Diagnostics};
+use super::generator::{Tilting, effective_sample_size, resample_counts, retrieve, systematic_resample, transform_matrix, weights};
+use crate::analysis::diagnostics::{Diagnostics, analysis_file};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
+use crate::learn::artifact::{MODEL_META, MODEL_RECORD, ModelMeta};
 use crate::learn::backend::{self, SelectedBackend};
-use crate::learn::artifact::{ModelMeta, MODEL_META, MODEL_RECORD};
 use crate::learn::model::ContrastiveModel;
 use crate::learn::train::codes;
 use crate::pipeline::spec::StageSpec;
-use crate::pipeline::stage::{parse_options, Stage, StageContext};
+use crate::pipeline::stage::{Stage, StageContext, parse_options};
 
 /// A generator method.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -81,7 +81,15 @@ pub struct AssimilateOptions {
 
 impl Default for AssimilateOptions {
     fn default() -> Self {
-        AssimilateOptions { methods: vec![Method::Reweight, Method::Retrieve], members: 64, retrieve_k: 8, variables: Vec::new(), ess_warning_fraction: 0.01, quantiles: vec![0.1, 0.5, 0.9], quantile_sample: 0 }
+        AssimilateOptions {
+            methods: vec![Method::Reweight, Method::Retrieve],
+            members: 64,
+            retrieve_k: 8,
+            variables: Vec::new(),
+            ess_warning_fraction: 0.01,
+            quantiles: vec![0.1, 0.5, 0.9],
+            quantile_sample: 0,
+        }
     }
 }
 
@@ -129,9 +137,13 @@ impl Stage for AssimilateStage {
         let bank = Dataset::load_without_states(bank_path)?;
         let obs_path = ctx.input("observations")?;
         let window = Dataset::load(obs_path)?;
-        for (have, p, want, what) in [(bank.state_layout.variable.len(), bank_path, meta.d_u, "state"), (window.obs.ncols(), obs_path, meta.d_v, "observation")] {
+        for (have, p, want, what) in [(bank.state_layout.variable.len(), bank_path, meta.d_u, "state"), (window.obs.ncols(), obs_path, meta.d_v, "observation")]
+        {
             if have != want {
-                return Err(Error::input(p, format!("{what} vectors have {have} elements; the model was trained on {want} (ingest it with the same [ingest] configuration)")));
+                return Err(Error::input(
+                    p,
+                    format!("{what} vectors have {have} elements; the model was trained on {want} (ingest it with the same [ingest] configuration)"),
+                ));
             }
         }
         let row = window_row(&window, ctx, obs_path)?;
@@ -141,13 +153,19 @@ impl Stage for AssimilateStage {
         let encode = || encode_bank(bank_path, bank.time.len(), &meta, &model, &selected);
         let (bank_codes, cache) = match ctx.cache_dir {
             Some(cache_dir) => {
-                let cache = CodeCache::new(&cache_dir.join("bank_codes"), &[dir.join(MODEL_META).as_path(), dir.join(MODEL_RECORD).as_path()], bank_path, &selected.to_string())?;
+                let cache = CodeCache::new(
+                    &cache_dir.join("bank_codes"),
+                    &[dir.join(MODEL_META).as_path(), dir.join(MODEL_RECORD).as_path()],
+                    bank_path,
+                    &selected.to_string(),
+                )?;
                 let (c, lookup) = cache.get_or_compute(encode)?;
                 (c, lookup.name())
             }
             None => (encode()?, "none"),
         };
-        let obs_code = codes(&model.encoder_v, meta.observations(&window.obs.slice(ndarray::s![row..row + 1, ..]).to_owned()).view(), &selected.device).row(0).to_owned();
+        let obs_code =
+            codes(&model.encoder_v, meta.observations(&window.obs.slice(ndarray::s![row..row + 1, ..]).to_owned()).view(), &selected.device).row(0).to_owned();
         let encode_s = t0.elapsed().as_secs_f64();
         let fields = Bank::read(&bank, &opts.variables, bank_path)?;
         let mut rng = rand::rngs::StdRng::seed_from_u64(ctx.seed);
@@ -159,13 +177,20 @@ impl Stage for AssimilateStage {
                     let w = weights(bank_codes.view(), obs_code.view(), tilting, tau);
                     let ess = effective_sample_size(w.view());
                     if ess < opts.ess_warning_fraction * w.len() as f64 {
-                        tracing::warn!("reweight: effective sample size {ess:.1} of {} bank members: the weights have collapsed; the analysis is close to a single member", w.len());
+                        tracing::warn!(
+                            "reweight: effective sample size {ess:.1} of {} bank members: the weights have collapsed; the analysis is close to a single member",
+                            w.len()
+                        );
                     }
                     let idx = systematic_resample(w.view(), opts.members, rng.random::<f64>());
                     let best = w.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)).map_or(0, |(i, _)| i);
                     let max_weight = w[best];
-                    let quantile_weights = (opts.quantile_sample > 0 && !opts.quantiles.is_empty()).then(|| resample_counts(w.view(), opts.quantile_sample, rng.random::<f64>()));
-                    (Combination::Members { idx, weights: w, map: best, quantile_weights }, json!({ "ess": ess, "max_weight": max_weight, "quantile_sample": opts.quantile_sample }))
+                    let quantile_weights =
+                        (opts.quantile_sample > 0 && !opts.quantiles.is_empty()).then(|| resample_counts(w.view(), opts.quantile_sample, rng.random::<f64>()));
+                    (
+                        Combination::Members { idx, weights: w, map: best, quantile_weights },
+                        json!({ "ess": ess, "max_weight": max_weight, "quantile_sample": opts.quantile_sample }),
+                    )
                 }
                 Method::Retrieve => {
                     let idx = retrieve(bank_codes.view(), obs_code.view(), tilting, tau, opts.retrieve_k);
@@ -174,11 +199,18 @@ impl Stage for AssimilateStage {
                         w[i] = 1.0 / idx.len() as f64;
                     }
                     let retrieved: Vec<String> = idx.iter().map(|&i| bank.time_units.decode(bank.time[i]).to_string()).collect();
-                    (Combination::Members { map: idx[0], idx: idx.clone(), weights: w, quantile_weights: None }, json!({ "retrieved": idx, "retrieved_times": retrieved }))
+                    (
+                        Combination::Members { map: idx[0], idx: idx.clone(), weights: w, quantile_weights: None },
+                        json!({ "retrieved": idx, "retrieved_times": retrieved }),
+                    )
                 }
                 Method::Transform => {
                     if tilting != Tilting::L2 {
-                        return Err(Error::config("pipeline file", "train.tilting", format!("the transform method needs the l2 tilting (a Gaussian latent likelihood); the model was trained with {tilting:?}")));
+                        return Err(Error::config(
+                            "pipeline file",
+                            "train.tilting",
+                            format!("the transform method needs the l2 tilting (a Gaussian latent likelihood); the model was trained with {tilting:?}"),
+                        ));
                     }
                     (Combination::Linear(transform_matrix(bank_codes.view(), obs_code.view(), tau)?), json!({}))
                 }
@@ -246,9 +278,7 @@ fn window_row(window: &Dataset, ctx: &StageContext, path: &Path) -> Result<usize
     let n = window.time.len();
     let rows: Vec<usize> = match ctx.window {
         None => (0..n).collect(),
-        Some(day) => (0..n)
-            .filter(|&i| window.time_units.try_decode(window.time[i]).and_then(|t| t.to_naive()).is_some_and(|t| t.date() == day))
-            .collect(),
+        Some(day) => (0..n).filter(|&i| window.time_units.try_decode(window.time[i]).and_then(|t| t.to_naive()).is_some_and(|t| t.date() == day)).collect(),
     };
     rows.last().copied().ok_or_else(|| {
         let span = match (window.time.first(), window.time.last()) {

@@ -103,12 +103,7 @@ pub fn read_trajectories(file: &NcFile, names: &DsgNames) -> Result<TrajectorySe
         .map(|(row, id)| {
             // Padding and missing fixes are dropped point by point: a fix needs time and position.
             let keep: Vec<usize> = row.iter().copied().filter(|&k| !(tv[k].is_nan() || xv[k].is_nan() || yv[k].is_nan())).collect();
-            Trajectory {
-                id,
-                time: keep.iter().map(|&k| tv[k]).collect(),
-                x: keep.iter().map(|&k| xv[k]).collect(),
-                y: keep.iter().map(|&k| yv[k]).collect(),
-            }
+            Trajectory { id, time: keep.iter().map(|&k| tv[k]).collect(), x: keep.iter().map(|&k| xv[k]).collect(), y: keep.iter().map(|&k| yv[k]).collect() }
         })
         .collect();
     Ok(TrajectorySet { time_units, trajectories, layout, names: [time, x, y] })
@@ -141,7 +136,8 @@ pub fn ragged_index(file: &NcFile, sample_dim: &str) -> Result<Option<RaggedInde
         let sizes = file.read_values(count)?;
         let total: f64 = sizes.iter().sum();
         if sizes.iter().any(|s| s.is_nan() || *s < 0.0 || s.fract() != 0.0) || total != n_samples as f64 {
-            return Err(file.var_error(count, format!("row sizes sum to {total}; expected non-negative counts summing to the {n_samples} samples along `{sample_dim}`")));
+            return Err(file
+                .var_error(count, format!("row sizes sum to {total}; expected non-negative counts summing to the {n_samples} samples along `{sample_dim}`")));
         }
         let mut start = 0;
         let rows = sizes
@@ -158,7 +154,8 @@ pub fn ragged_index(file: &NcFile, sample_dim: &str) -> Result<Option<RaggedInde
         return Ok(None);
     };
     let instance_dim = file.attr_str(Some(index), "instance_dimension").unwrap_or_default();
-    let n_instances = file.dim_len(&instance_dim).map_err(|_| file.var_error(index, format!("its instance_dimension `{instance_dim}` is not a dimension of the file")))?;
+    let n_instances =
+        file.dim_len(&instance_dim).map_err(|_| file.var_error(index, format!("its instance_dimension `{instance_dim}` is not a dimension of the file")))?;
     let mut rows = vec![Vec::new(); n_instances];
     for (k, i) in file.read_values(index)?.into_iter().enumerate() {
         // A masked index is a sample that belongs to no instance (CF allows unused samples).
@@ -166,7 +163,10 @@ pub fn ragged_index(file: &NcFile, sample_dim: &str) -> Result<Option<RaggedInde
             continue;
         }
         if i < 0.0 || i.fract() != 0.0 || i as usize >= n_instances {
-            return Err(file.var_error(index, format!("sample {k} has instance index {i}; expected 0 to {} (the length of `{instance_dim}`) or a fill value", n_instances.saturating_sub(1))));
+            return Err(file.var_error(
+                index,
+                format!("sample {k} has instance index {i}; expected 0 to {} (the length of `{instance_dim}`) or a fill value", n_instances.saturating_sub(1)),
+            ));
         }
         rows[i as usize].push(k);
     }
@@ -205,7 +205,9 @@ pub fn read_station_samples(file: &NcFile, time_var: Option<&str>, station_dim: 
     if !feature.eq_ignore_ascii_case("timeSeries") {
         return Err(Error::input(
             file.path(),
-            format!("global attribute featureType is \"{feature}\"; a station file without a shared time dimension must be a CF discrete sampling geometry with featureType = \"timeSeries\""),
+            format!(
+                "global attribute featureType is \"{feature}\"; a station file without a shared time dimension must be a CF discrete sampling geometry with featureType = \"timeSeries\""
+            ),
         ));
     }
     let time = find(file, &time_var.map(str::to_string), &[("standard_name", "time"), ("axis", "T")], "time")?;
@@ -214,12 +216,19 @@ pub fn read_station_samples(file: &NcFile, time_var: Option<&str>, station_dim: 
     let (layout, rows) = match sample_dims.as_slice() {
         [sample] => {
             let r = ragged_index(file, sample)?.ok_or_else(|| {
-                file.var_error(&time, format!("is over `{sample}`, but no variable with a sample_dimension or instance_dimension attribute says which station each sample belongs to"))
+                file.var_error(
+                    &time,
+                    format!(
+                        "is over `{sample}`, but no variable with a sample_dimension or instance_dimension attribute says which station each sample belongs to"
+                    ),
+                )
             })?;
             (r.layout, r.rows)
         }
         [first, _] if first == station_dim => (Layout::Multidimensional, padded_rows(file, &sample_dims)?),
-        _ => return Err(file.var_error(&time, format!("has dimensions ({}); expected (obs) in a ragged array or ({station_dim}, obs)", sample_dims.join(", ")))),
+        _ => {
+            return Err(file.var_error(&time, format!("has dimensions ({}); expected (obs) in a ragged array or ({station_dim}, obs)", sample_dims.join(", "))));
+        }
     };
     if rows.len() != stations {
         return Err(file.var_error(&time, format!("its samples belong to {} instances, but the station dimension `{station_dim}` has {stations}", rows.len())));
@@ -234,7 +243,13 @@ fn find(file: &NcFile, configured: &Option<String>, rules: &[(&str, &str)], what
         return Ok(name.clone());
     }
     rules.iter().find_map(|(attr, value)| file.find_var_by_attr(attr, value)).ok_or_else(|| {
-        Error::input(file.path(), format!("no {what} variable found (looked for {}); name it in the configuration", rules.iter().map(|(a, v)| format!("{a}={v}")).collect::<Vec<_>>().join(", ")))
+        Error::input(
+            file.path(),
+            format!(
+                "no {what} variable found (looked for {}); name it in the configuration",
+                rules.iter().map(|(a, v)| format!("{a}={v}")).collect::<Vec<_>>().join(", ")
+            ),
+        )
     })
 }
 
@@ -268,10 +283,20 @@ pub fn write_ragged_as(w: &mut NcWriter, set: &TrajectorySet, precision: Precisi
     let ids: Vec<i32> = (0..n_traj as i32).collect();
     w.var_i32("trajectory", &["trajectory"], &ids, vec![("cf_role", "trajectory_id".into()), ("long_name", "trajectory index".into())])?;
     let sizes: Vec<i32> = set.trajectories.iter().map(|t| t.time.len() as i32).collect();
-    w.var_i32("rowSize", &["trajectory"], &sizes, vec![("sample_dimension", "obs".into()), ("long_name", "number of observations for this trajectory".into())])?;
+    w.var_i32(
+        "rowSize",
+        &["trajectory"],
+        &sizes,
+        vec![("sample_dimension", "obs".into()), ("long_name", "number of observations for this trajectory".into())],
+    )?;
     let u = &set.time_units;
     let units = format!("{} since {}", unit_name(u.unit_seconds), u.epoch);
-    w.var_f64("time", &["obs"], &time, vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into()), ("axis", "T".into())])?;
+    w.var_f64(
+        "time",
+        &["obs"],
+        &time,
+        vec![("standard_name", "time".into()), ("units", units.into()), ("calendar", u.calendar.name().into()), ("axis", "T".into())],
+    )?;
     w.var_real("x", &["obs"], &x, precision, x_attrs)?;
     w.var_real("y", &["obs"], &y, precision, y_attrs)?;
     Ok(())

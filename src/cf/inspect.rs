@@ -3,7 +3,7 @@
 use std::fmt;
 use std::path::Path;
 
-use super::dsg::{read_trajectories, DsgNames};
+use super::dsg::{DsgNames, read_trajectories};
 use super::read::NcFile;
 use crate::error::Result;
 
@@ -97,7 +97,10 @@ pub fn inspect(path: &Path) -> Result<Report> {
             }
         } else if is_coord && info.units.is_none() && !is_bookkeeping {
             problems.push(format!("variable `{name}`: coordinate variable has no `units` attribute"));
-        } else if !is_coord && !is_bookkeeping && let Err(e) = file.read(&name) {
+        } else if !is_coord
+            && !is_bookkeeping
+            && let Err(e) = file.read(&name)
+        {
             problems.push(e.to_string());
         }
         vars.push(info);
@@ -123,11 +126,7 @@ pub fn inspect(path: &Path) -> Result<Report> {
 /// Decodes a time variable's range; `monotonic` demands strictly increasing values (a grid axis).
 fn time_range(file: &NcFile, name: &str, monotonic: bool) -> Result<TimeRange> {
     let units = file.time_units(name)?;
-    let values: Vec<f64> = if monotonic {
-        file.read_time(name)?.values
-    } else {
-        file.read(name)?.data.iter().copied().filter(|v| !v.is_nan()).collect()
-    };
+    let values: Vec<f64> = if monotonic { file.read_time(name)?.values } else { file.read(name)?.data.iter().copied().filter(|v| !v.is_nan()).collect() };
     let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
     let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     Ok(TimeRange {

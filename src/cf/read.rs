@@ -89,9 +89,7 @@ impl NcFile {
     }
 
     fn var(&self, name: &str) -> Result<netcdf::Variable<'_>> {
-        self.file.variable(name).ok_or_else(|| {
-            Error::input(&self.path, format!("variable `{name}` not found; the file has: {}", self.var_names().join(", ")))
-        })
+        self.file.variable(name).ok_or_else(|| Error::input(&self.path, format!("variable `{name}` not found; the file has: {}", self.var_names().join(", "))))
     }
 
     /// Dimension names of variable `name`.
@@ -214,7 +212,13 @@ impl NcFile {
     /// Like [`NcFile::read_slab_into`] but without masking or unpacking, converted to `T` by
     /// netcdf-c: the stored values, for callers that select a few of them first and then apply
     /// [`NcFile::mask_rule`] to those. Reading a `float` variable as `f32` skips a conversion pass.
-    pub fn read_slab_raw_into<T: netcdf::NcTypeDescriptor + Copy + Default>(&self, name: &str, start: &[usize], count: &[usize], buf: &mut Vec<T>) -> Result<()> {
+    pub fn read_slab_raw_into<T: netcdf::NcTypeDescriptor + Copy + Default>(
+        &self,
+        name: &str,
+        start: &[usize],
+        count: &[usize],
+        buf: &mut Vec<T>,
+    ) -> Result<()> {
         let var = self.var(name)?;
         if !matches!(var.vartype(), netcdf::types::NcVariableType::Int(_) | netcdf::types::NcVariableType::Float(_)) {
             return Err(self.var_error(name, "expected a numeric variable"));
@@ -253,9 +257,7 @@ impl NcFile {
 
     /// The parsed `units` and `calendar` of time variable `name`.
     pub fn time_units(&self, name: &str) -> Result<TimeUnits> {
-        let units_text = self
-            .attr_str(Some(name), "units")
-            .ok_or_else(|| self.var_error(name, "no `units` attribute; expected \"<unit> since <date>\""))?;
+        let units_text = self.attr_str(Some(name), "units").ok_or_else(|| self.var_error(name, "no `units` attribute; expected \"<unit> since <date>\""))?;
         let calendar = match self.attr_str(Some(name), "calendar") {
             None => Calendar::Standard,
             Some(c) => c.parse::<Calendar>().map_err(|e| self.var_error(name, format!("calendar attribute: {e}")))?,
@@ -335,7 +337,8 @@ impl MaskRule {
         let scale = get("scale_factor").and_then(|v| v.first().copied()).unwrap_or(1.0);
         let offset = get("add_offset").and_then(|v| v.first().copied()).unwrap_or(0.0);
         let plain = fill.is_none() && missing.is_empty() && lo == f64::NEG_INFINITY && hi == f64::INFINITY && scale == 1.0 && offset == 0.0;
-        let fill_only = fill.is_some_and(|f| !f.is_nan()) && missing.is_empty() && lo == f64::NEG_INFINITY && hi == f64::INFINITY && scale == 1.0 && offset == 0.0;
+        let fill_only =
+            fill.is_some_and(|f| !f.is_nan()) && missing.is_empty() && lo == f64::NEG_INFINITY && hi == f64::INFINITY && scale == 1.0 && offset == 0.0;
         MaskRule { plain, fill_only, fill, missing, valid_min: lo, valid_max: hi, scale, offset }
     }
 

@@ -48,8 +48,7 @@ pub enum Calendar {
 }
 
 /// Every name [`Calendar::from_str`] accepts, as listed in its error message.
-const CALENDAR_NAMES: &str =
-    "standard, gregorian, proleptic_gregorian, julian, noleap, 365_day, all_leap, 366_day, 360_day";
+const CALENDAR_NAMES: &str = "standard, gregorian, proleptic_gregorian, julian, noleap, 365_day, all_leap, 366_day, 360_day";
 
 impl FromStr for Calendar {
     type Err = String;
@@ -63,9 +62,7 @@ impl FromStr for Calendar {
             "noleap" | "365_day" => Ok(Calendar::NoLeap),
             "all_leap" | "366_day" => Ok(Calendar::AllLeap),
             "360_day" => Ok(Calendar::Day360),
-            _ => Err(format!(
-                "unknown calendar {s:?}; expected one of: {CALENDAR_NAMES}"
-            )),
+            _ => Err(format!("unknown calendar {s:?}; expected one of: {CALENDAR_NAMES}")),
         }
     }
 }
@@ -78,14 +75,7 @@ impl fmt::Display for Calendar {
 
 impl Calendar {
     /// All calendars, for tests and for listing.
-    pub const ALL: [Calendar; 6] = [
-        Calendar::Standard,
-        Calendar::ProlepticGregorian,
-        Calendar::Julian,
-        Calendar::NoLeap,
-        Calendar::AllLeap,
-        Calendar::Day360,
-    ];
+    pub const ALL: [Calendar; 6] = [Calendar::Standard, Calendar::ProlepticGregorian, Calendar::Julian, Calendar::NoLeap, Calendar::AllLeap, Calendar::Day360];
 
     /// The canonical CF name, as written to the `calendar` attribute.
     pub fn name(&self) -> &'static str {
@@ -168,14 +158,7 @@ pub struct CfDateTime {
 impl CfDateTime {
     /// Midnight at the start of the given day.
     pub fn date(year: i32, month: u32, day: u32) -> Self {
-        CfDateTime {
-            year,
-            month,
-            day,
-            hour: 0,
-            minute: 0,
-            second: 0.0,
-        }
+        CfDateTime { year, month, day, hour: 0, minute: 0, second: 0.0 }
     }
 
     /// The same fields as a chrono date-time, or `None` when they are not a valid proleptic
@@ -205,15 +188,7 @@ impl fmt::Display for CfDateTime {
     /// negative year gets a minus sign: `-0001-12-31 00:00:00`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let sign = if self.year < 0 { "-" } else { "" };
-        write!(
-            f,
-            "{sign}{:04}-{:02}-{:02} {:02}:{:02}:",
-            self.year.unsigned_abs(),
-            self.month,
-            self.day,
-            self.hour,
-            self.minute
-        )?;
+        write!(f, "{sign}{:04}-{:02}-{:02} {:02}:{:02}:", self.year.unsigned_abs(), self.month, self.day, self.hour, self.minute)?;
         // Format from whole microseconds, so the text is exact at that resolution. Clamped so that
         // a second just under 60 cannot print as "60": there is no carrying into the minute here.
         let micros = ((self.second * 1e6).round() as i64).clamp(0, 59_999_999);
@@ -261,8 +236,7 @@ impl TimeUnits {
             return Err(format!("time units {units:?}: {expected}"));
         }
         let unit_seconds = unit_seconds(unit).map_err(|e| format!("time units {units:?}: {e}"))?;
-        let (local, offset_seconds) = parse_reference(reference)
-            .map_err(|e| format!("time units {units:?}: {e}; {expected}"))?;
+        let (local, offset_seconds) = parse_reference(reference).map_err(|e| format!("time units {units:?}: {e}; {expected}"))?;
         if !calendar.is_valid_date(local.year, local.month, local.day) {
             return Err(format!(
                 "time units {units:?}: the reference date {:04}-{:02}-{:02} does not exist in the {} calendar",
@@ -279,11 +253,7 @@ impl TimeUnits {
             let (days, sod) = to_days_and_seconds(calendar, &local);
             from_days_and_seconds(calendar, days, sod - offset_seconds as f64)
         };
-        Ok(TimeUnits {
-            unit_seconds,
-            epoch,
-            calendar,
-        })
+        Ok(TimeUnits { unit_seconds, epoch, calendar })
     }
 
     /// The date-time `value` units after the epoch.
@@ -292,12 +262,7 @@ impl TimeUnits {
     /// If `value` is not finite or is too large to decode (see [`TimeUnits::try_decode`]); mask
     /// fill values before decoding.
     pub fn decode(&self, value: f64) -> CfDateTime {
-        self.try_decode(value).unwrap_or_else(|| {
-            panic!(
-                "cannot decode time value {value} with units of {} s",
-                self.unit_seconds
-            )
-        })
+        self.try_decode(value).unwrap_or_else(|| panic!("cannot decode time value {value} with units of {} s", self.unit_seconds))
     }
 
     /// Like [`TimeUnits::decode`], but `None` for a value that is not finite or whose offset from
@@ -354,9 +319,7 @@ impl TimeUnits {
 /// into seconds, with the units [`TimeUnits::parse`] accepts. Negative durations are refused.
 pub fn parse_duration(text: &str) -> Result<f64, String> {
     let (number, unit) = split_first_word(text);
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("duration {text:?}: expected \"<number> <unit>\", e.g. \"6 hours\" or \"1.5 days\""))?;
+    let value: f64 = number.parse().map_err(|_| format!("duration {text:?}: expected \"<number> <unit>\", e.g. \"6 hours\" or \"1.5 days\""))?;
     if !value.is_finite() || value < 0.0 {
         return Err(format!("duration {text:?}: expected a finite, non-negative number"));
     }
@@ -384,13 +347,11 @@ fn unit_seconds(unit: &str) -> Result<f64, String> {
         "minutes" | "minute" | "mins" | "min" => Ok(60.0),
         "hours" | "hour" | "hrs" | "hr" | "h" => Ok(3600.0),
         "days" | "day" | "d" => Ok(SECONDS_PER_DAY),
-        "months" | "month" | "years" | "year" | "yr" | "common_years" | "common_year" => {
-            Err(format!(
-                "unit {unit:?} is not supported: CF discourages months and years as time units because \
+        "months" | "month" | "years" | "year" | "yr" | "common_years" | "common_year" => Err(format!(
+            "unit {unit:?} is not supported: CF discourages months and years as time units because \
              UDUNITS defines them from the tropical year (a month is 30.436875 days), not as calendar \
              months or years; use days, hours, minutes or seconds"
-            ))
-        }
+        )),
         _ => Err(format!(
             "unknown time unit {unit:?}; expected seconds, minutes, hours or days \
              (or s/sec/secs, min/mins, h/hr/hrs, d, milliseconds/ms, microseconds)"
@@ -402,9 +363,7 @@ fn unit_seconds(unit: &str) -> Result<f64, String> {
 /// seconds (positive east of Greenwich).
 fn parse_reference(text: &str) -> Result<(CfDateTime, i64), String> {
     // The date ends at the first blank or 'T' (a 'T' cannot occur inside a date).
-    let date_end = text
-        .find(|c: char| c.is_whitespace() || c == 'T' || c == 't')
-        .unwrap_or(text.len());
+    let date_end = text.find(|c: char| c.is_whitespace() || c == 'T' || c == 't').unwrap_or(text.len());
     let (year, month, day) = parse_date(&text[..date_end])?;
     let mut rest = text[date_end..].trim_start();
     if let Some(r) = rest.strip_prefix(['T', 't']) {
@@ -414,9 +373,7 @@ fn parse_reference(text: &str) -> Result<(CfDateTime, i64), String> {
     let mut offset = 0;
     if rest.starts_with(|c: char| c.is_ascii_digit()) {
         // The time runs up to a blank or to an attached zone designator ("00:00:00Z", "12:00+05:00").
-        let time_end = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.'))
-            .unwrap_or(rest.len());
+        let time_end = rest.find(|c: char| !(c.is_ascii_digit() || c == ':' || c == '.')).unwrap_or(rest.len());
         let (hour, minute, second) = parse_time(&rest[..time_end])?;
         t.hour = hour;
         t.minute = minute;
@@ -430,8 +387,7 @@ fn parse_reference(text: &str) -> Result<(CfDateTime, i64), String> {
 }
 
 fn parse_date(text: &str) -> Result<(i32, u32, u32), String> {
-    let bad =
-        || format!("cannot read the date {text:?} (expected year-month-day, e.g. 1950-01-01)");
+    let bad = || format!("cannot read the date {text:?} (expected year-month-day, e.g. 1950-01-01)");
     let (negative, body) = match text.strip_prefix('-') {
         Some(b) => (true, b),
         None => (false, text.strip_prefix('+').unwrap_or(text)),
@@ -458,9 +414,7 @@ fn parse_digits<T: FromStr>(text: &str) -> Option<T> {
 }
 
 fn parse_time(text: &str) -> Result<(u32, u32, f64), String> {
-    let bad = || {
-        format!("cannot read the time {text:?} (expected hour[:minute[:second]], e.g. 00:00:00)")
-    };
+    let bad = || format!("cannot read the time {text:?} (expected hour[:minute[:second]], e.g. 00:00:00)");
     let fields: Vec<&str> = text.split(':').collect();
     if fields.len() > 3 {
         return Err(bad());
@@ -473,9 +427,7 @@ fn parse_time(text: &str) -> Result<(u32, u32, f64), String> {
     let second: f64 = match fields.get(2) {
         Some(s) => {
             let (int, frac) = s.split_once('.').unwrap_or((s, ""));
-            if parse_digits::<u32>(int).is_none()
-                || !(frac.is_empty() || parse_digits::<u64>(frac).is_some())
-            {
+            if parse_digits::<u32>(int).is_none() || !(frac.is_empty() || parse_digits::<u64>(frac).is_some()) {
                 return Err(bad());
             }
             s.parse().map_err(|_| bad())?
@@ -490,11 +442,7 @@ fn parse_time(text: &str) -> Result<(u32, u32, f64), String> {
 
 /// Parses a time-zone designator into seconds east of UTC.
 fn parse_zone(text: &str) -> Result<i64, String> {
-    let bad = || {
-        format!(
-            "cannot read the time zone {text:?} (expected Z, UTC, GMT or an offset like +05:30)"
-        )
-    };
+    let bad = || format!("cannot read the time zone {text:?} (expected Z, UTC, GMT or an offset like +05:30)");
     let text = text.trim();
     if ["z", "utc", "gmt"].contains(&text.to_ascii_lowercase().as_str()) {
         return Ok(0);
@@ -534,14 +482,7 @@ fn from_days_and_seconds(cal: Calendar, days: i64, seconds: f64) -> CfDateTime {
     let micros = micros.rem_euclid(MICROS_PER_DAY);
     let (year, month, day) = from_day_number(cal, days);
     let minutes = micros / 60_000_000;
-    CfDateTime {
-        year,
-        month,
-        day,
-        hour: (minutes / 60) as u32,
-        minute: (minutes % 60) as u32,
-        second: (micros % 60_000_000) as f64 / 1e6,
-    }
+    CfDateTime { year, month, day, hour: (minutes / 60) as u32, minute: (minutes % 60) as u32, second: (micros % 60_000_000) as f64 / 1e6 }
 }
 
 /// Days from 0001-01-01 of the calendar (day 0) to the given date, which may be negative.
@@ -565,11 +506,7 @@ pub fn day_number(cal: Calendar, y: i32, m: u32, d: u32) -> i64 {
         Calendar::ProlepticGregorian => gregorian_to_jdn(year, month, d) - GREGORIAN_JDN_0001,
         Calendar::Julian => julian_to_jdn(year, month, d) - JULIAN_JDN_0001,
         Calendar::Standard => {
-            let jdn = if (year, month, d) >= (1582, 10, 15) {
-                gregorian_to_jdn(year, month, d)
-            } else {
-                julian_to_jdn(year, month, d)
-            };
+            let jdn = if (year, month, d) >= (1582, 10, 15) { gregorian_to_jdn(year, month, d) } else { julian_to_jdn(year, month, d) };
             jdn - JULIAN_JDN_0001
         }
         Calendar::NoLeap => (year - 1) * 365 + CUMULATIVE_DAYS[0][month as usize - 1] + d - 1,
@@ -588,46 +525,27 @@ pub fn from_day_number(cal: Calendar, n: i64) -> (i32, u32, u32) {
         Calendar::Julian => jdn_to_julian(n + JULIAN_JDN_0001),
         Calendar::Standard => {
             let jdn = n + JULIAN_JDN_0001;
-            if jdn >= GREGORIAN_REFORM_JDN {
-                jdn_to_gregorian(jdn)
-            } else {
-                jdn_to_julian(jdn)
-            }
+            if jdn >= GREGORIAN_REFORM_JDN { jdn_to_gregorian(jdn) } else { jdn_to_julian(jdn) }
         }
         Calendar::NoLeap => fixed_length_year(n, 365, &CUMULATIVE_DAYS[0]),
         Calendar::AllLeap => fixed_length_year(n, 366, &CUMULATIVE_DAYS[1]),
-        Calendar::Day360 => (
-            n.div_euclid(360) + 1,
-            n.rem_euclid(360) / 30 + 1,
-            n.rem_euclid(30) + 1,
-        ),
+        Calendar::Day360 => (n.div_euclid(360) + 1, n.rem_euclid(360) / 30 + 1, n.rem_euclid(30) + 1),
     };
     let year = match cal {
         Calendar::Standard | Calendar::Julian if year <= 0 => year - 1,
         _ => year,
     };
-    let year = i32::try_from(year)
-        .unwrap_or_else(|_| panic!("day number {n} is beyond the years an i32 holds"));
+    let year = i32::try_from(year).unwrap_or_else(|_| panic!("day number {n} is beyond the years an i32 holds"));
     (year, month as u32, day as u32)
 }
 
 /// Days before each month in a 365-day and in a 366-day year.
-const CUMULATIVE_DAYS: [[i64; 12]; 2] = [
-    [0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334],
-    [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335],
-];
+const CUMULATIVE_DAYS: [[i64; 12]; 2] = [[0, 31, 59, 90, 120, 151, 181, 212, 243, 273, 304, 334], [0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335]];
 
 fn fixed_length_year(n: i64, year_length: i64, cumulative: &[i64; 12]) -> (i64, i64, i64) {
     let day_of_year = n.rem_euclid(year_length);
-    let month = cumulative
-        .iter()
-        .rposition(|&c| c <= day_of_year)
-        .unwrap_or(0);
-    (
-        n.div_euclid(year_length) + 1,
-        month as i64 + 1,
-        day_of_year - cumulative[month] + 1,
-    )
+    let month = cumulative.iter().rposition(|&c| c <= day_of_year).unwrap_or(0);
+    (n.div_euclid(year_length) + 1, month as i64 + 1, day_of_year - cumulative[month] + 1)
 }
 
 // The Julian and Gregorian calendars are related through the Julian Day Number (JDN): the count of
@@ -667,11 +585,7 @@ fn day_of_march_year(month: i64, day: i64) -> i64 {
 fn month_day_of_march_year(doy: i64) -> (i64, i64) {
     let march_month = (5 * doy + 2) / 153;
     let day = doy - (153 * march_month + 2) / 5 + 1;
-    let month = if march_month < 10 {
-        march_month + 3
-    } else {
-        march_month - 9
-    };
+    let month = if march_month < 10 { march_month + 3 } else { march_month - 9 };
     (month, day)
 }
 
@@ -679,8 +593,7 @@ fn gregorian_to_jdn(year: i64, month: i64, day: i64) -> i64 {
     let y = if month <= 2 { year - 1 } else { year };
     let era = y.div_euclid(400);
     let year_of_era = y - era * 400;
-    let day_of_era =
-        year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_march_year(month, day);
+    let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_march_year(month, day);
     // 1_721_120 is the JDN of 0000-03-01 in the proleptic Gregorian calendar.
     era * 146_097 + day_of_era + 1_721_120
 }
@@ -689,8 +602,7 @@ fn jdn_to_gregorian(jdn: i64) -> (i64, i64, i64) {
     let z = jdn - 1_721_120;
     let era = z.div_euclid(146_097);
     let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
     let doy = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
     let (month, day) = month_day_of_march_year(doy);
     let year = era * 400 + year_of_era + if month <= 2 { 1 } else { 0 };
@@ -751,17 +663,7 @@ mod tests {
     fn unknown_calendar_lists_allowed_names() {
         let err = "mayan".parse::<Calendar>().unwrap_err();
         assert!(err.contains("mayan"), "{err}");
-        for name in [
-            "standard",
-            "gregorian",
-            "proleptic_gregorian",
-            "julian",
-            "noleap",
-            "365_day",
-            "all_leap",
-            "366_day",
-            "360_day",
-        ] {
+        for name in ["standard", "gregorian", "proleptic_gregorian", "julian", "noleap", "365_day", "all_leap", "366_day", "360_day"] {
             assert!(err.contains(name), "{err} lacks {name}");
         }
         assert!("none".parse::<Calendar>().is_err());
@@ -770,10 +672,7 @@ mod tests {
     #[test]
     fn serializes_as_cf_name() {
         for cal in Calendar::ALL {
-            assert_eq!(
-                serde_json::to_string(&cal).unwrap(),
-                format!("\"{}\"", cal.name())
-            );
+            assert_eq!(serde_json::to_string(&cal).unwrap(), format!("\"{}\"", cal.name()));
         }
     }
 
@@ -811,66 +710,21 @@ mod tests {
     #[test]
     fn parses_reference_forms() {
         let cal = Calendar::Standard;
-        let at = |h, mi, s| CfDateTime {
-            hour: h,
-            minute: mi,
-            second: s,
-            ..CfDateTime::date(2000, 1, 1)
-        };
-        assert_eq!(
-            units("days since 2000-01-01", cal).epoch,
-            CfDateTime::date(2000, 1, 1)
-        );
-        assert_eq!(
-            units("hours since 2000-1-1 00:00:00", cal).epoch,
-            at(0, 0, 0.0)
-        );
-        assert_eq!(
-            units("seconds since 2000-01-01T06:07:08Z", cal).epoch,
-            at(6, 7, 8.0)
-        );
-        assert_eq!(
-            units("seconds since 2000-01-01T06:07:08.25 UTC", cal).epoch,
-            at(6, 7, 8.25)
-        );
-        assert_eq!(
-            units("minutes since 2000-01-01 12:30", cal).epoch,
-            at(12, 30, 0.0)
-        );
+        let at = |h, mi, s| CfDateTime { hour: h, minute: mi, second: s, ..CfDateTime::date(2000, 1, 1) };
+        assert_eq!(units("days since 2000-01-01", cal).epoch, CfDateTime::date(2000, 1, 1));
+        assert_eq!(units("hours since 2000-1-1 00:00:00", cal).epoch, at(0, 0, 0.0));
+        assert_eq!(units("seconds since 2000-01-01T06:07:08Z", cal).epoch, at(6, 7, 8.0));
+        assert_eq!(units("seconds since 2000-01-01T06:07:08.25 UTC", cal).epoch, at(6, 7, 8.25));
+        assert_eq!(units("minutes since 2000-01-01 12:30", cal).epoch, at(12, 30, 0.0));
         assert_eq!(units("days since 2000-1-1 0", cal).epoch, at(0, 0, 0.0));
-        assert_eq!(
-            units("  days   since   2000-01-01  ", cal).epoch,
-            at(0, 0, 0.0)
-        );
-        assert_eq!(
-            units("Days SINCE 2000-01-01 00:00:00 +00:00", cal).epoch,
-            at(0, 0, 0.0)
-        );
+        assert_eq!(units("  days   since   2000-01-01  ", cal).epoch, at(0, 0, 0.0));
+        assert_eq!(units("Days SINCE 2000-01-01 00:00:00 +00:00", cal).epoch, at(0, 0, 0.0));
         // Offsets move the epoch to UTC, as cftime does.
-        assert_eq!(
-            units("hours since 2000-01-01 12:00:00 +05:00", cal).epoch,
-            at(7, 0, 0.0)
-        );
-        assert_eq!(
-            units("hours since 2000-01-01 12:00:00 -0300", cal).epoch,
-            at(15, 0, 0.0)
-        );
-        assert_eq!(
-            units("hours since 1970-01-01T00:00:00+05:30", cal).epoch,
-            CfDateTime {
-                hour: 18,
-                minute: 30,
-                ..CfDateTime::date(1969, 12, 31)
-            }
-        );
-        assert_eq!(
-            units("days since -0100-03-01", Calendar::Julian).epoch,
-            CfDateTime::date(-100, 3, 1)
-        );
-        assert_eq!(
-            units("days since 2000-02-30", Calendar::Day360).epoch,
-            CfDateTime::date(2000, 2, 30)
-        );
+        assert_eq!(units("hours since 2000-01-01 12:00:00 +05:00", cal).epoch, at(7, 0, 0.0));
+        assert_eq!(units("hours since 2000-01-01 12:00:00 -0300", cal).epoch, at(15, 0, 0.0));
+        assert_eq!(units("hours since 1970-01-01T00:00:00+05:30", cal).epoch, CfDateTime { hour: 18, minute: 30, ..CfDateTime::date(1969, 12, 31) });
+        assert_eq!(units("days since -0100-03-01", Calendar::Julian).epoch, CfDateTime::date(-100, 3, 1));
+        assert_eq!(units("days since 2000-02-30", Calendar::Day360).epoch, CfDateTime::date(2000, 2, 30));
     }
 
     #[test]
@@ -878,15 +732,9 @@ mod tests {
         let cal = Calendar::Standard;
         let err = |text: &str| TimeUnits::parse(text, cal).unwrap_err();
         let e = err("fortnights since 2000-01-01");
-        assert!(
-            e.contains("unknown time unit") && e.contains("fortnights"),
-            "{e}"
-        );
+        assert!(e.contains("unknown time unit") && e.contains("fortnights"), "{e}");
         let e = err("months since 2000-01-01");
-        assert!(
-            e.contains("not supported") && e.contains("CF discourages"),
-            "{e}"
-        );
+        assert!(e.contains("not supported") && e.contains("CF discourages"), "{e}");
         assert!(err("years since 2000-01-01").contains("not supported"));
         for garbage in [
             "",
@@ -921,18 +769,11 @@ mod tests {
     fn day_number_round_trips_in_every_calendar() {
         for cal in Calendar::ALL {
             // Every day over several 400-year cycles around year 0 and the 1582 reform, plus a far range.
-            for range in [
-                -400_000..400_000i64,
-                577_000..579_000,
-                700_000_000..700_001_000,
-            ] {
+            for range in [-400_000..400_000i64, 577_000..579_000, 700_000_000..700_001_000] {
                 let mut previous: Option<(i32, u32, u32)> = None;
                 for n in range {
                     let (y, m, d) = from_day_number(cal, n);
-                    assert!(
-                        cal.is_valid_date(y, m, d),
-                        "{cal:?} day {n} -> invalid {y}-{m}-{d}"
-                    );
+                    assert!(cal.is_valid_date(y, m, d), "{cal:?} day {n} -> invalid {y}-{m}-{d}");
                     assert_eq!(day_number(cal, y, m, d), n, "{cal:?} {y}-{m}-{d}");
                     // Consecutive day numbers are consecutive dates: no day skipped or repeated.
                     if let Some(p) = previous {
@@ -953,10 +794,7 @@ mod tests {
         // The day before 0001-01-01.
         assert_eq!(from_day_number(Calendar::Julian, -1), (-1, 12, 31));
         assert_eq!(from_day_number(Calendar::Standard, -1), (-1, 12, 31));
-        assert_eq!(
-            from_day_number(Calendar::ProlepticGregorian, -1),
-            (0, 12, 31)
-        );
+        assert_eq!(from_day_number(Calendar::ProlepticGregorian, -1), (0, 12, 31));
         assert_eq!(from_day_number(Calendar::Day360, -1), (0, 12, 30));
     }
 
@@ -979,15 +817,7 @@ mod tests {
         while date < end {
             use chrono::Datelike;
             let n = (date - origin).num_days();
-            assert_eq!(
-                day_number(
-                    Calendar::ProlepticGregorian,
-                    date.year(),
-                    date.month(),
-                    date.day()
-                ),
-                n
-            );
+            assert_eq!(day_number(Calendar::ProlepticGregorian, date.year(), date.month(), date.day()), n);
             date = date.succ_opt().unwrap();
         }
     }
@@ -995,10 +825,7 @@ mod tests {
     #[test]
     fn standard_switches_calendar_in_1582() {
         let cal = Calendar::Standard;
-        assert_eq!(
-            day_number(cal, 1582, 10, 15) - day_number(cal, 1582, 10, 4),
-            1
-        );
+        assert_eq!(day_number(cal, 1582, 10, 15) - day_number(cal, 1582, 10, 4), 1);
         assert!(!cal.is_valid_date(1582, 10, 5) && !cal.is_valid_date(1582, 10, 14));
         assert!(cal.is_valid_date(1582, 10, 4) && cal.is_valid_date(1582, 10, 15));
         // 1500 is a leap year only before the switch; -1 (1 BC) is a Julian leap year.
@@ -1015,19 +842,10 @@ mod tests {
     fn decode_is_exact_for_large_and_small_values() {
         let u = units("days since 2000-01-01", Calendar::ProlepticGregorian);
         let t = u.decode(1e6 + 0.5);
-        assert_eq!(
-            t,
-            CfDateTime {
-                hour: 12,
-                ..CfDateTime::date(4737, 11, 28)
-            }
-        );
+        assert_eq!(t, CfDateTime { hour: 12, ..CfDateTime::date(4737, 11, 28) });
         let u = units("seconds since 2000-01-01", Calendar::Standard);
         let t = u.decode(86_400.0 * 1e6 + 0.125);
-        assert_eq!(
-            (t.year, t.month, t.day, t.hour, t.minute),
-            (4737, 11, 28, 0, 0)
-        );
+        assert_eq!((t.year, t.month, t.day, t.hour, t.minute), (4737, 11, 28, 0, 0));
         assert!((t.second - 0.125).abs() < 1e-6, "{t}");
         let u = units("days since 2000-01-01", Calendar::Standard);
         assert_eq!(u.decode(0.1).to_string(), "2000-01-01 02:24:00");
@@ -1040,18 +858,11 @@ mod tests {
     #[test]
     fn encode_inverts_decode() {
         for cal in Calendar::ALL {
-            for text in [
-                "days since 1850-01-01",
-                "hours since 1970-01-01 06:00",
-                "seconds since 2000-02-15 00:00:30",
-            ] {
+            for text in ["days since 1850-01-01", "hours since 1970-01-01 06:00", "seconds since 2000-02-15 00:00:30"] {
                 let u = units(text, cal);
                 for v in [0.0, 1.0, -1.0, 0.5, 12345.75, -98765.25, 730_000.0, 3.0e7] {
                     let back = u.encode(&u.decode(v));
-                    assert!(
-                        (back - v).abs() <= 1e-9 * v.abs().max(1.0),
-                        "{cal:?} {text} {v} -> {back}"
-                    );
+                    assert!((back - v).abs() <= 1e-9 * v.abs().max(1.0), "{cal:?} {text} {v} -> {back}");
                 }
             }
         }
@@ -1059,69 +870,21 @@ mod tests {
 
     #[test]
     fn display_formats() {
-        let t = CfDateTime {
-            year: 2000,
-            month: 1,
-            day: 2,
-            hour: 3,
-            minute: 4,
-            second: 5.0,
-        };
+        let t = CfDateTime { year: 2000, month: 1, day: 2, hour: 3, minute: 4, second: 5.0 };
         assert_eq!(t.to_string(), "2000-01-02 03:04:05");
-        assert_eq!(
-            CfDateTime { second: 12.5, ..t }.to_string(),
-            "2000-01-02 03:04:12.5"
-        );
-        assert_eq!(
-            CfDateTime {
-                second: 5.0000004,
-                ..t
-            }
-            .to_string(),
-            "2000-01-02 03:04:05"
-        );
-        assert_eq!(
-            CfDateTime {
-                second: 5.000123,
-                ..t
-            }
-            .to_string(),
-            "2000-01-02 03:04:05.000123"
-        );
-        assert_eq!(
-            CfDateTime {
-                second: 59.999999,
-                ..t
-            }
-            .to_string(),
-            "2000-01-02 03:04:59.999999"
-        );
-        assert_eq!(
-            CfDateTime {
-                second: 59.99999999,
-                ..t
-            }
-            .to_string(),
-            "2000-01-02 03:04:59.999999"
-        );
-        assert_eq!(
-            CfDateTime::date(-1, 12, 31).to_string(),
-            "-0001-12-31 00:00:00"
-        );
+        assert_eq!(CfDateTime { second: 12.5, ..t }.to_string(), "2000-01-02 03:04:12.5");
+        assert_eq!(CfDateTime { second: 5.0000004, ..t }.to_string(), "2000-01-02 03:04:05");
+        assert_eq!(CfDateTime { second: 5.000123, ..t }.to_string(), "2000-01-02 03:04:05.000123");
+        assert_eq!(CfDateTime { second: 59.999999, ..t }.to_string(), "2000-01-02 03:04:59.999999");
+        assert_eq!(CfDateTime { second: 59.99999999, ..t }.to_string(), "2000-01-02 03:04:59.999999");
+        assert_eq!(CfDateTime::date(-1, 12, 31).to_string(), "-0001-12-31 00:00:00");
         assert_eq!(CfDateTime::date(0, 1, 1).to_string(), "0000-01-01 00:00:00");
-        assert_eq!(
-            CfDateTime::date(12345, 1, 1).to_string(),
-            "12345-01-01 00:00:00"
-        );
+        assert_eq!(CfDateTime::date(12345, 1, 1).to_string(), "12345-01-01 00:00:00");
     }
 
     #[test]
     fn to_naive_only_for_gregorian_dates() {
-        let t = CfDateTime {
-            hour: 6,
-            second: 1.5,
-            ..CfDateTime::date(2000, 2, 29)
-        };
+        let t = CfDateTime { hour: 6, second: 1.5, ..CfDateTime::date(2000, 2, 29) };
         let n = t.to_naive().unwrap();
         assert_eq!(n.to_string(), "2000-02-29 06:00:01.500");
         assert!(CfDateTime::date(2000, 2, 30).to_naive().is_none());

@@ -73,16 +73,8 @@ pub fn load<T: Layered>(pipeline: Option<&Path>, env: HashMap<String, String>, o
     if let Some(path) = pipeline {
         layers.push(Layer { name: path.display().to_string(), source: pipeline_layer(path)?, is_env: false });
     }
-    let env_source = Environment::with_prefix(ENV_PREFIX)
-        .prefix_separator("__")
-        .separator("__")
-        .try_parsing(true)
-        .source(Some(env.into_iter().collect()));
-    layers.push(Layer {
-        name: "environment".into(),
-        source: build(config::Config::builder().add_source(env_source), "environment")?,
-        is_env: true,
-    });
+    let env_source = Environment::with_prefix(ENV_PREFIX).prefix_separator("__").separator("__").try_parsing(true).source(Some(env.into_iter().collect()));
+    layers.push(Layer { name: "environment".into(), source: build(config::Config::builder().add_source(env_source), "environment")?, is_env: true });
     let mut cli = config::Config::builder();
     for (key, value) in overrides {
         // A value that reads as TOML (a number, a list, a quoted string) keeps its type, so lists
@@ -122,11 +114,10 @@ fn pipeline_layer(path: &Path) -> Result<config::Config> {
         _ => Error::io(path, e),
     })?;
     let name = path.display().to_string();
-    build(config::Config::builder().add_source(File::from_str(&text, FileFormat::Toml)), &name)
-        .map_err(|e| match e {
-            Error::Config { message, .. } => Error::input(path, format!("not valid TOML: {message}")),
-            other => other,
-        })
+    build(config::Config::builder().add_source(File::from_str(&text, FileFormat::Toml)), &name).map_err(|e| match e {
+        Error::Config { message, .. } => Error::input(path, format!("not valid TOML: {message}")),
+        other => other,
+    })
 }
 
 fn build(builder: config::builder::ConfigBuilder<config::builder::DefaultState>, name: &str) -> Result<config::Config> {
@@ -143,4 +134,3 @@ fn deserialize<T: DeserializeOwned>(source: &config::Config, origin: impl Fn(&st
         Error::config(origin(&key), key, message)
     })
 }
-

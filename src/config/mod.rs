@@ -10,7 +10,7 @@
 mod layers;
 mod validate;
 
-pub use layers::{load, Layered, Layers, Resolved, DEFAULT_TOML};
+pub use layers::{DEFAULT_TOML, Layered, Layers, Resolved, load};
 pub use validate::Problems;
 
 use serde::{Deserialize, Serialize};

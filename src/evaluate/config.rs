@@ -74,16 +74,34 @@ impl EvaluateOptions {
         if let Some(vars) = &self.variables {
             let distinct = vars.iter().enumerate().all(|(i, v)| !vars[..i].contains(v));
             if vars.is_empty() || vars.iter().any(|v| v.trim().is_empty()) || !distinct {
-                return Err(Error::config(origin, format!("{prefix}.variables"), "expected a non-empty list of distinct variable names, e.g. [\"psi\", \"u\", \"v\"]"));
+                return Err(Error::config(
+                    origin,
+                    format!("{prefix}.variables"),
+                    "expected a non-empty list of distinct variable names, e.g. [\"psi\", \"u\", \"v\"]",
+                ));
             }
         }
-        if let Some(vars) = &self.anomalies && let Some(v) = vars.iter().find(|v| self.variables.as_ref().is_some_and(|all| !all.contains(v))) {
-            return Err(Error::config(origin, format!("{prefix}.anomalies"), format!("`{v}` is not among the scored variables {:?}", self.variables.as_deref().unwrap_or_default())));
+        if let Some(vars) = &self.anomalies
+            && let Some(v) = vars.iter().find(|v| self.variables.as_ref().is_some_and(|all| !all.contains(v)))
+        {
+            return Err(Error::config(
+                origin,
+                format!("{prefix}.anomalies"),
+                format!("`{v}` is not among the scored variables {:?}", self.variables.as_deref().unwrap_or_default()),
+            ));
         }
-        if let Some(r) = self.near_observations && !(r.is_finite() && r > 0.0) {
-            return Err(Error::config(origin, format!("{prefix}.near_observations"), format!("{r}; expected a positive distance in the grid's coordinate units")));
+        if let Some(r) = self.near_observations
+            && !(r.is_finite() && r > 0.0)
+        {
+            return Err(Error::config(
+                origin,
+                format!("{prefix}.near_observations"),
+                format!("{r}; expected a positive distance in the grid's coordinate units"),
+            ));
         }
-        if let Some(p) = &self.period && !(p.len() == 2 && p.iter().all(|v| v.is_finite() && *v > 0.0)) {
+        if let Some(p) = &self.period
+            && !(p.len() == 2 && p.iter().all(|v| v.is_finite() && *v > 0.0))
+        {
             return Err(Error::config(origin, format!("{prefix}.period"), format!("{p:?}; expected two positive periods [x, y], e.g. [1.0, 1.0]")));
         }
         self.truth_time_rule(Calendar::Standard).map_err(|m| Error::config(origin, format!("{prefix}.truth_time"), m))?;
@@ -144,7 +162,9 @@ mod tests {
         assert_eq!(o.variables.as_deref(), Some(&["psi".to_string()][..]));
         assert_eq!(o.truth_time_rule(Calendar::Standard).unwrap(), TruthTime::At(CfDateTime { hour: 12, ..CfDateTime::date(2026, 11, 28) }));
         assert_eq!(EvaluateOptions::default().truth_time_rule(Calendar::Standard).unwrap(), TruthTime::Match);
-        for (bad, key) in [("variables = []", "variables"), ("variables = [\"u\", \"u\"]", "variables"), ("truth_time = \"soon\"", "truth_time"), ("colour = 1", "colour")] {
+        for (bad, key) in
+            [("variables = []", "variables"), ("variables = [\"u\", \"u\"]", "variables"), ("truth_time = \"soon\"", "truth_time"), ("colour = 1", "colour")]
+        {
             let e = EvaluateOptions::from_spec(&spec(bad, &[])).unwrap_err().to_string();
             assert!(e.contains(&format!("pipeline.stages.eval.options.{key}")), "{bad}: {e}");
             assert_eq!(EvaluateOptions::from_spec(&spec(bad, &[])).unwrap_err().exit_code(), 2);

@@ -25,9 +25,9 @@ use chrono::NaiveDate;
 use serde_json::json;
 
 use crate::error::{Error, Result};
-use config::{check_inputs, EvaluateOptions, ANALYSIS_PREFIX, BANK, OBSERVATIONS, RECALL, TRAINING, TRUTH};
+use config::{ANALYSIS_PREFIX, BANK, EvaluateOptions, OBSERVATIONS, RECALL, TRAINING, TRUTH, check_inputs};
 use scoring::NearObservations;
-use sidecar::{read_positions, track_lines, Recall, TrainingCurves};
+use sidecar::{Recall, TrainingCurves, read_positions, track_lines};
 
 /// Scores the inputs (named as in a pipeline file: `truth`, `bank`, `analysis*`, `observations`,
 /// `training`, `recall`) and writes the report into `out`, an existing (staging) directory. Every
@@ -51,13 +51,24 @@ pub fn evaluate(inputs: &BTreeMap<String, PathBuf>, opts: &EvaluateOptions, wind
         }
     };
     let analyses: Vec<(String, PathBuf)> = inputs.iter().filter(|(k, _)| k.starts_with(ANALYSIS_PREFIX)).map(|(k, p)| (k.clone(), p.clone())).collect();
-    let eval = scoring::evaluate_methods(&inputs[TRUTH], inputs.get(BANK).map(PathBuf::as_path), &analyses, recall.as_ref(), opts, near.as_ref(), window.map(|w| w.to_string()), seed)?;
+    let eval = scoring::evaluate_methods(
+        &inputs[TRUTH],
+        inputs.get(BANK).map(PathBuf::as_path),
+        &analyses,
+        recall.as_ref(),
+        opts,
+        near.as_ref(),
+        window.map(|w| w.to_string()),
+        seed,
+    )?;
     let files = report::write_all(out, &eval, &report::Extras { tracks: tracks.as_deref(), training: training.as_ref() })?;
     let rmse: serde_json::Map<String, serde_json::Value> = eval
         .truth
         .variables
         .iter()
-        .map(|v| (v.name.clone(), eval.methods.iter().map(|m| (m.name.clone(), json!(m.variables[&v.name].scores.rmse))).collect::<serde_json::Map<_, _>>().into()))
+        .map(|v| {
+            (v.name.clone(), eval.methods.iter().map(|m| (m.name.clone(), json!(m.variables[&v.name].scores.rmse))).collect::<serde_json::Map<_, _>>().into())
+        })
         .collect();
     tracing::info!("evaluate: {} method(s) on {} variable(s) in {:.1} s", eval.methods.len(), eval.truth.variables.len(), t0.elapsed().as_secs_f64());
     Ok(json!({
@@ -70,4 +81,3 @@ pub fn evaluate(inputs: &BTreeMap<String, PathBuf>, opts: &EvaluateOptions, wind
         "seconds": t0.elapsed().as_secs_f64(),
     }))
 }
-

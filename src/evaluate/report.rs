@@ -10,7 +10,7 @@ use super::scoring::{Evaluation, MethodResult, Variable, VariableScores};
 use super::sidecar::TrainingCurves;
 use crate::error::{Error, Result};
 use crate::report::document::{Block, Document};
-use crate::report::plots::{colour_range, line_chart, map_figure, rank_histograms, Field, MapGroup, Scale};
+use crate::report::plots::{Field, MapGroup, Scale, colour_range, line_chart, map_figure, rank_histograms};
 use crate::report::table::{Better, Table};
 
 /// Machine-readable scores.
@@ -248,14 +248,17 @@ pub fn coarsen(hist: &[u64], max_bins: usize) -> (Vec<u64>, usize) {
 
 fn plot_rank_histograms(dir: &Path, eval: &Evaluation, doc: &mut Document) -> Result<()> {
     doc.blocks.push(Block::Heading(2, "Rank histograms".into()));
-    doc.blocks.push(Block::Text("Frequency of the truth's rank among the members at every grid point; the red line is the flat histogram of a calibrated ensemble.".into()));
+    doc.blocks.push(Block::Text(
+        "Frequency of the truth's rank among the members at every grid point; the red line is the flat histogram of a calibrated ensemble.".into(),
+    ));
     for var in &eval.truth.variables {
         let hists: Vec<(String, Vec<u64>)> = eval
             .methods
             .iter()
             .map(|m| {
                 let (h, per) = coarsen(&m.variables[&var.name].rank_histogram, MAX_RANK_BINS);
-                let label = if per > 1 { format!("{} ({} members, {per} ranks per bar)", m.name, m.members) } else { format!("{} ({} members)", m.name, m.members) };
+                let label =
+                    if per > 1 { format!("{} ({} members, {per} ranks per bar)", m.name, m.members) } else { format!("{} ({} members)", m.name, m.members) };
                 (label, h)
             })
             .collect();
@@ -274,7 +277,10 @@ fn plot_training(dir: &Path, training: &TrainingCurves, doc: &mut Document) -> R
     let losses = training.series(|c| c.contains("loss"));
     // Recall columns only (r1_u2v, r5_v2u, ...): tau, seconds and the saved-epoch flag are other units.
     let others = training.series(|c| c.starts_with('r') && c[1..].starts_with(|d: char| d.is_ascii_digit()));
-    for (series, file, title, y) in [(losses, "training_loss.png", "Contrastive loss per epoch", "loss"), (others, "training_recall.png", "Validation retrieval recall per epoch", "recall")] {
+    for (series, file, title, y) in [
+        (losses, "training_loss.png", "Contrastive loss per epoch", "loss"),
+        (others, "training_recall.png", "Validation retrieval recall per epoch", "recall"),
+    ] {
         if series.is_empty() {
             continue;
         }
@@ -291,7 +297,8 @@ fn scores_json(eval: &Evaluation, training: Option<&TrainingCurves>, plots: &[St
         .iter()
         .map(|v| json!({ "name": v.name, "units": v.units, "long_name": v.long_name, "dims": v.dims, "field": v.field, "points": v.points.as_ref().map(Vec::len) }))
         .collect();
-    let training = training.and_then(|t| t.rows.last().map(|last| t.columns.iter().cloned().zip(last.iter().map(|&v| json!(v))).collect::<serde_json::Map<_, _>>().into()));
+    let training = training
+        .and_then(|t| t.rows.last().map(|last| t.columns.iter().cloned().zip(last.iter().map(|&v| json!(v))).collect::<serde_json::Map<_, _>>().into()));
     let value = json!({
         "window": eval.window,
         "truth": { "file": eval.truth.path.display().to_string(), "time": eval.truth.time, "index": eval.truth.index },

@@ -14,10 +14,10 @@ use serde::Serialize;
 use super::config::{EvaluateOptions, TruthTime};
 use super::sidecar::Recall;
 use crate::analysis::diagnostics::Diagnostics;
-use crate::cf::time::{CfDateTime, TimeUnits};
 use crate::cf::NcFile;
+use crate::cf::time::{CfDateTime, TimeUnits};
 use crate::error::{Error, Result};
-use crate::metrics::scores::{bias, member_mean, member_std, rank_chi2, rank_histogram, remove_field_means, rmse, EnsembleScores};
+use crate::metrics::scores::{EnsembleScores, bias, member_mean, member_std, rank_chi2, rank_histogram, remove_field_means, rmse};
 use crate::pipeline::hash::derive_seed;
 
 /// Row name of the climatological baseline (the bank's members, its mean as the analysis).
@@ -285,15 +285,14 @@ fn has_time_var(file: &NcFile) -> bool {
 }
 
 fn time_var_name(file: &NcFile) -> Option<String> {
-    file.find_var_by_attr("standard_name", "time")
-        .or_else(|| file.find_var_by_attr("axis", "T"))
-        .or_else(|| file.has_var("time").then(|| "time".to_string()))
+    file.find_var_by_attr("standard_name", "time").or_else(|| file.find_var_by_attr("axis", "T")).or_else(|| file.has_var("time").then(|| "time".to_string()))
 }
 
 /// The time coordinate of `file` (by `standard_name`, `axis` or name), decoded.
 fn time_axis(file: &NcFile) -> Result<(String, crate::cf::TimeAxis)> {
-    let var = time_var_name(file)
-        .ok_or_else(|| Error::input(file.path(), "no time coordinate (a variable with standard_name = \"time\", axis = \"T\" or named `time`); expected one"))?;
+    let var = time_var_name(file).ok_or_else(|| {
+        Error::input(file.path(), "no time coordinate (a variable with standard_name = \"time\", axis = \"T\" or named `time`); expected one")
+    })?;
     let axis = file.read_time(&var)?;
     Ok((var, axis))
 }
@@ -346,14 +345,15 @@ fn variable_names(truth: &NcFile, time_dim: &str, analyses: &[Analysis], bank: O
         return Ok(vars.clone());
     }
     let held_by = |name: &str| if analyses.is_empty() { bank.is_some_and(|b| b.has_var(name)) } else { analyses.iter().any(|a| a.file.has_var(name)) };
-    let names: Vec<String> = truth
-        .var_names()
-        .into_iter()
-        .filter(|v| truth.var_dims(v).is_ok_and(|d| d.len() == 3 && d[0] == time_dim))
-        .filter(|v| held_by(v))
-        .collect();
+    let names: Vec<String> =
+        truth.var_names().into_iter().filter(|v| truth.var_dims(v).is_ok_and(|d| d.len() == 3 && d[0] == time_dim)).filter(|v| held_by(v)).collect();
     if names.is_empty() {
-        return Err(Error::input(truth.path(), format!("no variable over ({time_dim}, y, x) is also in the analyses or bank; expected gridded fields such as psi(time, y, x), or set the evaluate option variables")));
+        return Err(Error::input(
+            truth.path(),
+            format!(
+                "no variable over ({time_dim}, y, x) is also in the analyses or bank; expected gridded fields such as psi(time, y, x), or set the evaluate option variables"
+            ),
+        ));
     }
     Ok(names)
 }

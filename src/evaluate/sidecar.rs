@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::cf::dsg::{read_trajectories, DsgNames, TrajectorySet};
 use crate::cf::NcFile;
+use crate::cf::dsg::{DsgNames, TrajectorySet, read_trajectories};
 use crate::error::{Error, Result};
 
 /// Test-split retrieval recall of the encoders (`recall.json` of the train stage): the fraction
@@ -154,7 +154,9 @@ mod tests {
         let s = t.series(|c| c.ends_with("loss"));
         assert_eq!(s[0], ("train_loss".to_string(), vec![(0.0, 2.0), (1.0, 1.5)]));
         assert_eq!(s[1], ("val_loss".to_string(), vec![(0.0, 2.5)]), "an empty cell is skipped");
-        for (bad, says) in [("loss\n1\n", "no `epoch`"), ("epoch,loss\n0,x\n", "column `loss`"), ("epoch,loss\n0\n", "line 2"), ("epoch,loss\n", "no data rows")] {
+        for (bad, says) in
+            [("loss\n1\n", "no `epoch`"), ("epoch,loss\n0,x\n", "column `loss`"), ("epoch,loss\n0\n", "line 2"), ("epoch,loss\n", "no data rows")]
+        {
             std::fs::write(&p, bad).unwrap();
             let e = TrainingCurves::read(&p).unwrap_err();
             assert!(e.to_string().contains(says) && e.exit_code() == 2, "{bad}: {e}");
@@ -174,7 +176,8 @@ mod tests {
 
         let a = dir.path().join("analysis_reweight.nc");
         assert!(Diagnostics::beside(&a, "reweight").unwrap().is_none());
-        std::fs::write(dir.path().join("diagnostics_reweight.json"), r#"{"method": "reweight", "ess": 12.5, "wall_time_s": 0.5, "peak_rss_bytes": null}"#).unwrap();
+        std::fs::write(dir.path().join("diagnostics_reweight.json"), r#"{"method": "reweight", "ess": 12.5, "wall_time_s": 0.5, "peak_rss_bytes": null}"#)
+            .unwrap();
         let d = Diagnostics::beside(&a, "other").unwrap().unwrap();
         assert_eq!((d.ess, d.wall_time_s, d.peak_rss_bytes), (Some(12.5), Some(0.5), None));
         std::fs::write(dir.path().join("diagnostics_reweight.json"), r#"{"ess": "many"}"#).unwrap();

@@ -1,6 +1,6 @@
 //! The `evaluate` pipeline stage: the glue from a stage context to [`super::evaluate`].
 
-use super::config::{check_inputs, EvaluateOptions};
+use super::config::{EvaluateOptions, check_inputs};
 use super::evaluate;
 use crate::error::Result;
 use crate::pipeline::spec::StageSpec;

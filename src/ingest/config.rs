@@ -8,9 +8,9 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cf::NcFile;
 use crate::cf::time::parse_duration;
 use crate::cf::write::Precision;
-use crate::cf::NcFile;
 use crate::choice_from_string;
 use crate::config::Problems;
 use crate::error::Result;
@@ -329,7 +329,11 @@ impl IngestConfig {
         p.check((sum - 1.0).abs() < 1e-9, "ingest.split", format!("train + validation + test is {sum}; expected 1"));
         p.check(sp.train > 0.0, "ingest.split.train", "must be greater than 0: statistics come from the training split");
         let nonzero = [sp.train, sp.validation, sp.test].iter().filter(|&&f| f > 0.0).count();
-        p.check(sp.blocks >= nonzero, "ingest.split.blocks", format!("value {} is too small; allowed: at least {nonzero} (one block per split in use)", sp.blocks));
+        p.check(
+            sp.blocks >= nonzero,
+            "ingest.split.blocks",
+            format!("value {} is too small; allowed: at least {nonzero} (one block per split in use)", sp.blocks),
+        );
         p.positive("ingest.eof.max_snapshots", self.eof.max_snapshots);
         p.positive("ingest.eof.max_memory_mb", self.eof.max_memory_mb);
         for (i, o) in self.observations.iter().enumerate() {
@@ -380,12 +384,9 @@ impl ObservationConfig {
         let only = |p: &mut Problems, set: bool, k: &str, kinds: &str| {
             p.check(!set, format!("{key}.{k}"), format!("applies only to kind {kinds}, not {}", format!("{kind:?}").to_lowercase()));
         };
-        for (set, k) in [
-            (self.segment.is_some(), "segment"),
-            (self.points.is_some(), "points"),
-            (self.tracks.is_some(), "tracks"),
-            (self.max_gap.is_some(), "max_gap"),
-        ] {
+        for (set, k) in
+            [(self.segment.is_some(), "segment"), (self.points.is_some(), "points"), (self.tracks.is_some(), "tracks"), (self.max_gap.is_some(), "max_gap")]
+        {
             if !tracks {
                 only(p, set, k, "trajectories");
             }
@@ -415,7 +416,11 @@ impl ObservationConfig {
                     let secs = duration(p, &format!("{key}.segment"), s);
                     let points = self.points.unwrap_or(0);
                     p.check(self.points.is_some(), format!("{key}.points"), "required for trajectories: points per resampled segment");
-                    p.check(points >= 1 && (secs == 0.0 || points >= 2), format!("{key}.points"), format!("value {points} is out of range; allowed: 1 or more, 2 or more when the segment is longer than 0"));
+                    p.check(
+                        points >= 1 && (secs == 0.0 || points >= 2),
+                        format!("{key}.points"),
+                        format!("value {points} is out of range; allowed: 1 or more, 2 or more when the segment is longer than 0"),
+                    );
                 }
             }
             if let Some(g) = &self.max_gap {
@@ -436,11 +441,7 @@ impl ObservationConfig {
         if let Some(e) = self.error_std {
             p.check(e > 0.0 && e.is_finite(), format!("{key}.error_std"), format!("value {e} must be greater than 0"));
         }
-        p.check(
-            !(self.error_std.is_some() && self.error_attribute.is_some()),
-            format!("{key}.error_attribute"),
-            "set error_std or error_attribute, not both",
-        );
+        p.check(!(self.error_std.is_some() && self.error_attribute.is_some()), format!("{key}.error_attribute"), "set error_std or error_attribute, not both");
     }
 }
 
@@ -465,7 +466,6 @@ pub fn error_std(file: &NcFile, var: &str, cfg: &ObservationConfig) -> Result<f6
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -489,11 +489,8 @@ mod tests {
 
     #[test]
     fn a_complete_configuration_passes() {
-        let cfg = IngestConfig {
-            state: StateConfig { variables: vec!["psi".into()], ..Default::default() },
-            observations: vec![drifters()],
-            ..Default::default()
-        };
+        let cfg =
+            IngestConfig { state: StateConfig { variables: vec!["psi".into()], ..Default::default() }, observations: vec![drifters()], ..Default::default() };
         assert_eq!(problems(&cfg), Vec::<String>::new());
     }
 

@@ -93,7 +93,6 @@ pub struct Header<'a> {
     pub globals: Vec<(String, AttributeValue)>,
 }
 
-
 /// A chunk of rows to append.
 #[derive(Debug)]
 pub struct Rows {
@@ -222,7 +221,18 @@ impl DatasetWriter {
         let u = h.time_units;
         let units = format!("{} since {}", unit_name(u.unit_seconds), u.epoch);
         let one = &[4096];
-        w.define::<f64>("time", &["sample"], one, vec![("standard_name", text("time")), ("long_name", text("state time")), ("units", text(units)), ("calendar", text(u.calendar.name())), ("axis", text("T"))])?;
+        w.define::<f64>(
+            "time",
+            &["sample"],
+            one,
+            vec![
+                ("standard_name", text("time")),
+                ("long_name", text("state time")),
+                ("units", text(units)),
+                ("calendar", text(u.calendar.name())),
+                ("axis", text("T")),
+            ],
+        )?;
         if let Some(m) = h.member_dim {
             w.define::<i32>("member", &["sample"], one, vec![("long_name", text(format!("index along the state files' `{m}` dimension")))])?;
         }
@@ -258,7 +268,13 @@ impl DatasetWriter {
         if od > 0 {
             w.dim("obs_dim", od)?;
             let chunks = row_chunks(od);
-            real(&mut w, "obs", &["sample", "obs_dim"], &chunks, vec![("long_name", text("observation vector, physical units (see obs_variable); fill where obs_mask is 0"))])?;
+            real(
+                &mut w,
+                "obs",
+                &["sample", "obs_dim"],
+                &chunks,
+                vec![("long_name", text("observation vector, physical units (see obs_variable); fill where obs_mask is 0"))],
+            )?;
             let mut mask_attrs = flags(&["missing".to_string(), "observed".to_string()]);
             mask_attrs.push(("long_name", text("1 where the observation exists and passed quality control")));
             w.define::<i8>("obs_mask", &["sample", "obs_dim"], &chunks, mask_attrs)?;
@@ -272,7 +288,8 @@ impl DatasetWriter {
             sattrs.push(("long_name", text("observation source of each observation element")));
             sattrs.extend(per_src.iter().map(|(k, v)| (k.as_str(), v.clone())));
             w.var_i32("obs_source", &["obs_dim"], &h.obs.source, sattrs)?;
-            let units: Vec<(String, AttributeValue)> = h.obs.variable_units.iter().enumerate().map(|(k, u)| (format!("var{k}_units"), text(u.clone()))).collect();
+            let units: Vec<(String, AttributeValue)> =
+                h.obs.variable_units.iter().enumerate().map(|(k, u)| (format!("var{k}_units"), text(u.clone()))).collect();
             let mut oattrs: Vec<Attr<'_>> = flags(&h.obs.variable_names);
             oattrs.push(("long_name", text("observed variable (source.variable) of each observation element")));
             oattrs.extend(units.iter().map(|(k, v)| (k.as_str(), v.clone())));
@@ -281,8 +298,18 @@ impl DatasetWriter {
             w.write_slab("obs_index", &[0], &[od], &h.obs.index)?;
             w.var_f64("obs_x", &["obs_dim"], &h.obs.x, vec![("long_name", text("x or longitude of a gridded point or station"))])?;
             w.var_f64("obs_y", &["obs_dim"], &h.obs.y, vec![("long_name", text("y or latitude of a gridded point or station"))])?;
-            w.var_f64("obs_time_offset", &["obs_dim"], &h.obs.time_offset, vec![("long_name", text("time of the value minus the state time")), ("units", text("s"))])?;
-            w.var_f64("obs_error_std", &["obs_dim"], &h.obs.error_std, vec![("long_name", text("observation error standard deviation, in the variable's units"))])?;
+            w.var_f64(
+                "obs_time_offset",
+                &["obs_dim"],
+                &h.obs.time_offset,
+                vec![("long_name", text("time of the value minus the state time")), ("units", text("s"))],
+            )?;
+            w.var_f64(
+                "obs_error_std",
+                &["obs_dim"],
+                &h.obs.error_std,
+                vec![("long_name", text("observation error standard deviation, in the variable's units"))],
+            )?;
         }
         Ok(DatasetWriter { w, rows: 0, state_dim: sd, obs_dim: od, members: h.member_dim.is_some() })
     }
@@ -316,7 +343,10 @@ impl DatasetWriter {
     /// Records the states file, writes the statistics and closes the file.
     pub fn finish(mut self, s: &Statistics, states: &StatesRecord) -> Result<()> {
         if (states.rows, states.cols) != (self.rows, self.state_dim) {
-            return Err(Error::Other(format!("{}: {} x {} state values written for {} samples of {} elements", states.file, states.rows, states.cols, self.rows, self.state_dim)));
+            return Err(Error::Other(format!(
+                "{}: {} x {} state values written for {} samples of {} elements",
+                states.file, states.rows, states.cols, self.rows, self.state_dim
+            )));
         }
         let w = &mut self.w;
         w.global("states_file", states.file.as_str())?;
@@ -332,13 +362,21 @@ impl DatasetWriter {
             w.dim("mode", e.modes.nrows())?;
             let modes: Vec<f64> = e.modes.iter().copied().collect();
             w.var_f64("eof", &["mode", "state_dim"], &modes, vec![("long_name", text("empirical orthogonal functions of the normalised training states"))])?;
-            w.var_f64("eof_mean", &["state_dim"], e.mean.as_slice().expect("contiguous"), vec![("long_name", text("mean of the normalised snapshots the EOFs were computed from"))])?;
+            w.var_f64(
+                "eof_mean",
+                &["state_dim"],
+                e.mean.as_slice().expect("contiguous"),
+                vec![("long_name", text("mean of the normalised snapshots the EOFs were computed from"))],
+            )?;
             let attrs = vec![
                 ("long_name", text("variance of the normalised states along each EOF (divisor n - 1)")),
                 ("total_variance", AttributeValue::Double(e.total_variance)),
                 ("snapshots", AttributeValue::Longlong(e.snapshots as i64)),
                 ("training_snapshots", AttributeValue::Longlong(e.training_snapshots as i64)),
-                ("method", text(if e.snapshots < e.training_snapshots { "seeded uniform subsample of the training snapshots" } else { "all training snapshots" })),
+                (
+                    "method",
+                    text(if e.snapshots < e.training_snapshots { "seeded uniform subsample of the training snapshots" } else { "all training snapshots" }),
+                ),
             ];
             w.var_f64("eof_variance", &["mode"], e.variance.as_slice().expect("contiguous"), attrs)?;
         }
@@ -411,7 +449,10 @@ impl Dataset {
         let f = NcFile::open(path)?;
         let version = f.attr_f64s(None, "format_version").and_then(|v| v.first().copied());
         if version != Some(FORMAT_VERSION as f64) {
-            return Err(Error::input(path, format!("global attribute format_version is {version:?}; expected {FORMAT_VERSION} (a dataset.nc written by this version of contrada ingest)")));
+            return Err(Error::input(
+                path,
+                format!("global attribute format_version is {version:?}; expected {FORMAT_VERSION} (a dataset.nc written by this version of contrada ingest)"),
+            ));
         }
         let n = f.dim_len("sample")?;
         let sd = f.dim_len("state_dim")?;
@@ -562,7 +603,12 @@ fn read_obs_layout(f: &NcFile) -> Result<(ObsLayout, Vec<SourceMeta>)> {
     let sources = source_names
         .iter()
         .enumerate()
-        .map(|(k, name)| SourceMeta { name: name.clone(), kind: sa(k, "kind"), files: sa(k, "files").lines().map(String::from).collect(), pairing: sa(k, "pairing") })
+        .map(|(k, name)| SourceMeta {
+            name: name.clone(),
+            kind: sa(k, "kind"),
+            files: sa(k, "files").lines().map(String::from).collect(),
+            pairing: sa(k, "pairing"),
+        })
         .collect();
     let layout = ObsLayout {
         source: ints("obs_source")?,

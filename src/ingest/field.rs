@@ -47,9 +47,8 @@ impl FieldLayout {
         let dims = file.var_dims(var)?;
         let shape: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
         let pos = |name: &str| dims.iter().position(|d| d == name);
-        let time_axis = pos(roles.time).ok_or_else(|| {
-            file.var_error(var, format!("has dimensions ({}); expected the time dimension `{}`", dims.join(", "), roles.time))
-        })?;
+        let time_axis = pos(roles.time)
+            .ok_or_else(|| file.var_error(var, format!("has dimensions ({}); expected the time dimension `{}`", dims.join(", "), roles.time)))?;
         let member_axis = match roles.member {
             Some(m) => Some(pos(m).ok_or_else(|| file.var_error(var, format!("has dimensions ({}); expected the member dimension `{m}`", dims.join(", "))))?),
             None => None,

@@ -2,8 +2,8 @@
 //! variables' grids, and a buffer of values in the data set's storage type. The readers fill them
 //! and [`super::dataset`] writes and reads them, so both depend on this module and not on each other.
 
-use crate::cf::write::{Precision, FILL_F32, FILL_F64};
 use crate::cf::NcWriter;
+use crate::cf::write::{FILL_F32, FILL_F64, Precision};
 use crate::error::Result;
 
 /// A state variable as laid out on its grid, to scatter state vectors back into fields.

@@ -47,7 +47,7 @@ use crate::error::{Error, Result};
 use crate::pipeline::hash::derive_seed;
 use crate::progress::Progress;
 use config::{IngestConfig, Normalise};
-use dataset::{DatasetWriter, EofBasis, Header, Rows, SourceMeta, Statistics, DATASET_FILE};
+use dataset::{DATASET_FILE, DatasetWriter, EofBasis, Header, Rows, SourceMeta, Statistics};
 use layout::GridVariable;
 use observations::Source;
 use pairing::{Candidate, Window};
@@ -93,13 +93,28 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
         pairing::check_overlap(&state.timeline, &state.paths, s)?;
     }
     let plan = pairing::plan(&state.timeline, &mut sources, cfg.incomplete, tol);
-    tracing::info!("ingest: {} of {} state times paired ({} dropped as incomplete, {} padded)", plan.report.paired, plan.report.state_times, plan.report.dropped_incomplete, plan.report.padded);
+    tracing::info!(
+        "ingest: {} of {} state times paired ({} dropped as incomplete, {} padded)",
+        plan.report.paired,
+        plan.report.state_times,
+        plan.report.dropped_incomplete,
+        plan.report.padded
+    );
     if plan.candidates.is_empty() {
-        let per: Vec<String> = plan.report.sources.iter().map(|s| format!("`{}`: {} complete, {} incomplete, {} dates not in its calendar", s.name, s.complete, s.incomplete, s.date_not_in_calendar)).collect();
+        let per: Vec<String> = plan
+            .report
+            .sources
+            .iter()
+            .map(|s| format!("`{}`: {} complete, {} incomplete, {} dates not in its calendar", s.name, s.complete, s.incomplete, s.date_not_in_calendar))
+            .collect();
         let files: Vec<String> = sources.iter().flat_map(|s| s.paths().iter().map(|p| p.display().to_string())).collect();
         return Err(Error::input(
             &inputs.state[0],
-            format!("no state time could be paired with observations from {} ({}); widen the windows, set ingest.incomplete = \"pad\", or check the files", files.join(", "), per.join("; ")),
+            format!(
+                "no state time could be paired with observations from {} ({}); widen the windows, set ingest.incomplete = \"pad\", or check the files",
+                files.join(", "),
+                per.join("; ")
+            ),
         ));
     }
 
@@ -117,11 +132,7 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
     let kept: Vec<(&Candidate, Split)> = plan.candidates.iter().zip(&labels).filter_map(|(c, l)| l.map(|l| (c, l))).collect();
 
     let obs_layout = observations::obs_layout(&sources);
-    let grid: Vec<GridVariable> = state
-        .variables
-        .iter()
-        .map(|v| v.grid.clone())
-        .collect();
+    let grid: Vec<GridVariable> = state.variables.iter().map(|v| v.grid.clone()).collect();
     let metas: Vec<SourceMeta> = sources.iter().zip(&cfg.observations).map(|(s, c)| source_meta(s, c)).collect();
     let state_files: Vec<String> = state.paths.iter().map(|p| p.display().to_string()).collect();
     let globals = vec![
@@ -176,7 +187,9 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
     // statistics of its own: the model brings the training set's. Identity statistics are
     // written and said so, rather than refusing the window.
     let (state_mean, state_std, obs_mean, obs_std, state_degenerate, obs_degenerate, eof) = if train_rows < 2 {
-        tracing::warn!("ingest: {train_rows} training sample(s): no normalisation statistics or EOFs (mean 0, std 1 written); use this data set only with a model trained elsewhere");
+        tracing::warn!(
+            "ingest: {train_rows} training sample(s): no normalisation statistics or EOFs (mean 0, std 1 written); use this data set only with a model trained elsewhere"
+        );
         let (sd_n, od_n) = (state.layout.variable.len(), obs_layout.variable.len());
         (vec![0.0; sd_n], vec![1.0; sd_n], vec![0.0; od_n], vec![1.0; od_n], 0, 0, None)
     } else {
@@ -192,7 +205,14 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
                 x /= &std;
                 let e = stats::eof(x, cfg.eof.modes)?;
                 timings.eof = c.elapsed().as_secs_f64();
-                Some(EofBasis { modes: e.modes, mean: e.mean, variance: e.variance, total_variance: e.total_variance, snapshots: e.snapshots, training_snapshots })
+                Some(EofBasis {
+                    modes: e.modes,
+                    mean: e.mean,
+                    variance: e.variance,
+                    total_variance: e.total_variance,
+                    snapshots: e.snapshots,
+                    training_snapshots,
+                })
             }
             None => None,
         };
@@ -213,11 +233,20 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
     timings.total = clock.elapsed().as_secs_f64();
     let explained: Vec<f64> = eof.as_ref().map_or_else(Vec::new, |e| {
         let mut acc = 0.0;
-        e.variance.iter().map(|v| { acc += v; acc / e.total_variance }).collect()
+        e.variance
+            .iter()
+            .map(|v| {
+                acc += v;
+                acc / e.total_variance
+            })
+            .collect()
     });
     tracing::info!(
         "ingest: {} samples written (train {}, validation {}, test {}); state_dim {sd}, obs_dim {od}{}",
-        samples.written, samples.train, samples.validation, samples.test,
+        samples.written,
+        samples.train,
+        samples.validation,
+        samples.test,
         explained.last().map_or_else(String::new, |f| format!("; {} EOFs explain {:.1}% of the variance", explained.len(), 100.0 * f))
     );
     Ok(json!({
@@ -301,16 +330,28 @@ struct Work {
 /// next chunks. In memory at once: at most three chunks of states (being read, queued, being
 /// processed) and five of rows (being converted, queued here, here, queued for the writer, being
 /// written).
-fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Split)], cfg: &IngestConfig, (writer, states): (&mut DatasetWriter, &mut StatesWriter), pass: &mut Pass, timings: &mut Timings) -> Result<()> {
+fn stream(
+    state: &StateSource,
+    sources: &mut [Source],
+    kept: &[(&Candidate, Split)],
+    cfg: &IngestConfig,
+    (writer, states): (&mut DatasetWriter, &mut StatesWriter),
+    pass: &mut Pass,
+    timings: &mut Timings,
+) -> Result<()> {
     let per_chunk = state.times_per_chunk(cfg.chunk_mb);
     let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
     for (k, (cand, _)) in kept.iter().enumerate() {
         let e = state.timeline.entries[cand.entry];
         match groups.last_mut() {
-            Some(g) if {
-                let first = state.timeline.entries[kept[g.start].0.entry];
-                first.file == e.file && e.index - first.index < per_chunk
-            } => g.end = k + 1,
+            Some(g)
+                if {
+                    let first = state.timeline.entries[kept[g.start].0.entry];
+                    first.file == e.file && e.index - first.index < per_chunk
+                } =>
+            {
+                g.end = k + 1
+            }
             _ => groups.push(k..k + 1),
         }
     }
@@ -421,7 +462,16 @@ fn stream(state: &StateSource, sources: &mut [Source], kept: &[(&Candidate, Spli
 
 /// Gathers, checks and converts the snapshots of one chunk (see [`stream`]).
 #[allow(clippy::too_many_arguments)]
-fn process(state: &StateSource, work: &Work, kept: &[(&Candidate, Split)], od: usize, gathers: &mut [field::Gather], row: &mut [f64], rows: &mut Rows, pass: &mut Pass) {
+fn process(
+    state: &StateSource,
+    work: &Work,
+    kept: &[(&Candidate, Split)],
+    od: usize,
+    gathers: &mut [field::Gather],
+    row: &mut [f64],
+    rows: &mut Rows,
+    pass: &mut Pass,
+) {
     for (k, &(cand, split)) in kept[work.kept.clone()].iter().enumerate() {
         let e = state.timeline.entries[cand.entry];
         let (obs_vals, obs_mask) = (&work.obs[k * od..(k + 1) * od], &work.obs_mask[k * od..(k + 1) * od]);

@@ -14,11 +14,11 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::config::{error_std, in_domain, Combine, ObsKind, ObservationConfig, QcConfig};
-use super::layout::ObsLayout;
+use super::config::{Combine, ObsKind, ObservationConfig, QcConfig, error_std, in_domain};
 use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab};
+use super::layout::ObsLayout;
 use super::ragged_stations::RaggedStations;
-use super::state::{coordinate, nonempty, X_NAMES, Y_NAMES};
+use super::state::{X_NAMES, Y_NAMES, coordinate, nonempty};
 use super::timeline::{self, TimeQc, Timeline};
 use super::tracks::{TrackQc, TrackSource};
 use crate::cf::time::TimeUnits;
@@ -132,7 +132,12 @@ impl FieldSource {
                 if l.point_dims() != first.point_dims() || l.point_shape() != first.point_shape() {
                     return Err(files[k].var_error(
                         name,
-                        format!("its dimensions other than time ({}) differ from those of `{}` in {}; one source's variables must share a grid", l.point_dims().join(", "), first.var, paths[0].display()),
+                        format!(
+                            "its dimensions other than time ({}) differ from those of `{}` in {}; one source's variables must share a grid",
+                            l.point_dims().join(", "),
+                            first.var,
+                            paths[0].display()
+                        ),
                     ));
                 }
             }
@@ -181,7 +186,11 @@ impl FieldSource {
                 let why = if kind == ObsKind::Stations { "a stations source needs them" } else { "the domain check ([ingest.qc]) needs them" };
                 return Err(Error::input(
                     &paths[0],
-                    format!("source `{}`: no x and y (or longitude and latitude) coordinates over ({}) found; {why}: set x_var and y_var", cfg.name, l0.point_dims().join(", ")),
+                    format!(
+                        "source `{}`: no x and y (or longitude and latitude) coordinates over ({}) found; {why}: set x_var and y_var",
+                        cfg.name,
+                        l0.point_dims().join(", ")
+                    ),
                 ));
             }
             _ => {
@@ -275,7 +284,8 @@ impl FieldSource {
             // One read per run of consecutive times in one file (all at once from memory).
             let e = self.timeline.entries[k];
             let mut n = 1;
-            let consecutive = |m: usize| self.ragged.is_some() || (self.timeline.entries[m].file == e.file && self.timeline.entries[m].index == e.index + m - k);
+            let consecutive =
+                |m: usize| self.ragged.is_some() || (self.timeline.entries[m].file == e.file && self.timeline.entries[m].index == e.index + m - k);
             while k + n < range.end && consecutive(k + n) {
                 n += 1;
             }

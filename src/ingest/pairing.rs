@@ -15,7 +15,7 @@ use serde::Serialize;
 
 use super::config::Incomplete;
 use super::observations::Source;
-use super::timeline::{describe, Timeline};
+use super::timeline::{Timeline, describe};
 use crate::cf::time::TimeUnits;
 use crate::error::{Error, Result};
 
@@ -159,7 +159,12 @@ pub fn plan(state: &Timeline, sources: &mut [Source], incomplete: Incomplete, to
             Source::Tracks(t) => {
                 let found: Vec<Option<(Vec<u32>, Vec<u32>)>> = taus.iter().map(|tau| tau.map(|tau| t.candidates(tau))).collect();
                 // Automatic slots: the most complete tracks (when dropping) or tracks (when padding) any window has.
-                let most = found.iter().flatten().map(|(complete, partial)| if incomplete == Incomplete::Drop { complete.len() } else { complete.len() + partial.len() }).max().unwrap_or(0);
+                let most = found
+                    .iter()
+                    .flatten()
+                    .map(|(complete, partial)| if incomplete == Incomplete::Drop { complete.len() } else { complete.len() + partial.len() })
+                    .max()
+                    .unwrap_or(0);
                 let slots = if t.configured_slots == 0 { most } else { t.configured_slots };
                 t.set_slots(slots);
                 sp.tracks = Some(slots);

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use super::config::ObservationConfig;
 use super::field::FieldLayout;
-use super::state::{coordinate, nonempty, X_NAMES, Y_NAMES};
+use super::state::{X_NAMES, Y_NAMES, coordinate, nonempty};
 use super::timeline::{TimeEntry, TimeQc, Timeline};
 use crate::cf::dsg::{instance_ids, read_station_samples};
 use crate::cf::time::TimeUnits;
@@ -72,7 +72,12 @@ impl RaggedStations {
             if s.time_units.calendar != reference.calendar {
                 return Err(Error::input(
                     file.path(),
-                    format!("calendar `{}` differs from `{}` of {}; files of one source must share a calendar", s.time_units.calendar, reference.calendar, files[0].path().display()),
+                    format!(
+                        "calendar `{}` differs from `{}` of {}; files of one source must share a calendar",
+                        s.time_units.calendar,
+                        reference.calendar,
+                        files[0].path().display()
+                    ),
                 ));
             }
             if k == 0 {
@@ -81,7 +86,14 @@ impl RaggedStations {
             let local = Self::pseudo_layout(&variables[0], &sample_dim, station_dim, 0, s.stations);
             let at = |var: &str, axis: &str, names: &[&str]| -> Result<Vec<f64>> {
                 let p = coordinate(file, &local, var, axis, names)?.ok_or_else(|| {
-                    Error::input(file.path(), format!("source `{}`: no {axis} coordinate over `{station_dim}` found; a stations source needs one per station: set {}_var", cfg.name, axis.to_lowercase()))
+                    Error::input(
+                        file.path(),
+                        format!(
+                            "source `{}`: no {axis} coordinate over `{station_dim}` found; a stations source needs one per station: set {}_var",
+                            cfg.name,
+                            axis.to_lowercase()
+                        ),
+                    )
                 })?;
                 Ok((0..s.stations).map(|j| p.at(&local, 0, j)).collect())
             };
@@ -104,7 +116,8 @@ impl RaggedStations {
             for var in variables {
                 let dims = file.var_dims(var)?;
                 if dims != s.sample_dims {
-                    return Err(file.var_error(var, format!("has dimensions ({}); expected those of the time variable ({})", dims.join(", "), s.sample_dims.join(", "))));
+                    return Err(file
+                        .var_error(var, format!("has dimensions ({}); expected those of the time variable ({})", dims.join(", "), s.sample_dims.join(", "))));
                 }
                 let count: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
                 let mut raw = Vec::new();

@@ -8,9 +8,9 @@
 //! state time already in another split are left out and counted, so no observation window is in
 //! two splits.
 
+use rand::SeedableRng;
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::SeedableRng;
 
 use super::config::SplitConfig;
 

@@ -1,7 +1,7 @@
 //! The `ingest` pipeline stage: the glue from a stage context to [`super::run`].
 
 use super::config::IngestConfig;
-use super::{dataset, run, IngestInputs};
+use super::{IngestInputs, dataset, run};
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
 use crate::pipeline::stage::{Stage, StageContext};
@@ -20,7 +20,11 @@ impl Stage for IngestStage {
 
     fn check(&self, spec: &StageSpec) -> Result<()> {
         match spec.options.keys().next() {
-            Some(k) => Err(Error::config("pipeline file", format!("pipeline.stages.{}.options.{k}", spec.name), "the ingest stage takes no options; configure it in [ingest]")),
+            Some(k) => Err(Error::config(
+                "pipeline file",
+                format!("pipeline.stages.{}.options.{k}", spec.name),
+                "the ingest stage takes no options; configure it in [ingest]",
+            )),
             None => Ok(()),
         }
     }

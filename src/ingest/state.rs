@@ -14,8 +14,8 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use super::config::StateConfig;
+use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab, level_range};
 use super::layout::{GridVariable, StateLayout};
-use super::field::{level_range, FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::timeline::{self, TimeQc, Timeline};
 use crate::cf::{MaskRule, NcFile};
 use crate::error::{Error, Result};
@@ -119,7 +119,12 @@ impl StateSource {
                 if !l.same_but_time(&layouts[0]) {
                     return Err(files[k].var_error(
                         name,
-                        format!("dimensions ({}) differ from those in {} ({}); the state files must share a grid", describe_dims(l), paths[0].display(), describe_dims(&layouts[0])),
+                        format!(
+                            "dimensions ({}) differ from those in {} ({}); the state files must share a grid",
+                            describe_dims(l),
+                            paths[0].display(),
+                            describe_dims(&layouts[0])
+                        ),
                     ));
                 }
             }
@@ -136,7 +141,11 @@ impl StateSource {
                 (Some(_), true) => (0..l0.levels()).collect(),
                 (Some(_), false) => {
                     if let Some(&bad) = cfg.levels.iter().find(|&&l| l >= l0.levels()) {
-                        return Err(Error::config("configuration", "ingest.state.levels", format!("level {bad} does not exist: `{name}` has {} levels along `{}` (indices from 0)", l0.levels(), cfg.level_dim)));
+                        return Err(Error::config(
+                            "configuration",
+                            "ingest.state.levels",
+                            format!("level {bad} does not exist: `{name}` has {} levels along `{}` (indices from 0)", l0.levels(), cfg.level_dim),
+                        ));
                     }
                     cfg.levels.clone()
                 }
@@ -191,7 +200,10 @@ impl StateSource {
             });
         }
         if !mask_used {
-            return Err(Error::input(&paths[0], format!("mask variable `{}` fits none of the state variables (its dimensions must be among theirs, other than time and member)", cfg.mask_var)));
+            return Err(Error::input(
+                &paths[0],
+                format!("mask variable `{}` fits none of the state variables (its dimensions must be among theirs, other than time and member)", cfg.mask_var),
+            ));
         }
         Ok(StateSource { paths: paths.to_vec(), files, timeline, variables, members: members.unwrap_or(1), layout, member_dim: opt(&cfg.member_dim) })
     }
@@ -307,7 +319,10 @@ pub(super) fn coordinate(file: &NcFile, layout: &FieldLayout, configured: &str, 
     for v in file.var_names() {
         let is_axis = file.attr_str(Some(&v), "axis").is_some_and(|a| a.eq_ignore_ascii_case(axis))
             || file.attr_str(Some(&v), "standard_name").is_some_and(|s| names.contains(&s.as_str()));
-        if is_axis && v != layout.var && let Some(p) = Projection::new(file, &v, layout)? {
+        if is_axis
+            && v != layout.var
+            && let Some(p) = Projection::new(file, &v, layout)?
+        {
             return Ok(Some(p));
         }
     }

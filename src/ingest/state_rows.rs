@@ -135,7 +135,13 @@ impl StatesWriter {
     pub fn append(&mut self, values: &Real, rows: usize) -> Result<()> {
         let precision_ok = matches!((values, self.precision), (Real::F32(_), Precision::F32) | (Real::F64(_), Precision::F64));
         if !precision_ok || values.len() != rows * self.cols {
-            return Err(Error::Other(format!("{}: {} values given for {rows} rows of {} ({:?})", self.path.display(), values.len(), self.cols, self.precision)));
+            return Err(Error::Other(format!(
+                "{}: {} values given for {rows} rows of {} ({:?})",
+                self.path.display(),
+                values.len(),
+                self.cols,
+                self.precision
+            )));
         }
         let bytes = le_bytes(values);
         let c = std::time::Instant::now();
@@ -188,7 +194,9 @@ impl StatesReader {
     pub fn open(path: &Path, expect: &StatesRecord) -> Result<StatesReader> {
         let bad = |m: String| Error::input(path, m);
         let mut file = File::open(path).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => bad(format!("missing: the data set beside it keeps its state vectors in this file ({} bytes); copy both files together", expect.bytes)),
+            std::io::ErrorKind::NotFound => {
+                bad(format!("missing: the data set beside it keeps its state vectors in this file ({} bytes); copy both files together", expect.bytes))
+            }
             _ => Error::io(path, e),
         })?;
         let mut header = [0u8; HEADER_BYTES as usize];
@@ -208,14 +216,30 @@ impl StatesReader {
         }
         let (rows, cols) = (u64_at(16), u64_at(24));
         if (rows, cols) != (expect.rows as u64, expect.cols as u64) {
-            return Err(bad(format!("holds {rows} rows of {cols} values; the data set beside it has {} samples of {} state elements (files from different runs?)", expect.rows, expect.cols)));
+            return Err(bad(format!(
+                "holds {rows} rows of {cols} values; the data set beside it has {} samples of {} state elements (files from different runs?)",
+                expect.rows, expect.cols
+            )));
         }
         let want = rows.checked_mul(cols).and_then(|n| n.checked_mul(value_bytes)).and_then(|n| n.checked_add(HEADER_BYTES + TRAILER_BYTES));
         let size = file.metadata().map_err(|e| Error::io(path, e))?.len();
         if want != Some(size) || size != expect.bytes {
-            return Err(bad(format!("{size} bytes; expected {} ({} recorded in the data set): truncated or not the file written with it", want.map_or_else(|| "overflow".into(), |w| w.to_string()), expect.bytes)));
+            return Err(bad(format!(
+                "{size} bytes; expected {} ({} recorded in the data set): truncated or not the file written with it",
+                want.map_or_else(|| "overflow".into(), |w| w.to_string()),
+                expect.bytes
+            )));
         }
-        Ok(StatesReader { path: path.to_path_buf(), file, hasher: XxHash3_128::new(), value_bytes: value_bytes as usize, cols: cols as usize, left: rows as usize, expect: expect.clone(), buf: Vec::new() })
+        Ok(StatesReader {
+            path: path.to_path_buf(),
+            file,
+            hasher: XxHash3_128::new(),
+            value_bytes: value_bytes as usize,
+            cols: cols as usize,
+            left: rows as usize,
+            expect: expect.clone(),
+            buf: Vec::new(),
+        })
     }
 
     /// Values per row.
@@ -263,7 +287,10 @@ impl StatesReader {
         if digest != stored || digest != self.expect.xxh3_128 {
             return Err(Error::input(
                 &self.path,
-                format!("checksum (XXH3-128) of the rows is {digest}; its trailer says {stored} and the data set beside it {}: the file is corrupt or not the one written with it", self.expect.xxh3_128),
+                format!(
+                    "checksum (XXH3-128) of the rows is {digest}; its trailer says {stored} and the data set beside it {}: the file is corrupt or not the one written with it",
+                    self.expect.xxh3_128
+                ),
             ));
         }
         Ok(())

@@ -203,7 +203,8 @@ impl StateMoments {
                 let per: Vec<Moments> = groups
                     .iter()
                     .flat_map(|(r, shift, [n, s1, s2])| {
-                        let m = if *n > 0.0 { Moments { n: *n, mean: shift.unwrap_or(0.0) + s1 / n, m2: (s2 - s1 * s1 / n).max(0.0) } } else { Moments::default() };
+                        let m =
+                            if *n > 0.0 { Moments { n: *n, mean: shift.unwrap_or(0.0) + s1 / n, m2: (s2 - s1 * s1 / n).max(0.0) } } else { Moments::default() };
                         std::iter::repeat_n(m, r.len())
                     })
                     .collect();

@@ -9,8 +9,8 @@ use std::ops::Range;
 
 use serde::Serialize;
 
-use crate::cf::time::TimeUnits;
 use crate::cf::NcFile;
+use crate::cf::time::TimeUnits;
 use crate::error::{Error, Result};
 
 /// One kept time: which file, which index along its time dimension, and the value.

@@ -16,12 +16,12 @@ use std::path::PathBuf;
 
 use serde::Serialize;
 
-use super::config::{error_std, in_domain, seconds, ObservationConfig, QcConfig};
+use super::config::{ObservationConfig, QcConfig, error_std, in_domain, seconds};
 use super::layout::ObsLayout;
 use super::state::nonempty;
-use crate::cf::dsg::{read_trajectories, DsgNames, Layout};
-use crate::cf::time::TimeUnits;
 use crate::cf::NcFile;
+use crate::cf::dsg::{DsgNames, Layout, read_trajectories};
+use crate::cf::time::TimeUnits;
 use crate::error::Result;
 
 /// One drifter's kept fixes, times in the source's units.
@@ -83,7 +83,8 @@ pub struct TrackSource {
 impl TrackSource {
     /// Reads every track of `paths`.
     pub fn open(cfg: &ObservationConfig, paths: &[PathBuf], qc_cfg: &QcConfig, tolerance: f64) -> Result<TrackSource> {
-        let names = DsgNames { time: nonempty(&cfg.time_var).map(String::from), x: nonempty(&cfg.x_var).map(String::from), y: nonempty(&cfg.y_var).map(String::from) };
+        let names =
+            DsgNames { time: nonempty(&cfg.time_var).map(String::from), x: nonempty(&cfg.x_var).map(String::from), y: nonempty(&cfg.y_var).map(String::from) };
         let mut qc = TrackQc::default();
         let mut reference: Option<(TimeUnits, [String; 2], [String; 2], f64)> = None;
         let mut tracks = Vec::new();
@@ -97,7 +98,15 @@ impl TrackSource {
             }
             let units = &reference.as_ref().expect("set above").0;
             if set.time_units.calendar != units.calendar {
-                return Err(file.var_error(tv, format!("calendar `{}` differs from `{}` of {}; files of one source must share a calendar", set.time_units.calendar, units.calendar, paths[0].display())));
+                return Err(file.var_error(
+                    tv,
+                    format!(
+                        "calendar `{}` differs from `{}` of {}; files of one source must share a calendar",
+                        set.time_units.calendar,
+                        units.calendar,
+                        paths[0].display()
+                    ),
+                ));
             }
             let stored: usize = file.var_dims(tv)?.iter().map(|d| file.dim_len(d)).collect::<Result<Vec<_>>>()?.iter().product();
             let read: usize = set.trajectories.iter().map(|t| t.time.len()).sum();

@@ -31,13 +31,13 @@ use ndarray::Array2;
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use localization::{Distance, Localizer, Point};
-use methods::inflation::{Inflation, Relaxation};
-use methods::{enkf, enoi, etkf, letkf, Analysis};
-use obs::Observations;
-use obs::obs_operator::ObsOperator;
 use crate::config::Problems;
 use crate::error::{Error, Result};
+use localization::{Distance, Localizer, Point};
+use methods::inflation::{Inflation, Relaxation};
+use methods::{Analysis, enkf, enoi, etkf, letkf};
+use obs::Observations;
+use obs::obs_operator::ObsOperator;
 
 /// Which analysis scheme a baseline runs.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]

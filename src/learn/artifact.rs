@@ -101,4 +101,3 @@ fn encoder_input(config: &EncoderConfig, raw: &Array2<f64>, normalised: Array2<f
     let flags = raw.mapv(|v| f32::from(u8::from(v.is_finite())));
     ndarray::concatenate(Axis(1), &[normalised.view(), flags.view()]).expect("same rows")
 }
-

@@ -10,8 +10,8 @@
 use std::fmt;
 use std::sync::{Mutex, OnceLock};
 
-use burn::tensor::{Device, Tensor};
 use burn::tensor::wgpu::wgpu;
+use burn::tensor::{Device, Tensor};
 
 use crate::config::BackendChoice;
 use crate::error::{Error, Result};
@@ -142,12 +142,7 @@ fn probe() -> Vec<AdapterSummary> {
 }
 
 fn summarise(info: &wgpu::AdapterInfo) -> AdapterSummary {
-    let driver = [info.driver.as_str(), info.driver_info.as_str()]
-        .iter()
-        .filter(|s| !s.is_empty())
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let driver = [info.driver.as_str(), info.driver_info.as_str()].iter().filter(|s| !s.is_empty()).copied().collect::<Vec<_>>().join(" ");
     AdapterSummary {
         name: info.name.clone(),
         api: format!("{:?}", info.backend),

@@ -20,8 +20,8 @@ use burn::optim::ModuleOptimizer;
 use serde::{Deserialize, Serialize};
 
 use super::early_stop::{Best, EarlyStopping};
-use super::recall::Recall;
 use super::model::{ContrastiveModel, EpochMetrics};
+use super::recall::Recall;
 use crate::error::{Error, Result};
 use crate::pipeline::hash::sha256;
 use crate::pipeline::staging::{sync_dir, sync_tree};
@@ -68,14 +68,7 @@ pub fn order_digest(order: &[usize]) -> String {
 }
 
 /// Writes the checkpoint of `state` into `dir` and removes the older ones.
-pub fn save(
-    dir: &Path,
-    state: &TrainState,
-    order: &[usize],
-    model: &ContrastiveModel,
-    optim: &ModuleOptimizer,
-    best: Option<&ContrastiveModel>,
-) -> Result<()> {
+pub fn save(dir: &Path, state: &TrainState, order: &[usize], model: &ContrastiveModel, optim: &ModuleOptimizer, best: Option<&ContrastiveModel>) -> Result<()> {
     let name = format!("{PREFIX}{:06}", state.epoch);
     let tmp = dir.join(format!(".{name}.tmp"));
     if tmp.exists() {
@@ -119,11 +112,7 @@ pub fn load(path: &Path, model: ContrastiveModel, optim: ModuleOptimizer, best_s
     let file: StateFile = serde_json::from_str(&text).map_err(|e| bad(STATE, e.to_string()))?;
     let model = model.try_load_file(path.join(MODEL)).map_err(|e| bad(MODEL, format!("{e:?}")))?;
     let optim = optim.load(path.join(OPTIM)).map_err(|e| bad(OPTIM, format!("{e:?}")))?;
-    let best = if path.join(BEST).is_file() {
-        Some(best_skeleton.try_load_file(path.join(BEST)).map_err(|e| bad(BEST, format!("{e:?}")))?)
-    } else {
-        None
-    };
+    let best = if path.join(BEST).is_file() { Some(best_skeleton.try_load_file(path.join(BEST)).map_err(|e| bad(BEST, format!("{e:?}")))?) } else { None };
     let order_digest = file.order_digest.clone();
     Ok(Restored { state: file.into_state(), order_digest, model, optim, best })
 }

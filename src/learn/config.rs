@@ -2,10 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Problems;
 use super::encoders::{EncoderConfig, EncoderKind};
 use super::loss::{Loss, LossKind};
 use super::tilting::Tilting;
+use crate::config::Problems;
 
 /// Learning-rate schedule over all optimisation steps.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

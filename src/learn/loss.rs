@@ -22,7 +22,6 @@
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-
 /// Score given to excluded entries: `exp(ABSENT - max)` is exactly 0 in f32 for any real batch.
 const ABSENT: f32 = -1.0e30;
 
@@ -235,9 +234,10 @@ mod tests {
     fn log_sum_exp_is_stable_for_large_scores() {
         let base = vec![vec![3.0, -1.0, 0.5], vec![0.0, 2.5, 1.0], vec![-2.0, 1.5, 4.0]];
         let shifted: Vec<Vec<f64>> = base.iter().map(|r| r.iter().map(|x| x + 1.0e4).collect()).collect();
-        for (a, b) in [(conditional_loss(matrix(&base), 1.0, 1.0), conditional_loss(matrix(&shifted), 1.0, 1.0)),
-            (joint_loss(matrix(&base)), joint_loss(matrix(&shifted)))]
-        {
+        for (a, b) in [
+            (conditional_loss(matrix(&base), 1.0, 1.0), conditional_loss(matrix(&shifted), 1.0, 1.0)),
+            (joint_loss(matrix(&base)), joint_loss(matrix(&shifted))),
+        ] {
             let (a, b) = (scalar(a), scalar(b));
             assert!(a.is_finite() && b.is_finite());
             // f32 resolution at 1e4 is about 1e-3.
@@ -264,8 +264,7 @@ mod tests {
             }
         }
         // Equality: constant off-diagonal entries make every normaliser the same.
-        let rows: Vec<Vec<f64>> =
-            (0..5).map(|i| (0..5).map(|j| if i == j { i as f64 } else { -0.7 }).collect()).collect();
+        let rows: Vec<Vec<f64>> = (0..5).map(|i| (0..5).map(|j| if i == j { i as f64 } else { -0.7 }).collect()).collect();
         let joint = scalar(joint_loss(matrix(&rows))) + 4f64.ln();
         let cond = scalar(conditional_loss_with(matrix(&rows), 1.0, 1.0, Normaliser::NegativesOnly));
         assert!((joint - cond).abs() < 1e-5, "{joint} vs {cond}");

@@ -13,6 +13,6 @@ pub mod encoders;
 pub mod loss;
 pub mod model;
 pub mod recall;
+pub mod stage;
 pub mod tilting;
 pub mod train;
-pub mod stage;

@@ -132,4 +132,3 @@ pub struct EpochMetrics {
     /// Wall-clock seconds of the epoch, validation included.
     pub seconds: f64,
 }
-

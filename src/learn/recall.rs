@@ -27,13 +27,7 @@ pub struct Recall {
 impl Recall {
     /// Recall from the 0-based ranks of the truth in each direction (rank 0 = retrieved first).
     pub fn from_ranks(u_to_v: &[usize], v_to_u: &[usize]) -> Recall {
-        Recall {
-            n: u_to_v.len(),
-            u_to_v_at_1: at_k(u_to_v, 1),
-            u_to_v_at_5: at_k(u_to_v, 5),
-            v_to_u_at_1: at_k(v_to_u, 1),
-            v_to_u_at_5: at_k(v_to_u, 5),
-        }
+        Recall { n: u_to_v.len(), u_to_v_at_1: at_k(u_to_v, 1), u_to_v_at_5: at_k(u_to_v, 5), v_to_u_at_1: at_k(v_to_u, 1), v_to_u_at_5: at_k(v_to_u, 5) }
     }
 
     /// Recall of a whole square score matrix held in memory.
@@ -77,12 +71,12 @@ mod tests {
     fn recall_of_a_hand_made_matrix() {
         // Rows: states; columns: observations; the truth is the diagonal.
         let s = array![
-            [9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], // truth first
-            [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0], // truth 1.0: five entries above -> rank 5
-            [0.0, 3.0, 2.0, 1.0, 0.0, 0.0, 0.0], // rank 1
-            [0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 5.0], // tie with column 6 -> rank 1
-            [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0], // all tied -> rank 6
-            [0.0, 0.0, 0.0, 0.0, 9.0, 8.0, 7.0], // rank 1
+            [9.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],      // truth first
+            [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],      // truth 1.0: five entries above -> rank 5
+            [0.0, 3.0, 2.0, 1.0, 0.0, 0.0, 0.0],      // rank 1
+            [0.0, 0.0, 0.0, 5.0, 0.0, 0.0, 5.0],      // tie with column 6 -> rank 1
+            [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0],      // all tied -> rank 6
+            [0.0, 0.0, 0.0, 0.0, 9.0, 8.0, 7.0],      // rank 1
             [0.0, 0.0, 0.0, 0.0, 0.0, 0.0, f32::NAN], // NaN truth -> miss (rank 7)
         ];
         let ranks = truth_ranks(s.view(), 0);

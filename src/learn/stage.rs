@@ -14,17 +14,17 @@ use ndarray::{Array1, Axis};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::artifact::{ModelMeta, MODEL_META, MODEL_RECORD};
+use super::artifact::{MODEL_META, MODEL_RECORD, ModelMeta};
 use super::backend;
+use super::config::TrainConfig;
 use super::encoders::{EncoderKind, EofProjection, GridLayout};
 use super::model::Pairs;
 use super::train::{codes, recall, train_resumable};
-use super::config::TrainConfig;
 use crate::error::{Error, Result};
 use crate::ingest::dataset::Dataset;
 use crate::ingest::split::Split;
 use crate::pipeline::spec::StageSpec;
-use crate::pipeline::stage::{parse_options, Stage, StageContext};
+use crate::pipeline::stage::{Stage, StageContext, parse_options};
 
 /// The EOF basis and grids the configured encoders need from the data set `path`.
 fn data_inputs(config: &TrainConfig, data: &Dataset, path: &Path) -> Result<(Option<EofProjection>, Option<GridLayout>, Option<GridLayout>)> {
@@ -32,7 +32,10 @@ fn data_inputs(config: &TrainConfig, data: &Dataset, path: &Path) -> Result<(Opt
         match data.eof.as_ref().filter(|e| e.modes.nrows() > 0) {
             Some(e) => Some(EofProjection { modes: e.modes.clone(), mean: e.mean.clone() }),
             None => {
-                return Err(Error::input(path, "has no EOFs (it was ingested with ingest.eof.modes = 0); train.encoder_u.kind = \"eof\" needs ingest.eof.modes > 0"));
+                return Err(Error::input(
+                    path,
+                    "has no EOFs (it was ingested with ingest.eof.modes = 0); train.encoder_u.kind = \"eof\" needs ingest.eof.modes > 0",
+                ));
             }
         }
     } else {
@@ -46,10 +49,12 @@ fn data_inputs(config: &TrainConfig, data: &Dataset, path: &Path) -> Result<(Opt
             .variable
             .iter()
             .zip(&s.level)
-            .map(|key| fields.iter().position(|f| (&f.0, &f.1) == key).unwrap_or_else(|| {
-                fields.push((*key.0, *key.1));
-                fields.len() - 1
-            }))
+            .map(|key| {
+                fields.iter().position(|f| (&f.0, &f.1) == key).unwrap_or_else(|| {
+                    fields.push((*key.0, *key.1));
+                    fields.len() - 1
+                })
+            })
             .collect();
         let shape = match config.encoder_u.grid.as_slice() {
             &[ny, nx] => [ny, nx],
@@ -57,11 +62,18 @@ fn data_inputs(config: &TrainConfig, data: &Dataset, path: &Path) -> Result<(Opt
                 let shapes: Vec<&[usize]> = data.grid.iter().map(|g| g.point_shape.as_slice()).collect();
                 match shapes.first() {
                     Some(&&[ny, nx]) if shapes.iter().all(|s| *s == [ny, nx]) => [ny, nx],
-                    _ => return Err(Error::config("configuration", "train.encoder_u.grid", format!("the state variables' point shapes are {shapes:?}, not one 2-D grid; set grid = [ny, nx]"))),
+                    _ => {
+                        return Err(Error::config(
+                            "configuration",
+                            "train.encoder_u.grid",
+                            format!("the state variables' point shapes are {shapes:?}, not one 2-D grid; set grid = [ny, nx]"),
+                        ));
+                    }
                 }
             }
         };
-        let grid = GridLayout::scattered(&channel, &s.index, shape[0], shape[1]).map_err(|m| Error::config("configuration", "train.encoder_u.grid", format!("state of {path:?}: {m}")))?;
+        let grid = GridLayout::scattered(&channel, &s.index, shape[0], shape[1])
+            .map_err(|m| Error::config("configuration", "train.encoder_u.grid", format!("state of {path:?}: {m}")))?;
         Some(grid)
     } else {
         None
@@ -72,7 +84,10 @@ fn data_inputs(config: &TrainConfig, data: &Dataset, path: &Path) -> Result<(Opt
         };
         let o = &data.obs_layout;
         let channel: Vec<usize> = o.variable.iter().map(|&v| v.max(0) as usize).collect();
-        Some(GridLayout::scattered(&channel, &o.index, ny, nx).map_err(|m| Error::config("configuration", "train.encoder_v.grid", format!("observations of {path:?}: {m}")))?)
+        Some(
+            GridLayout::scattered(&channel, &o.index, ny, nx)
+                .map_err(|m| Error::config("configuration", "train.encoder_v.grid", format!("observations of {path:?}: {m}")))?,
+        )
     } else {
         None
     };
@@ -146,7 +161,15 @@ impl Stage for TrainStage {
             let f = |x: Option<f64>| x.map_or_else(String::new, |v| format!("{v:.6}"));
             csv += &format!(
                 "{},{:.6},{},{},{},{},{},{:.6},{:.3},{}\n",
-                m.epoch, m.train_loss, f(m.val_loss), f(r.map(|r| r.u_to_v_at_1)), f(r.map(|r| r.u_to_v_at_5)), f(r.map(|r| r.v_to_u_at_1)), f(r.map(|r| r.v_to_u_at_5)), m.tau, m.seconds,
+                m.epoch,
+                m.train_loss,
+                f(m.val_loss),
+                f(r.map(|r| r.u_to_v_at_1)),
+                f(r.map(|r| r.u_to_v_at_5)),
+                f(r.map(|r| r.v_to_u_at_1)),
+                f(r.map(|r| r.v_to_u_at_5)),
+                m.tau,
+                m.seconds,
                 u8::from(m.epoch == trained.saved_epoch)
             );
         }
@@ -164,7 +187,9 @@ impl Stage for TrainStage {
         // up days later in an assimilation).
         let (_, reloaded) = ModelMeta::load(ctx.out, &selected.device)?;
         let probe = ndarray::s![..fit.len().min(8), ..];
-        for (x, trained, reloaded) in [(fit_u.slice(probe), &trained.model.encoder_u, &reloaded.encoder_u), (fit_v.slice(probe), &trained.model.encoder_v, &reloaded.encoder_v)] {
+        for (x, trained, reloaded) in
+            [(fit_u.slice(probe), &trained.model.encoder_u, &reloaded.encoder_u), (fit_v.slice(probe), &trained.model.encoder_v, &reloaded.encoder_v)]
+        {
             let (a, b) = (codes(trained, x, &selected.device), codes(reloaded, x, &selected.device));
             if (&a - &b).iter().any(|d| d.abs() > 1e-5) {
                 return Err(Error::Other("the saved model does not reproduce the trained encoders".into()));

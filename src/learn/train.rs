@@ -19,12 +19,12 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 
 use super::checkpoint::{self, TrainState};
+use super::config::{Schedule, TrainConfig};
 use super::early_stop::{EarlyStopping, Verdict};
 use super::encoders::Encoder;
 use super::loss::Loss;
 use super::model::{ContrastiveModel, EpochMetrics, ModelInputs, Pairs};
 use super::recall::{Recall, truth_ranks};
-use super::config::{Schedule, TrainConfig};
 use crate::error::{Error, Result};
 use crate::progress::Progress;
 
@@ -55,13 +55,7 @@ pub fn train(config: &TrainConfig, pairs: Pairs, device: &Device, seed: u64) -> 
     let (fit_u, fit_v) = pairs.select(&fit);
     let (val_u, val_v) = pairs.select(&held);
     let validation = Pairs { u: val_u.view(), v: val_v.view(), source: pairs.source };
-    train_split(
-        config,
-        Pairs { u: fit_u.view(), v: fit_v.view(), source: pairs.source },
-        (!held.is_empty()).then_some(validation),
-        device,
-        seed,
-    )
+    train_split(config, Pairs { u: fit_u.view(), v: fit_v.view(), source: pairs.source }, (!held.is_empty()).then_some(validation), device, seed)
 }
 
 /// Trains on `fit` and validates on `validation` after every epoch.
@@ -203,13 +197,7 @@ impl Run {
             optim: AdamConfig::new().with_weight_decay(weight_decay).init(),
             rng,
             order: (0..fit.len()).collect(),
-            state: TrainState {
-                epoch: 0,
-                step: 0,
-                history: Vec::new(),
-                early: EarlyStopping::new(patience, config.min_delta),
-                stopped: false,
-            },
+            state: TrainState { epoch: 0, step: 0, history: Vec::new(), early: EarlyStopping::new(patience, config.min_delta), stopped: false },
             best: None,
         })
     }
@@ -232,9 +220,8 @@ impl Run {
         for _ in 0..restored.state.epoch {
             order.shuffle(&mut rng);
         }
-        let fits = restored.state.epoch <= config.epochs
-            && restored.state.early.patience == patience
-            && checkpoint::order_digest(&order) == restored.order_digest;
+        let fits =
+            restored.state.epoch <= config.epochs && restored.state.early.patience == patience && checkpoint::order_digest(&order) == restored.order_digest;
         if !fits {
             tracing::warn!("ignoring the training checkpoint {}: it was not written by this training", path.display());
             return Ok(None);
@@ -313,7 +300,15 @@ fn log_epoch(m: &EpochMetrics, epochs: usize) {
     match (&m.val_loss, &m.recall) {
         (Some(val_loss), Some(r)) => tracing::info!(
             "epoch {}/{epochs}: train loss {:.4}, val loss {:.4}, R@1 u->v {:.3} v->u {:.3}, R@5 u->v {:.3} v->u {:.3}, tau {:.4} ({:.1} s)",
-            m.epoch, m.train_loss, val_loss, r.u_to_v_at_1, r.v_to_u_at_1, r.u_to_v_at_5, r.v_to_u_at_5, m.tau, m.seconds
+            m.epoch,
+            m.train_loss,
+            val_loss,
+            r.u_to_v_at_1,
+            r.v_to_u_at_1,
+            r.u_to_v_at_5,
+            r.v_to_u_at_5,
+            m.tau,
+            m.seconds
         ),
         _ => tracing::debug!("epoch {}/{epochs}: train loss {:.4}, tau {:.4} ({:.2} s)", m.epoch, m.train_loss, m.tau, m.seconds),
     }
@@ -423,16 +418,8 @@ mod tests {
         let fit = Pairs { u: fit_u, v: fit_v, source: Path::new("synthetic") };
         let val = Pairs { u: val_u, v: val_v, source: Path::new("synthetic") };
         let wide = EncoderConfig { kind: EncoderKind::Mlp, widths: vec![128, 128], ..EncoderConfig::default() };
-        let config = TrainConfig {
-            lr: 1e-2,
-            epochs: 200,
-            batch_size: 24,
-            patience: 5,
-            min_delta: 1e-3,
-            encoder_u: wide.clone(),
-            encoder_v: wide,
-            ..small_config()
-        };
+        let config =
+            TrainConfig { lr: 1e-2, epochs: 200, batch_size: 24, patience: 5, min_delta: 1e-3, encoder_u: wide.clone(), encoder_v: wide, ..small_config() };
         let trained = train_split(&config, fit, Some(val), &Device::flex(), 4).unwrap();
         let losses: Vec<f64> = trained.history.iter().map(|m| m.val_loss.unwrap()).collect();
         let best = trained.saved_epoch;

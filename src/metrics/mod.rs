@@ -2,4 +2,4 @@
 
 pub mod scores;
 
-pub use scores::{bias, crps_fair, member_mean, member_std, rank_chi2, rank_histogram, rmse, spread, EnsembleScores};
+pub use scores::{EnsembleScores, bias, crps_fair, member_mean, member_std, rank_chi2, rank_histogram, rmse, spread};

@@ -280,11 +280,13 @@ mod tests {
         // Each bin ~ Binomial(d, 1/11): sd ~ 40; 5 sd bounds.
         assert!(hist.iter().all(|&h| (h as f64 - expected).abs() < 200.0), "{hist:?}");
         // An under-dispersed ensemble (members shrunk to half the spread) gives a U shape.
-        let narrow: Vec<f64> = (0..n * d).map(|k| {
-            let i = k % d;
-            let mu = 3.0 * (i as f64 * 0.01).sin();
-            mu + 0.5 * (members[k] - mu)
-        }).collect();
+        let narrow: Vec<f64> = (0..n * d)
+            .map(|k| {
+                let i = k % d;
+                let mu = 3.0 * (i as f64 * 0.01).sin();
+                mu + 0.5 * (members[k] - mu)
+            })
+            .collect();
         let hist = rank_histogram(&narrow, n, &truth, |_| 0.5);
         assert!(hist[0] as f64 > 2.0 * expected && hist[n] as f64 > 2.0 * expected, "{hist:?}");
     }

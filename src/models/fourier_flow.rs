@@ -134,9 +134,7 @@ impl FourierFlow {
                 Complex { re: sd * re, im: sd * im }
             })
             .collect();
-        let omega = (0..side * side)
-            .map(|_| cfg.omega_mean + cfg.omega_std * rng.sample::<f64, _>(StandardNormal))
-            .collect();
+        let omega = (0..side * side).map(|_| cfg.omega_mean + cfg.omega_std * rng.sample::<f64, _>(StandardNormal)).collect();
         FourierFlow { kmax: cfg.kmax, amplitude, omega }
     }
 
@@ -432,8 +430,8 @@ impl Model for FourierFlowModel {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
     use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
     impl Complex {
         fn scale(self, s: f64) -> Complex {

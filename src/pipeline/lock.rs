@@ -32,12 +32,7 @@ impl RunLock {
             Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&path, e)),
         }
         let host = std::fs::read_to_string("/etc/hostname").unwrap_or_default();
-        let who = format!(
-            "pid {} on {} since {}",
-            std::process::id(),
-            host.trim(),
-            chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ")
-        );
+        let who = format!("pid {} on {} since {}", std::process::id(), host.trim(), chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"));
         file.set_len(0).and_then(|_| file.rewind()).and_then(|_| file.write_all(who.as_bytes())).and_then(|_| file.flush()).map_err(|e| Error::io(&path, e))?;
         Ok(RunLock { _file: file, path })
     }

@@ -95,9 +95,5 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let tmp: PathBuf = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
-    std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
-        .and_then(|_| std::fs::rename(&tmp, path))
-        .map_err(|e| Error::io(path, e))
+    std::fs::write(&tmp, text).and_then(|_| std::fs::File::open(&tmp)?.sync_all()).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| Error::io(path, e))
 }
-

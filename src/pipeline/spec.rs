@@ -38,16 +38,11 @@ impl PipelineSpec {
     pub fn validate(&self, kinds: &[&str], p: &mut Problems) {
         for (i, stage) in self.stages.iter().enumerate() {
             let key = format!("pipeline.stages[{i}]");
-            let name_ok = !stage.name.is_empty()
-                && stage.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+            let name_ok = !stage.name.is_empty() && stage.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
             p.check(name_ok, format!("{key}.name"), format!("stage name `{}` must be non-empty and use only letters, digits, '-' and '_'", stage.name));
             let earlier = &self.stages[..i];
             p.check(!earlier.iter().any(|s| s.name == stage.name), format!("{key}.name"), format!("stage name `{}` is used twice", stage.name));
-            p.check(
-                kinds.contains(&stage.kind.as_str()),
-                format!("{key}.kind"),
-                format!("unknown stage kind `{}`; allowed: {}", stage.kind, kinds.join(", ")),
-            );
+            p.check(kinds.contains(&stage.kind.as_str()), format!("{key}.kind"), format!("unknown stage kind `{}`; allowed: {}", stage.kind, kinds.join(", ")));
             for (input, value) in &stage.inputs {
                 if let Some((from, _)) = value.strip_prefix("stage:").and_then(|r| r.split_once('/')) {
                     p.check(

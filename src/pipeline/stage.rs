@@ -70,18 +70,18 @@ pub trait Stage {
 /// [`Stage::check`], before any stage runs); errors name the offending key.
 pub fn parse_options<T: DeserializeOwned>(spec: &StageSpec) -> Result<T> {
     let value = toml::Value::Table(spec.options.clone());
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|e| {
-        Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", spec.name, e.path()), e.inner().to_string())
-    })
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map_err(|e| Error::config("pipeline file", format!("pipeline.stages.{}.options.{}", spec.name, e.path()), e.inner().to_string()))
 }
 
 impl StageContext<'_> {
     /// The declared configuration key `key` as its typed section, e.g.
     /// `ctx.section::<IngestConfig>("ingest")`.
     pub fn section<T: DeserializeOwned>(&self, key: &str) -> Result<T> {
-        let value = self.sections.get(key).ok_or_else(|| {
-            Error::Other(format!("stage `{}` reads configuration `{key}` without declaring it in config_sections", self.spec.kind))
-        })?;
+        let value = self
+            .sections
+            .get(key)
+            .ok_or_else(|| Error::Other(format!("stage `{}` reads configuration `{key}` without declaring it in config_sections", self.spec.kind)))?;
         serde_json::from_value(value.clone()).map_err(|e| Error::Other(format!("configuration `{key}`: {e}")))
     }
 
@@ -94,16 +94,16 @@ impl StageContext<'_> {
     /// The files of input `name`: the one file, or every file its pattern matched (`name.0`,
     /// `name.1`, ... in order); a configuration error naming the key when it is absent.
     pub fn input_files(&self, name: &str) -> Result<Vec<PathBuf>> {
-        input_files(&self.inputs, name).ok_or_else(|| {
-            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
-        })
+        input_files(&self.inputs, name)
+            .ok_or_else(|| Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required"))
     }
 
     /// The input called `name`, or a configuration error naming the missing key.
     pub fn input(&self, name: &str) -> Result<&Path> {
-        self.inputs.get(name).map(PathBuf::as_path).ok_or_else(|| {
-            Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required")
-        })
+        self.inputs
+            .get(name)
+            .map(PathBuf::as_path)
+            .ok_or_else(|| Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", self.spec.name), "this input is required"))
     }
 }
 
@@ -113,10 +113,8 @@ pub fn input_files(inputs: &BTreeMap<String, PathBuf>, name: &str) -> Option<Vec
         return Some(vec![p.clone()]);
     }
     let prefix = format!("{name}.");
-    let mut numbered: Vec<(usize, PathBuf)> = inputs
-        .iter()
-        .filter_map(|(k, p)| k.strip_prefix(&prefix)?.parse::<usize>().ok().map(|i| (i, p.clone())))
-        .collect();
+    let mut numbered: Vec<(usize, PathBuf)> =
+        inputs.iter().filter_map(|(k, p)| k.strip_prefix(&prefix)?.parse::<usize>().ok().map(|i| (i, p.clone()))).collect();
     numbered.sort();
     (!numbered.is_empty()).then(|| numbered.into_iter().map(|(_, p)| p).collect())
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use base64::Engine;
 
-use super::table::{escape, Table};
+use super::table::{Table, escape};
 use crate::error::{Error, Result};
 
 /// One piece of a report.
@@ -128,7 +128,10 @@ mod tests {
             ],
         };
         let md = doc.markdown();
-        assert!(md.starts_with("# Scores\n") && md.contains("## psi") && md.contains("- one") && md.contains("| a | **1.000** |") && md.contains("![map](a.png)"), "{md}");
+        assert!(
+            md.starts_with("# Scores\n") && md.contains("## psi") && md.contains("- one") && md.contains("| a | **1.000** |") && md.contains("![map](a.png)"),
+            "{md}"
+        );
         assert_eq!(doc.images(), vec!["a.png"]);
         let html = doc.html(dir.path()).unwrap();
         assert!(html.contains("<h2>psi</h2>") && html.contains("RMSE of <code>mean</code> &lt; 1") && html.contains("<td><b>1.000</b></td>"), "{html}");

@@ -235,7 +235,8 @@ pub fn rank_histograms(path: &Path, title: &str, hists: &[(String, Vec<u64>)]) -
 pub fn line_chart(path: &Path, title: &str, x_desc: &str, y_desc: &str, series: &[(String, Vec<(f64, f64)>)]) -> Result<()> {
     ensure_font()?;
     let points = series.iter().flat_map(|(_, s)| s.iter().copied()).filter(|(x, y)| x.is_finite() && y.is_finite());
-    let (x0, x1, y0, y1) = points.fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |(a, b, c, d), (x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)));
+    let (x0, x1, y0, y1) =
+        points.fold((f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY), |(a, b, c, d), (x, y)| (a.min(x), b.max(x), c.min(y), d.max(y)));
     let (x0, x1) = if x0 < x1 { (x0, x1) } else { (x0 - 1.0, x0 + 1.0) };
     let pad = ((y1 - y0) * 0.05).max(1e-9);
     let (y0, y1) = if y0.is_finite() { (y0 - pad, y1 + pad) } else { (0.0, 1.0) };
@@ -300,11 +301,16 @@ mod tests {
         let truth = [Field { title: "truth".into(), nx: 16, ny: 12, data: &data, x: (0.0, 1.0), y: (0.0, 1.0) }];
         let e = [Field { title: "error".into(), nx: 16, ny: 12, data: &err, x: (0.0, 1.0), y: (0.0, 1.0) }];
         let s = [Field { title: "spread".into(), nx: 16, ny: 12, data: &spread, x: (0.0, 1.0), y: (0.0, 1.0) }];
-        map_figure(&fig, "psi [1]", &[
-            MapGroup { panels: &truth, scale: Scale::Diverging, units: "1", range: None, tracks: &[] },
-            MapGroup { panels: &e, scale: Scale::Diverging, units: "1", range: Some((-1.0, 1.0)), tracks: &[] },
-            MapGroup { panels: &s, scale: Scale::Sequential, units: "1", range: None, tracks: &[] },
-        ]).unwrap();
+        map_figure(
+            &fig,
+            "psi [1]",
+            &[
+                MapGroup { panels: &truth, scale: Scale::Diverging, units: "1", range: None, tracks: &[] },
+                MapGroup { panels: &e, scale: Scale::Diverging, units: "1", range: Some((-1.0, 1.0)), tracks: &[] },
+                MapGroup { panels: &s, scale: Scale::Sequential, units: "1", range: None, tracks: &[] },
+            ],
+        )
+        .unwrap();
         for p in [map, hist, curve, fig] {
             let bytes = std::fs::read(&p).unwrap();
             assert_eq!(&bytes[..8], b"\x89PNG\r\n\x1a\n", "{}", p.display());

@@ -42,16 +42,16 @@ impl Table {
 
     fn cells(&self) -> Vec<Vec<(String, bool)>> {
         let best: Vec<Option<usize>> = (0..self.columns.len()).map(|c| self.best(c)).collect();
-        self.rows
-            .iter()
-            .enumerate()
-            .map(|(i, (_, vals))| vals.iter().enumerate().map(|(c, &v)| (format_value(v), best[c] == Some(i))).collect())
-            .collect()
+        self.rows.iter().enumerate().map(|(i, (_, vals))| vals.iter().enumerate().map(|(c, &v)| (format_value(v), best[c] == Some(i))).collect()).collect()
     }
 
     /// GitHub-flavoured Markdown.
     pub fn markdown(&self) -> String {
-        let mut s = format!("| method | {} |\n|---|{}\n", self.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "), "---:|".repeat(self.columns.len()));
+        let mut s = format!(
+            "| method | {} |\n|---|{}\n",
+            self.columns.iter().map(|c| c.0.as_str()).collect::<Vec<_>>().join(" | "),
+            "---:|".repeat(self.columns.len())
+        );
         for ((name, _), cells) in self.rows.iter().zip(self.cells()) {
             let cells: Vec<String> = cells.into_iter().map(|(t, b)| if b { format!("**{t}**") } else { t }).collect();
             s += &format!("| {name} | {} |\n", cells.join(" | "));
@@ -106,7 +106,12 @@ mod tests {
     #[test]
     fn best_values_are_bold_by_their_rule() {
         let t = Table {
-            columns: vec![("RMSE".into(), Better::Lower), ("spread/skill".into(), Better::Near(1.0)), ("R@1".into(), Better::Higher), ("time s".into(), Better::None)],
+            columns: vec![
+                ("RMSE".into(), Better::Lower),
+                ("spread/skill".into(), Better::Near(1.0)),
+                ("R@1".into(), Better::Higher),
+                ("time s".into(), Better::None),
+            ],
             rows: vec![("etkf".into(), vec![0.2, 1.3, f64::NAN, 1.0]), ("reweight".into(), vec![0.3, 0.95, 0.4, 2.0])],
         };
         let md = t.markdown();

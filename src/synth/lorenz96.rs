@@ -86,11 +86,8 @@ pub fn write(path: &Path, cfg: &Lorenz96Config, run: &Lorenz96Run, seed: u64, io
     w.coord("i", &index, vec![("long_name", "variable index on the Lorenz-96 ring".into()), ("units", "1".into())])?;
     w.var_f64("t_model", &["time"], &model_t, vec![("long_name", "model time (Lorenz-96 time units)".into()), ("units", "1".into())])?;
     w.var_f64("truth", &["time", "i"], &run.truth, vec![("long_name", "true state".into()), ("units", "1".into())])?;
-    let obs_attrs = vec![
-        ("long_name", "observation of each variable: truth plus Gaussian noise".into()),
-        ("units", "1".into()),
-        ("obs_error_std", cfg.obs_std.into()),
-    ];
+    let obs_attrs =
+        vec![("long_name", "observation of each variable: truth plus Gaussian noise".into()), ("units", "1".into()), ("obs_error_std", cfg.obs_std.into())];
     w.var_f64("obs", &["time", "i"], &run.obs, obs_attrs)?;
     w.finish()
 }

@@ -2,12 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::config::{SynthConfig, MAX_SAMPLES};
-use super::{generate, Flow};
+use super::config::{MAX_SAMPLES, SynthConfig};
+use super::{Flow, generate};
 use crate::config::Problems;
 use crate::error::{Error, Result};
 use crate::pipeline::spec::StageSpec;
-use crate::pipeline::stage::{parse_options, Stage, StageContext};
+use crate::pipeline::stage::{Stage, StageContext, parse_options};
 
 /// Options of a `synth` stage: the `options` of its pipeline entry and the arguments of
 /// `contrada synth` (one declaration).

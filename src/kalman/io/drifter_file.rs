@@ -11,7 +11,7 @@
 //! give `time_unit_days` they must agree, or the observed times would not be the flow's.
 
 use crate::cf::NcFile;
-use crate::cf::dsg::{read_trajectories, DsgNames};
+use crate::cf::dsg::{DsgNames, read_trajectories};
 use crate::cf::time::TimeUnits;
 use crate::error::{Error, Result};
 use crate::kalman::obs::Observations;
@@ -83,9 +83,26 @@ pub fn load(file: &NcFile, prior: &NcFile, n_state: usize, slots: FlowSlots, spe
             samples.dedup();
             let s = match (spec.sample, samples.as_slice()) {
                 (Some(s), _) if samples.contains(&s) => s,
-                (Some(s), _) => return Err(Error::config("pipeline file", key("obs_time_index"), format!("no track of sample {s} in {}; its sample_index values run {} .. {}", file.path().display(), samples[0], samples[samples.len() - 1]))),
+                (Some(s), _) => {
+                    return Err(Error::config(
+                        "pipeline file",
+                        key("obs_time_index"),
+                        format!(
+                            "no track of sample {s} in {}; its sample_index values run {} .. {}",
+                            file.path().display(),
+                            samples[0],
+                            samples[samples.len() - 1]
+                        ),
+                    ));
+                }
                 (None, [only]) => *only,
-                (None, _) => return Err(Error::config("pipeline file", key("obs_time_index"), format!("{} holds tracks of {} samples; set which sample (sample_index) to assimilate", file.path().display(), samples.len()))),
+                (None, _) => {
+                    return Err(Error::config(
+                        "pipeline file",
+                        key("obs_time_index"),
+                        format!("{} holds tracks of {} samples; set which sample (sample_index) to assimilate", file.path().display(), samples.len()),
+                    ));
+                }
             };
             (Some(s), (0..n_tracks).filter(|&t| idx[t] == s).collect())
         }
@@ -100,13 +117,25 @@ pub fn load(file: &NcFile, prior: &NcFile, n_state: usize, slots: FlowSlots, spe
     {
         return Err(Error::input(
             file.path(),
-            format!("global attribute `time_unit_days` = {} differs from the prior file's {} ({}); the observed times would not be the flow's model time", a[0], b[0], prior.path().display()),
+            format!(
+                "global attribute `time_unit_days` = {} differs from the prior file's {} ({}); the observed times would not be the flow's model time",
+                a[0],
+                b[0],
+                prior.path().display()
+            ),
         ));
     }
     let duration = setup(file, prior, "duration")?[0];
     let (rx, ry) = (setup(file, prior, "release_x")?, setup(file, prior, "release_y")?);
     if rx.len() != ry.len() || !(unit_days > 0.0 && duration > 0.0) {
-        return Err(Error::input(file.path(), format!("drifter set-up: {} release_x and {} release_y values, time_unit_days {unit_days}, duration {duration}; expected as many x as y, and positive times", rx.len(), ry.len())));
+        return Err(Error::input(
+            file.path(),
+            format!(
+                "drifter set-up: {} release_x and {} release_y values, time_unit_days {unit_days}, duration {duration}; expected as many x as y, and positive times",
+                rx.len(),
+                ry.len()
+            ),
+        ));
     }
 
     let time_var = &set.names[0];
@@ -118,7 +147,12 @@ pub fn load(file: &NcFile, prior: &NcFile, n_state: usize, slots: FlowSlots, spe
         let d = match &drifter {
             Some(d) => d[t],
             None if rx.len() == 1 => 0,
-            None => return Err(file.var_error("drifter", format!("not found, and there are {} release points; expected the release point index of each trajectory", rx.len()))),
+            None => {
+                return Err(file.var_error(
+                    "drifter",
+                    format!("not found, and there are {} release points; expected the release point index of each trajectory", rx.len()),
+                ));
+            }
         };
         if d >= rx.len() {
             return Err(file.var_error("drifter", format!("trajectory {t} names release point {d}; there are {} (release_x, release_y)", rx.len())));

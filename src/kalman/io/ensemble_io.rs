@@ -12,7 +12,7 @@ use ndarray::{Array2, ArrayD, IxDyn};
 
 use crate::cf::NcFile;
 use crate::error::{Error, Result};
-use crate::kalman::localization::{Distance, Point, EARTH_RADIUS_KM};
+use crate::kalman::localization::{Distance, EARTH_RADIUS_KM, Point};
 use crate::kalman::obs::obs_operator::{Grid, GridKind};
 
 /// How distances and interpolation treat the grid.
@@ -79,7 +79,10 @@ impl PriorEnsemble {
             if missing == 0 {
                 wet.push(j);
             } else if missing < n_members {
-                return Err(file.var_error(variable, format!("state element {j} is missing in {missing} of {n_members} members; expected data in all members or none (land)")));
+                return Err(file.var_error(
+                    variable,
+                    format!("state element {j} is missing in {missing} of {n_members} members; expected data in all members or none (land)"),
+                ));
             }
         }
         if wet.is_empty() {
@@ -122,12 +125,15 @@ impl PriorEnsemble {
         let mut inverse: Vec<usize> = (1..=self.dims.len() - 1).collect();
         inverse.insert(self.member_axis, 0);
         let original = full.view().permuted_axes(IxDyn(&inverse));
-        debug_assert_eq!(original.shape(), {
-            let mut s = self.shape.clone();
-            s[self.member_axis] = n_members;
-            s
-        }
-        .as_slice());
+        debug_assert_eq!(
+            original.shape(),
+            {
+                let mut s = self.shape.clone();
+                s[self.member_axis] = n_members;
+                s
+            }
+            .as_slice()
+        );
         original.as_standard_layout().iter().copied().collect()
     }
 

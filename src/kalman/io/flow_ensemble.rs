@@ -11,8 +11,8 @@
 //! (ETKF) weights; grid points sit at their `(x, y)` on the periodic unit square.
 
 use ndarray::Array2;
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 
 use crate::analysis::layout::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::cf::time::TimeUnits;
@@ -100,14 +100,24 @@ impl FlowEnsemble {
         let omega_dims = file.var_dims("omega")?;
         let omega_ok = omega_dims.len() == 2 && omega_dims[0] == member_dim && file.dim_len(&omega_dims[1])? == modes;
         if !omega_ok {
-            return Err(file.var_error("omega", format!("has dimensions ({}); expected ({member_dim}, mode) with {modes} modes, one per coefficient pair", omega_dims.join(", "))));
+            return Err(file.var_error(
+                "omega",
+                format!("has dimensions ({}); expected ({member_dim}, mode) with {modes} modes, one per coefficient pair", omega_dims.join(", ")),
+            ));
         }
         // The operator builds the flow in FourierFlow's mode order; the file must use it.
         for (name, c) in [("kx", 0), ("ky", 1)] {
             let k = file.read_values(name)?;
-            let expected: Vec<f64> = (0..modes).map(|m| { let v = FourierFlow::wave_vector(kmax, m); [v.0, v.1][c] as f64 }).collect();
+            let expected: Vec<f64> = (0..modes)
+                .map(|m| {
+                    let v = FourierFlow::wave_vector(kmax, m);
+                    [v.0, v.1][c] as f64
+                })
+                .collect();
             if k != expected {
-                return Err(file.var_error(name, format!("wave numbers are not in the expected order (mode m has kx = m / {side} - {kmax}, ky = m % {side} - {kmax})")));
+                return Err(
+                    file.var_error(name, format!("wave numbers are not in the expected order (mode m has kx = m / {side} - {kmax}, ky = m % {side} - {kmax})"))
+                );
             }
         }
         if let Some(&bad) = members.iter().find(|&&i| i >= n) {
@@ -199,7 +209,14 @@ impl FlowEnsemble {
     /// ensemble `<name>(member, ...)` and the fields `<name>_<statistic>` of `fields`
     /// (`(statistic, values over the whole state)`), the analysis `time` (one value, in `units`),
     /// the coordinate variables and the flow set-up attributes of `file` (the prior's).
-    pub fn write_analysis(&self, mut w: NcWriter, file: &NcFile, ensemble: &Array2<f64>, fields: &[(&str, &[f64])], (time, units): (f64, &TimeUnits)) -> Result<()> {
+    pub fn write_analysis(
+        &self,
+        mut w: NcWriter,
+        file: &NcFile,
+        ensemble: &Array2<f64>,
+        fields: &[(&str, &[f64])],
+        (time, units): (f64, &TimeUnits),
+    ) -> Result<()> {
         copy_globals(&mut w, file)?;
         let time_units = format!("{} since {}", crate::cf::dsg::unit_name(units.unit_seconds), units.epoch);
         w.coord("time", &[time], vec![("standard_name", "time".into()), ("units", time_units.into()), ("calendar", units.calendar.name().into())])?;
@@ -249,7 +266,13 @@ mod tests {
         ];
         let n = 27 + psi_len;
         let prior = Array2::from_shape_fn((3, n), |(i, j)| ((i * 7 + j * 3) as f64).sin());
-        let ensemble = FlowEnsemble { blocks, slots: FlowSlots { kmax: 1, coef: 0, omega: 18 }, members: vec![0, 1, 2], ensemble: prior.clone(), locations: vec![UNLOCALISED; n] };
+        let ensemble = FlowEnsemble {
+            blocks,
+            slots: FlowSlots { kmax: 1, coef: 0, omega: 18 },
+            members: vec![0, 1, 2],
+            ensemble: prior.clone(),
+            locations: vec![UNLOCALISED; n],
+        };
         let mut analysis = prior.mapv(|v| v + 0.5) + Array2::from_shape_fn((3, n), |(i, j)| 0.01 * (i + j) as f64);
         let moved = analysis.clone();
         ensemble.keep_unobservable_mode(&mut analysis);

@@ -107,7 +107,9 @@ pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, o
 
     if gridded {
         if y.len() != prior.state_len() {
-            return Err(file.var_error(var, format!("has {} values per time; the prior's `{}` has {} state elements", y.len(), prior.variable, prior.state_len())));
+            return Err(
+                file.var_error(var, format!("has {} values per time; the prior's `{}` has {} state elements", y.len(), prior.variable, prior.state_len()))
+            );
         }
         let positions = prior.positions();
         let locations = prior.locations(grid);
@@ -128,7 +130,11 @@ pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, o
     if dims.len() != 1 {
         return Err(file.var_error(
             var,
-            format!("has dimensions ({}); expected the state's ({}), optionally after a time dimension, or one dimension of points", dims.join(", "), prior.state_dims.join(", ")),
+            format!(
+                "has dimensions ({}); expected the state's ({}), optionally after a time dimension, or one dimension of points",
+                dims.join(", "),
+                prior.state_dims.join(", ")
+            ),
         ));
     }
     if prior.state_len() != grid.len() {
@@ -138,7 +144,10 @@ pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, o
         match given {
             Some(name) => Ok(name.clone()),
             None => rules.iter().find_map(|(a, v)| file.find_var_by_attr(a, v).filter(|n| file.var_dims(n).is_ok_and(|d| d == dims))).ok_or_else(|| {
-                err_config(if what == "x" { "obs_x" } else { "obs_y" }, format!("no {what} coordinate along `{}` found in the observation file; name it", dims[0]))
+                err_config(
+                    if what == "x" { "obs_x" } else { "obs_y" },
+                    format!("no {what} coordinate along `{}` found in the observation file; name it", dims[0]),
+                )
             }),
         }
     };
@@ -158,8 +167,6 @@ pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, o
         }
     }
     let dropped = y.len() - points.len();
-    let op = LinearObs::bilinear(grid, &points)
-        .and_then(|op| op.on_subset(&prior.positions(), prior.wet.len()))
-        .map_err(|e| Error::input(file.path(), e))?;
+    let op = LinearObs::bilinear(grid, &points).and_then(|op| op.on_subset(&prior.positions(), prior.wet.len())).map_err(|e| Error::input(file.path(), e))?;
     Ok(LoadedObs { op, obs, layout: "points", dropped })
 }

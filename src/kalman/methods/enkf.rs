@@ -9,18 +9,18 @@
 //! `dE = D C_m^{-1} (S^T A)` with the observation-space `C_m = S^T S + (N-1) I` (m x m). The
 //! smaller of the two is factored, so large ensembles with few observations stay cheap.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
-use rand::rngs::StdRng;
+use ndarray::linalg::general_mat_mul;
 use rand::Rng;
+use rand::rngs::StdRng;
 use rand_distr::StandardNormal;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::{check_shapes, Analysis};
+use super::{Analysis, check_shapes};
 use crate::error::Result;
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{observe, ObsOperator};
+use crate::kalman::obs::obs_operator::{ObsOperator, observe};
 
 /// Which matrix the EnKF factors.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,17 +5,17 @@
 //! the ensemble-space form of `K = B H^T (H B H^T + R)^{-1}` (Woodbury). With one member this is
 //! the classic single-state EnOI; with more, every member gets the same deterministic gain.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
+use ndarray::linalg::general_mat_mul;
 use rand::rngs::StdRng;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::{check_shapes, Analysis};
+use super::{Analysis, check_shapes};
 use crate::error::{Error, Result};
 use crate::kalman::localization::Point;
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{observe, ObsOperator};
+use crate::kalman::obs::obs_operator::{ObsOperator, observe};
 
 /// EnOI with a fixed static ensemble. The gain depends only on the static ensemble, the
 /// operator and the error variances, so its factorisation is cached while they stay the same
@@ -126,7 +126,11 @@ impl Analysis for Enoi {
     fn analyse(&mut self, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, _rng: &mut StdRng) -> Result<()> {
         check_shapes(ensemble, op, 1)?;
         if self.static_members.ncols() != ensemble.ncols() {
-            return Err(Error::Other(format!("EnOI static ensemble state size {} differs from the ensemble's {}", self.static_members.ncols(), ensemble.ncols())));
+            return Err(Error::Other(format!(
+                "EnOI static ensemble state size {} differs from the ensemble's {}",
+                self.static_members.ncols(),
+                ensemble.ncols()
+            )));
         }
         obs.check(op.n_obs())?;
         self.prepare(op, obs)?;

@@ -6,16 +6,16 @@
 //! `T` is symmetric and has the ones vector as eigenvector (because `S^T 1 = 0`), so the analysis
 //! anomalies keep zero mean: the transform is mean-preserving, and the analysis is deterministic.
 
-use ndarray::linalg::general_mat_mul;
 use ndarray::Array2;
+use ndarray::linalg::general_mat_mul;
 use rand::rngs::StdRng;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::{check_shapes, Analysis};
+use super::{Analysis, check_shapes};
 use crate::error::Result;
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{observe, ObsOperator};
+use crate::kalman::obs::obs_operator::{ObsOperator, observe};
 
 /// The global ETKF, with buffers reused between analyses.
 #[derive(Debug, Clone)]

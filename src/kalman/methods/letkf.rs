@@ -15,11 +15,11 @@ use rayon::prelude::*;
 
 use super::ensemble::mean_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
-use super::{check_shapes, Analysis};
+use super::{Analysis, check_shapes};
 use crate::error::{Error, Result};
 use crate::kalman::localization::{LocalObs, Localizer, Point};
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{observe, ObsOperator};
+use crate::kalman::obs::obs_operator::{ObsOperator, observe};
 
 /// Buffers of one local analysis; one per worker thread.
 struct Workspace {
@@ -160,10 +160,10 @@ impl Analysis for Letkf {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kalman::methods::etkf::Etkf;
     use crate::kalman::localization::Distance;
-    use crate::kalman::obs::obs_operator::LinearObs;
+    use crate::kalman::methods::etkf::Etkf;
     use crate::kalman::methods::test_support::random_ensemble;
+    use crate::kalman::obs::obs_operator::LinearObs;
     use rand::SeedableRng;
 
     fn ring(n: usize) -> Vec<Point> {

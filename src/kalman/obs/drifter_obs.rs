@@ -16,7 +16,7 @@
 
 use super::obs_operator::ObsOperator;
 use crate::kalman::localization::Point;
-use crate::models::fourier_flow::{integrate, Complex, FourierFlow, Workspace};
+use crate::models::fourier_flow::{Complex, FourierFlow, Workspace, integrate};
 
 /// Default longest RK4 step, in model time units. The convergence test (`rk4_step_converges`)
 /// measures the track error on synth flows against the synth's own step (1e-5): about 1e-8 at
@@ -188,8 +188,8 @@ mod tests {
     use super::*;
     use crate::models::fourier_flow::FlowPrior;
     use crate::pipeline::hash::derive_seed;
-    use rand::rngs::StdRng;
     use rand::SeedableRng;
+    use rand::rngs::StdRng;
 
     /// The synth's sample data set-up (`[synth.lagrangian]` defaults with exact positions): RK4
     /// steps of 1e-5 over a window of 0.1 model time units ending at time 0.
@@ -302,7 +302,11 @@ mod tests {
             println!("seed {seed}: max position error at dt 4e-3, 2e-3, 1e-3: {errors:?}");
             assert!(errors[0] > 1e-8, "seed {seed}: coarse error {} too small to measure the order", errors[0]);
             for w in errors.windows(2) {
-                assert!((10.0..20.0).contains(&(w[0] / w[1])), "seed {seed}: halving the step reduced the error {}x; expected ~16x (8x would be third order)", w[0] / w[1]);
+                assert!(
+                    (10.0..20.0).contains(&(w[0] / w[1])),
+                    "seed {seed}: halving the step reduced the error {}x; expected ~16x (8x would be third order)",
+                    w[0] / w[1]
+                );
             }
             // The default step on the sample data's spacing: far below any observation error worth
             // configuring (0.01).
@@ -343,11 +347,8 @@ mod tests {
     fn observed_tracks_are_unwrapped_next_to_the_release_point() {
         let (state, op, _) = sample(7, DEFAULT_MAX_DT);
         // The same observations stored two periods away in x and one in y compare the same.
-        let shifted: Vec<DrifterTrack> = op
-            .tracks()
-            .iter()
-            .map(|t| DrifterTrack { positions: t.positions.iter().map(|p| [p[0] + 2.0, p[1] - 1.0]).collect(), ..t.clone() })
-            .collect();
+        let shifted: Vec<DrifterTrack> =
+            op.tracks().iter().map(|t| DrifterTrack { positions: t.positions.iter().map(|p| [p[0] + 2.0, p[1] - 1.0]).collect(), ..t.clone() }).collect();
         let again = DrifterObs::new(state.len(), slots(3), shifted, DEFAULT_MAX_DT).unwrap();
         assert!(max_gap(again.observed(), op.observed()) < 1e-12);
         assert_eq!(again.locations().len(), op.locations().len());

@@ -16,11 +16,11 @@ use std::time::Instant;
 use serde_json::json;
 
 use super::options::BaselineOptions;
-use super::output::{analyse, analysis_file, check_members, staged, write_diagnostics, AnalysisFields};
+use super::output::{AnalysisFields, analyse, analysis_file, check_members, staged, write_diagnostics};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
 use crate::kalman::io::drifter_file::{self, DrifterSpec};
-use crate::kalman::io::flow_ensemble::{choose, sample_count, FlowEnsemble};
+use crate::kalman::io::flow_ensemble::{FlowEnsemble, choose, sample_count};
 use crate::kalman::localization::Distance;
 use crate::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
 use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
@@ -35,10 +35,21 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     let prior_file = NcFile::open(prior_path)?;
     // Drawn from the run's seed, not the stage's: baseline stages with the same prior file and
     // ensemble size start from the same members, so their scores compare the methods alone.
-    let chosen = choose(sample_count(&prior_file, member_dim)?, options.members, derive_seed(ctx.section("run.seed")?, "baseline prior members"), &format!("{options_key}.members"))?;
+    let chosen = choose(
+        sample_count(&prior_file, member_dim)?,
+        options.members,
+        derive_seed(ctx.section("run.seed")?, "baseline prior members"),
+        &format!("{options_key}.members"),
+    )?;
     let prior = FlowEnsemble::read(&prior_file, member_dim, &chosen)?;
     let obs_file = NcFile::open(ctx.input("observations")?)?;
-    let spec = DrifterSpec { sample: options.obs_time_index, error_std: options.obs_error_std, max_dt: options.drifter_dt.unwrap_or(DEFAULT_MAX_DT), restart: options.drifter_restart(), options_key: options_key.to_string() };
+    let spec = DrifterSpec {
+        sample: options.obs_time_index,
+        error_std: options.obs_error_std,
+        max_dt: options.drifter_dt.unwrap_or(DEFAULT_MAX_DT),
+        restart: options.drifter_restart(),
+        options_key: options_key.to_string(),
+    };
     let loaded = drifter_file::load(&obs_file, &prior_file, prior.n_state(), prior.slots, &spec)?;
     let statics = match config.method {
         Method::Enoi => Some(read_static(ctx, options, member_dim, &prior, options_key)?),
@@ -77,10 +88,17 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
 fn read_static(ctx: &StageContext, options: &BaselineOptions, member_dim: &str, prior: &FlowEnsemble, options_key: &str) -> Result<ndarray::Array2<f64>> {
     let path = ctx.input("static")?;
     let file = NcFile::open(path)?;
-    let chosen = choose(sample_count(&file, member_dim)?, options.static_members, derive_seed(ctx.section("run.seed")?, "baseline static members"), &format!("{options_key}.static_members"))?;
+    let chosen = choose(
+        sample_count(&file, member_dim)?,
+        options.static_members,
+        derive_seed(ctx.section("run.seed")?, "baseline static members"),
+        &format!("{options_key}.static_members"),
+    )?;
     let statics = FlowEnsemble::read(&file, member_dim, &chosen)?;
     if statics.blocks != prior.blocks {
-        let names = |e: &FlowEnsemble| e.blocks.iter().map(|b| format!("{}{:?}", b.name, b.dims.iter().map(|d| d.1).collect::<Vec<_>>())).collect::<Vec<_>>().join(", ");
+        let names = |e: &FlowEnsemble| {
+            e.blocks.iter().map(|b| format!("{}{:?}", b.name, b.dims.iter().map(|d| d.1).collect::<Vec<_>>())).collect::<Vec<_>>().join(", ")
+        };
         return Err(Error::input(path, format!("static ensemble state ({}) differs from the prior's ({})", names(&statics), names(prior))));
     }
     Ok(statics.ensemble)

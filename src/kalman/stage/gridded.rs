@@ -7,10 +7,10 @@ use ndarray::Array2;
 use serde_json::json;
 
 use super::options::BaselineOptions;
-use super::output::{analyse, analysis_file, check_members, staged, write_diagnostics, AnalysisFields};
+use super::output::{AnalysisFields, analyse, analysis_file, check_members, staged, write_diagnostics};
+use crate::analysis::layout::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
-use crate::analysis::layout::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
 use crate::kalman::io::ensemble_io::PriorEnsemble;
 use crate::kalman::io::obs_file::{self, ObsSpec};
 use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
@@ -72,7 +72,13 @@ fn read_static(ctx: &StageContext, variable: &str, member_dim: &str, prior: &Pri
     if statics.state_shape != prior.state_shape || statics.wet != prior.wet {
         return Err(Error::input(
             path,
-            format!("variable `{variable}`: static ensemble state ({:?}, {} wet points) differs from the prior's ({:?}, {} wet points)", statics.state_shape, statics.wet.len(), prior.state_shape, prior.wet.len()),
+            format!(
+                "variable `{variable}`: static ensemble state ({:?}, {} wet points) differs from the prior's ({:?}, {} wet points)",
+                statics.state_shape,
+                statics.wet.len(),
+                prior.state_shape,
+                prior.wet.len()
+            ),
         ));
     }
     Ok(statics.ensemble)
@@ -80,7 +86,15 @@ fn read_static(ctx: &StageContext, variable: &str, member_dim: &str, prior: &Pri
 
 /// The analysis file: the prior file with the analysed variable replaced by the analysis
 /// ensemble, plus the analysis fields `<variable>_<statistic>` on the state dimensions.
-fn write_analysis(ctx: &StageContext, name: &str, file: &NcFile, prior: &PriorEnsemble, ensemble: &Array2<f64>, fields: &[(&str, &[f64])], title: &str) -> Result<()> {
+fn write_analysis(
+    ctx: &StageContext,
+    name: &str,
+    file: &NcFile,
+    prior: &PriorEnsemble,
+    ensemble: &Array2<f64>,
+    fields: &[(&str, &[f64])],
+    title: &str,
+) -> Result<()> {
     let mut w = NcWriter::create(&staged(ctx, name), &ctx.section("io")?, title)?;
     copy_globals(&mut w, file)?;
     for (dim, len) in file.dims() {

@@ -19,11 +19,11 @@ pub mod gridded;
 pub mod options;
 pub mod output;
 
-use options::{BaselineOptions, OperatorKind};
-use crate::kalman::BaselineConfig;
 use crate::error::{Error, Result};
+use crate::kalman::BaselineConfig;
 use crate::pipeline::spec::StageSpec;
 use crate::pipeline::stage::{Stage, StageContext};
+use options::{BaselineOptions, OperatorKind};
 
 /// The `baseline` stage.
 pub struct BaselineStage;
@@ -47,7 +47,11 @@ impl Stage for BaselineStage {
             }
         }
         if let Some(known) = spec.inputs.keys().find(|k| !["prior", "observations", "static"].contains(&k.as_str())) {
-            return Err(Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{known}", spec.name), "unknown input; allowed: prior, observations, static"));
+            return Err(Error::config(
+                "pipeline file",
+                format!("pipeline.stages.{}.inputs.{known}", spec.name),
+                "unknown input; allowed: prior, observations, static",
+            ));
         }
         Ok(())
     }

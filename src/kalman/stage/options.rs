@@ -94,7 +94,12 @@ impl BaselineOptions {
                         return Err(bad(k, "this option is required (or set obs_operator = \"drifters\")"));
                     }
                 }
-                let drifter_only = [("members", self.members.is_some()), ("static_members", self.static_members.is_some()), ("drifter_dt", self.drifter_dt.is_some()), ("drifter_restart", self.drifter_restart.is_some())];
+                let drifter_only = [
+                    ("members", self.members.is_some()),
+                    ("static_members", self.static_members.is_some()),
+                    ("drifter_dt", self.drifter_dt.is_some()),
+                    ("drifter_restart", self.drifter_restart.is_some()),
+                ];
                 if let Some((k, _)) = drifter_only.iter().find(|(_, set)| *set) {
                     return Err(bad(k, "applies to obs_operator = \"drifters\" only"));
                 }
@@ -109,7 +114,10 @@ impl BaselineOptions {
                     ("geometry", self.geometry != GeometryKind::Auto),
                 ];
                 if let Some((k, _)) = gridded_only.iter().find(|(_, set)| *set) {
-                    return Err(bad(k, "does not apply to obs_operator = \"drifters\" (the state is the prior file's coef, omega and gridded fields, on the periodic unit square)"));
+                    return Err(bad(
+                        k,
+                        "does not apply to obs_operator = \"drifters\" (the state is the prior file's coef, omega and gridded fields, on the periodic unit square)",
+                    ));
                 }
                 if let Some(dt) = self.drifter_dt
                     && !(dt.is_finite() && dt > 0.0)

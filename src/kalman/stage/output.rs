@@ -5,17 +5,17 @@
 use std::path::Path;
 
 use ndarray::{Array2, ArrayView2};
-use rand::rngs::StdRng;
 use rand::SeedableRng;
+use rand::rngs::StdRng;
 use serde_json::json;
 
+use crate::analysis::diagnostics::Diagnostics;
 use crate::error::{Error, Result};
 use crate::kalman::methods::diagnostics::InnovationStats;
 use crate::kalman::methods::ensemble::{mean_into, spread, spread_per_element};
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{observe, ObsOperator};
+use crate::kalman::obs::obs_operator::{ObsOperator, observe};
 use crate::kalman::{Filter, Method};
-use crate::analysis::diagnostics::Diagnostics;
 use crate::pipeline::stage::StageContext;
 
 /// The analysis file of `method` (the contract of [`crate::analysis::diagnostics`]).
@@ -33,7 +33,13 @@ pub(super) fn check_members(method: Method, members: usize, prior_path: &Path, v
 
 /// One filter step on `ensemble` with the innovation statistics of the prior and the analysis.
 /// Random draws (perturbed observations) come from `seed`.
-pub(super) fn analyse(filter: &mut Filter, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, seed: u64) -> Result<(InnovationStats, InnovationStats)> {
+pub(super) fn analyse(
+    filter: &mut Filter,
+    ensemble: &mut Array2<f64>,
+    op: &dyn ObsOperator,
+    obs: &Observations,
+    seed: u64,
+) -> Result<(InnovationStats, InnovationStats)> {
     let mut hx = Array2::zeros((0, 0));
     observe(op, ensemble.view(), &mut hx);
     let before = InnovationStats::of(hx.view(), obs);

@@ -22,7 +22,7 @@ use crate::kalman::localization::{Distance, Point};
 use crate::kalman::methods::diagnostics::InnovationStats;
 use crate::kalman::methods::ensemble::{mean_into, rmse, spread};
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{observe, LinearObs, ObsOperator};
+use crate::kalman::obs::obs_operator::{LinearObs, ObsOperator, observe};
 use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
 use crate::models::lorenz96::Lorenz96;
 
@@ -228,7 +228,14 @@ pub(crate) trait Cycled {
 
 /// Cycles `ensemble` through `cycles` forecasts and analyses of `twin` with `filter` and averages
 /// the scores of the cycles after `burn_in`. Random draws of the analyses come from `rng`.
-pub(crate) fn run_cycles(twin: &mut impl Cycled, cycles: usize, burn_in: usize, filter: &mut Filter, ensemble: &mut Array2<f64>, rng: &mut StdRng) -> Result<TwinScores> {
+pub(crate) fn run_cycles(
+    twin: &mut impl Cycled,
+    cycles: usize,
+    burn_in: usize,
+    filter: &mut Filter,
+    ensemble: &mut Array2<f64>,
+    rng: &mut StdRng,
+) -> Result<TwinScores> {
     let (mut mean, mut hx) = (Vec::new(), Array2::zeros((0, 0)));
     let mut sums = TwinScores::default();
     let (mut innovation_mean, mut innovation_sq, mut expected_sq, mut observed) = (0.0, 0.0, 0.0, 0);

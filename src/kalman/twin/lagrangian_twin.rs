@@ -33,14 +33,14 @@ use rand::Rng;
 use rand_distr::StandardNormal;
 use serde::Serialize;
 
-use super::cycling::{run_cycles, stream, Cycled, TwinScores};
+use super::cycling::{Cycled, TwinScores, run_cycles, stream};
 use crate::error::{Error, Result};
 use crate::kalman::obs::Observations;
 use crate::kalman::obs::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
 use crate::kalman::obs::obs_operator::ObsOperator;
 use crate::kalman::{BaselineConfig, Filter};
 use crate::models::Model;
-use crate::models::fourier_flow::{integrate, FlowPrior, FourierFlow, FourierFlowModel, Workspace};
+use crate::models::fourier_flow::{FlowPrior, FourierFlow, FourierFlowModel, Workspace, integrate};
 
 /// A Lagrangian twin experiment (see the module notes).
 #[derive(Debug, Clone)]
@@ -197,7 +197,8 @@ impl LagrangianTwin {
         for mut member in ensemble.rows_mut() {
             member.iter_mut().zip(self.draw(&mut rng)).for_each(|(m, v)| *m = v);
         }
-        let mut twin = LagrangianCycles { twin: self, data, op: None, obs: Observations::default(), members: Array2::zeros((0, 0)), truth: Vec::new(), climatology: 0.0 };
+        let mut twin =
+            LagrangianCycles { twin: self, data, op: None, obs: Observations::default(), members: Array2::zeros((0, 0)), truth: Vec::new(), climatology: 0.0 };
         let filter_scores = run_cycles(&mut twin, data.truth.nrows(), self.burn_in, &mut filter, &mut ensemble, &mut rng)?;
         // `scored` runs twice per cycle (forecast and analysis) on the same truth.
         let scored = 2 * data.truth.nrows().saturating_sub(self.burn_in);
@@ -242,7 +243,9 @@ impl Cycled for LagrangianCycles<'_> {
                 DrifterTrack { release, release_time: -twin.gap, times: vec![0.0], positions: vec![[now[2 * d], now[2 * d + 1]]] }
             })
             .collect();
-        let op = DrifterObs::new(self.data.truth.ncols(), twin.slots(), tracks, twin.max_dt).map_err(|e| Error::Other(format!("cycle {k}: {e}")))?.with_restarts(true);
+        let op = DrifterObs::new(self.data.truth.ncols(), twin.slots(), tracks, twin.max_dt)
+            .map_err(|e| Error::Other(format!("cycle {k}: {e}")))?
+            .with_restarts(true);
         // Noise at both ends of the gap, except from the exactly known release points.
         let variance = if k == 0 { 1.0 } else { 2.0 } * twin.obs_std * twin.obs_std;
         self.obs = Observations { values: op.observed().to_vec(), variance: vec![variance; op.n_obs()] };
@@ -355,7 +358,15 @@ mod tests {
         let t = LagrangianTwin { max_dt: DEFAULT_MAX_DT, ..twin(1e-12) };
         let data = t.simulate().unwrap();
         let mut err_one_step: f64 = 0.0;
-        let mut cycles = LagrangianCycles { twin: &t, data: &data, op: None, obs: Observations::default(), members: Array2::zeros((0, 0)), truth: Vec::new(), climatology: 0.0 };
+        let mut cycles = LagrangianCycles {
+            twin: &t,
+            data: &data,
+            op: None,
+            obs: Observations::default(),
+            members: Array2::zeros((0, 0)),
+            truth: Vec::new(),
+            climatology: 0.0,
+        };
         let mut moved: f64 = 0.0;
         let max_gap = |op: &dyn ObsOperator, state: &[f64], y: &[f64]| {
             let mut hx = vec![0.0; op.n_obs()];

@@ -15,7 +15,7 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 use rand::rngs::StdRng;
 use serde::{Deserialize, Serialize};
 
-use super::{seeded_linear, uniform, Activation, EncoderConfig};
+use super::{Activation, EncoderConfig, seeded_linear, uniform};
 
 /// Kernel size of every convolution.
 const KERNEL: usize = 3;
@@ -97,10 +97,8 @@ impl ConvEncoder {
         let mut c_in = 2 * grid.channels;
         let mut convs = Vec::with_capacity(config.conv_channels.len());
         for &c_out in &config.conv_channels {
-            let mut conv = Conv2dConfig::new([c_in, c_out], [KERNEL, KERNEL])
-                .with_stride([2, 2])
-                .with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1))
-                .init(device);
+            let mut conv =
+                Conv2dConfig::new([c_in, c_out], [KERNEL, KERNEL]).with_stride([2, 2]).with_padding(PaddingConfig2d::Explicit(1, 1, 1, 1)).init(device);
             // Replace burn's globally seeded weights with ours (PyTorch's default bounds).
             let fan_in = c_in * KERNEL * KERNEL;
             conv.weight = uniform([c_out, c_in, KERNEL, KERNEL], fan_in, rng, device);

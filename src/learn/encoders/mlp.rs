@@ -27,11 +27,7 @@ impl MlpEncoder {
         dims.extend(&config.widths);
         dims.push(n_e);
         let layers = dims.windows(2).map(|w| super::seeded_linear(w[0], w[1], true, rng, device)).collect();
-        let norms = if config.layer_norm {
-            config.widths.iter().map(|&w| LayerNormConfig::new(w).init(device)).collect()
-        } else {
-            Vec::new()
-        };
+        let norms = if config.layer_norm { config.widths.iter().map(|&w| LayerNormConfig::new(w).init(device)).collect() } else { Vec::new() };
         MlpEncoder { layers, norms, activation: config.activation }
     }
 

@@ -231,14 +231,7 @@ impl InputSpec {
 impl Encoder {
     /// Builds the encoder of `config` for inputs of `d_in` features and codes of `n_e`; `section`
     /// names the configuration table in errors (inputs that do not fit the configuration).
-    pub fn build(
-        config: &EncoderConfig,
-        section: &str,
-        input: &InputSpec,
-        n_e: usize,
-        rng: &mut StdRng,
-        device: &Device,
-    ) -> Result<Encoder> {
+    pub fn build(config: &EncoderConfig, section: &str, input: &InputSpec, n_e: usize, rng: &mut StdRng, device: &Device) -> Result<Encoder> {
         let bad = |key: &str, message: String| Error::config("configuration", format!("{section}.{key}"), message);
         let d_in = input.width;
         Ok(match config.kind {
@@ -256,16 +249,16 @@ impl Encoder {
             EncoderKind::Mlp => Encoder::Mlp(MlpEncoder::new(config, d_in, n_e, rng, device)),
             EncoderKind::Trajectory => {
                 if config.point_dim == 0 || !d_in.is_multiple_of(config.point_dim) {
-                    return Err(bad(
-                        "point_dim",
-                        format!("inputs of {d_in} features are not whole points of {} features", config.point_dim),
-                    ));
+                    return Err(bad("point_dim", format!("inputs of {d_in} features are not whole points of {} features", config.point_dim)));
                 }
                 Encoder::Trajectory(TrajectoryEncoder::new(config, d_in, n_e, rng, device))
             }
             EncoderKind::Eof => {
                 let Some(eof) = &input.eof else {
-                    return Err(bad("kind", "the eof encoder needs the EOFs of the training states: train from a data set ingested with ingest.eof.modes > 0".into()));
+                    return Err(bad(
+                        "kind",
+                        "the eof encoder needs the EOFs of the training states: train from a data set ingested with ingest.eof.modes > 0".into(),
+                    ));
                 };
                 let stored = eof.modes.nrows();
                 let modes = if config.eof_modes == 0 { stored } else { config.eof_modes };

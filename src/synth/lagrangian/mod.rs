@@ -10,14 +10,14 @@
 
 mod output;
 
-pub use output::{write_drifters, write_states, DRIFTERS_FILE, STATES_FILE};
+pub use output::{DRIFTERS_FILE, STATES_FILE, write_drifters, write_states};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::models::fourier_flow::{grid_fields, integrate, FourierFlow, Workspace};
+use crate::models::fourier_flow::{FourierFlow, Workspace, grid_fields, integrate};
 use crate::pipeline::hash::derive_seed;
 use crate::progress::Progress;
 use crate::synth::config::LagrangianConfig;

@@ -14,12 +14,12 @@
 
 use std::path::Path;
 
-use crate::cf::dsg::{write_ragged_as, Layout, Trajectory, TrajectorySet};
+use crate::cf::dsg::{Layout, Trajectory, TrajectorySet, write_ragged_as};
 use crate::cf::write::{Attr, NcWriter};
 use crate::config::IoConfig;
 use crate::error::{Error, Result};
 use crate::models::fourier_flow::FourierFlow;
-use crate::synth::config::{time_units, LagrangianConfig};
+use crate::synth::config::{LagrangianConfig, time_units};
 
 use super::LagrangianSample;
 
@@ -118,10 +118,7 @@ pub fn write_states(path: &Path, cfg: &LagrangianConfig, samples: &[LagrangianSa
             ("v", "y velocity (d psi / dx) at the time stamp"),
         ];
         for (k, (name, long)) in names.into_iter().enumerate() {
-            let data: Vec<f64> = samples
-                .iter()
-                .flat_map(|s| s.fields.as_ref().expect("fields drawn when configured")[k].iter().copied())
-                .collect();
+            let data: Vec<f64> = samples.iter().flat_map(|s| s.fields.as_ref().expect("fields drawn when configured")[k].iter().copied()).collect();
             w.var_real(name, &["time", "y", "x"], &data, cfg.precision, vec![("long_name", long.into()), ("units", "1".into())])?;
         }
     }
@@ -168,7 +165,12 @@ pub fn write_drifters(path: &Path, cfg: &LagrangianConfig, samples: &[Lagrangian
     let per = cfg.releases.len();
     let sample_index: Vec<i32> = (0..samples.len() * per).map(|t| (t / per) as i32).collect();
     let drifter: Vec<i32> = (0..samples.len() * per).map(|t| (t % per) as i32).collect();
-    w.var_i32("sample_index", &["trajectory"], &sample_index, vec![("long_name", "index along time of the states file of the sample this track observes".into())])?;
+    w.var_i32(
+        "sample_index",
+        &["trajectory"],
+        &sample_index,
+        vec![("long_name", "index along time of the states file of the sample this track observes".into())],
+    )?;
     w.var_i32("drifter", &["trajectory"], &drifter, vec![("long_name", "release point index (global attributes release_x, release_y)".into())])?;
     w.finish()
 }
