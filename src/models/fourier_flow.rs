@@ -329,9 +329,22 @@ pub fn evaluate_at(flow: &FourierFlow, t: f64, x: f64, y: f64, ws: &mut Workspac
     evaluate(&ws.ends[0], Complex::cis(TAU * x), Complex::cis(TAU * y), &mut ws.powers)
 }
 
-/// Integrates one drifter released at `start` at model time `t0` through `steps` RK4 steps of
-/// `dt`, appending the (unwrapped) position after every `output_every`-th step to `out`.
-pub fn integrate(flow: &FourierFlow, t0: f64, start: [f64; 2], dt: f64, steps: usize, output_every: usize, ws: &mut Workspace, out: &mut Vec<[f64; 2]>) {
+/// The RK4 steps of a drifter integration: `steps` steps of `dt`, a position kept every
+/// `output_every`-th step.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rk4 {
+    /// Step, model time units.
+    pub dt: f64,
+    /// Number of steps.
+    pub steps: usize,
+    /// Keep the position after every this many steps.
+    pub output_every: usize,
+}
+
+/// Integrates one drifter released at `start` at model time `t0` through the RK4 steps `rk4`,
+/// appending the (unwrapped) position after every `output_every`-th step to `out`.
+pub fn integrate(flow: &FourierFlow, t0: f64, start: [f64; 2], rk4: Rk4, ws: &mut Workspace, out: &mut Vec<[f64; 2]>) {
+    let Rk4 { dt, steps, output_every } = rk4;
     ws.load(flow, t0, dt);
     let Workspace { a_re, a_im, rot_re, rot_im, ends, dh, powers, .. } = ws;
     let (first, second) = ends.split_at_mut(1);
@@ -530,7 +543,7 @@ mod tests {
     fn track(flow: &FourierFlow, dt: f64, duration: f64) -> [f64; 2] {
         let steps = (duration / dt).round() as usize;
         let mut out = Vec::new();
-        integrate(flow, -duration, [0.75, 0.75], dt, steps, steps, &mut Workspace::new(flow.kmax), &mut out);
+        integrate(flow, -duration, [0.75, 0.75], Rk4 { dt, steps, output_every: steps }, &mut Workspace::new(flow.kmax), &mut out);
         out[0]
     }
 
@@ -557,7 +570,7 @@ mod tests {
         let flow = random_flow(4, 0.0);
         let mut ws = Workspace::new(flow.kmax);
         let mut out = Vec::new();
-        integrate(&flow, -0.1, [0.75, 0.75], 1e-5, 10_000, 10, &mut ws, &mut out);
+        integrate(&flow, -0.1, [0.75, 0.75], Rk4 { dt: 1e-5, steps: 10_000, output_every: 10 }, &mut ws, &mut out);
         let psi = |p: [f64; 2]| direct(&flow, 0.0, p[0], p[1])[0];
         let psi0 = psi([0.75, 0.75]);
         let moved = out.iter().map(|p| (p[0] - 0.75).hypot(p[1] - 0.75)).fold(0.0, f64::max);
@@ -578,7 +591,7 @@ mod tests {
         let flow = FourierFlow { kmax, amplitude, omega: vec![0.0; 9] };
         let start = [0.6, 0.6];
         let mut out = Vec::new();
-        integrate(&flow, 0.0, start, 1e-4, 5000, 1, &mut Workspace::new(kmax), &mut out);
+        integrate(&flow, 0.0, start, Rk4 { dt: 1e-4, steps: 5000, output_every: 1 }, &mut Workspace::new(kmax), &mut out);
         let dist = |p: &[f64; 2]| (p[0] - start[0]).hypot(p[1] - start[1]);
         let psi0 = direct(&flow, 0.0, start[0], start[1])[0];
         let far = out.iter().position(|p| dist(p) > 0.1).expect("the drifter leaves its release point");

@@ -16,7 +16,7 @@
 
 use super::obs_operator::ObsOperator;
 use crate::kalman::localization::Point;
-use crate::models::fourier_flow::{Complex, FourierFlow, Workspace, integrate};
+use crate::models::fourier_flow::{Complex, FourierFlow, Rk4, Workspace, integrate};
 
 /// Default longest RK4 step, in model time units. The convergence test (`rk4_step_converges`)
 /// measures the track error on synth flows against the synth's own step (1e-5): about 1e-8 at
@@ -156,7 +156,7 @@ impl DrifterObs {
                 for (&next, observed) in t.times.iter().zip(&t.positions) {
                     let gap = next - time;
                     let steps = (gap / self.max_dt).ceil().max(1.0) as usize;
-                    integrate(&flow, time, at, gap / steps as f64, steps, steps, &mut ws, &mut out);
+                    integrate(&flow, time, at, Rk4 { dt: gap / steps as f64, steps, output_every: steps }, &mut ws, &mut out);
                     time = next;
                     at = if self.restart { *observed } else { *out.last().expect("integrate appends the end point") };
                 }
@@ -208,7 +208,7 @@ mod tests {
             .iter()
             .map(|&release| {
                 let mut track = Vec::new();
-                integrate(&flow, -DURATION, release, SYNTH_DT, SYNTH_STEPS, output_every, &mut ws, &mut track);
+                integrate(&flow, -DURATION, release, Rk4 { dt: SYNTH_DT, steps: SYNTH_STEPS, output_every }, &mut ws, &mut track);
                 track
             })
             .collect();

@@ -40,7 +40,7 @@ use crate::kalman::obs::drifter_obs::{DrifterObs, DrifterTrack, FlowSlots};
 use crate::kalman::obs::obs_operator::ObsOperator;
 use crate::kalman::{BaselineConfig, Filter};
 use crate::models::Model;
-use crate::models::fourier_flow::{FlowPrior, FourierFlow, FourierFlowModel, Workspace, integrate};
+use crate::models::fourier_flow::{FlowPrior, FourierFlow, FourierFlowModel, Rk4, Workspace, integrate};
 
 /// A Lagrangian twin experiment (see the module notes).
 #[derive(Debug, Clone)]
@@ -170,7 +170,7 @@ impl LagrangianTwin {
             let flow = slots.flow(&state);
             for (d, p) in positions.iter_mut().enumerate() {
                 end.clear();
-                integrate(&flow, -self.gap, *p, self.gap / steps as f64, steps, steps, &mut ws, &mut end);
+                integrate(&flow, -self.gap, *p, Rk4 { dt: self.gap / steps as f64, steps, output_every: steps }, &mut ws, &mut end);
                 *p = end[0];
                 for c in 0..2 {
                     obs[(k, 2 * d + c)] = p[c] + self.obs_std * rng.sample::<f64, _>(StandardNormal);

@@ -17,7 +17,7 @@ use rand::{Rng, SeedableRng};
 use rand_distr::StandardNormal;
 use rayon::prelude::*;
 
-use crate::models::fourier_flow::{FourierFlow, Workspace, grid_fields, integrate};
+use crate::models::fourier_flow::{FourierFlow, Rk4, Workspace, grid_fields, integrate};
 use crate::pipeline::hash::derive_seed;
 use crate::progress::Progress;
 use crate::synth::config::LagrangianConfig;
@@ -49,7 +49,7 @@ pub fn draw_sample(cfg: &LagrangianConfig, seed: u64, index: usize, ws: &mut Wor
         .iter()
         .map(|&release| {
             let mut track = Vec::with_capacity(cfg.points());
-            integrate(&flow, -cfg.duration, release, cfg.dt, cfg.steps(), cfg.output_every, ws, &mut track);
+            integrate(&flow, -cfg.duration, release, Rk4 { dt: cfg.dt, steps: cfg.steps(), output_every: cfg.output_every }, ws, &mut track);
             if cfg.position_noise_std > 0.0 {
                 for p in &mut track {
                     for c in p.iter_mut() {
@@ -111,7 +111,7 @@ mod tests {
         assert_eq!(one.tracks[0].len(), 10);
         // The last kept point is the position at time 0: integrate the same flow in one go.
         let mut end = Vec::new();
-        integrate(&one.flow, -0.1, [0.75, 0.75], 1e-4, 1000, 1000, &mut ws, &mut end);
+        integrate(&one.flow, -0.1, [0.75, 0.75], Rk4 { dt: 1e-4, steps: 1000, output_every: 1000 }, &mut ws, &mut end);
         assert_eq!(end[0], *one.tracks[0].last().unwrap());
     }
 
