@@ -27,5 +27,6 @@ synth lagrangian --out sample_data/lagrangian/archive --samples 512 --seed 103 -
 synth lagrangian --out sample_data/lagrangian/today --samples 1 --seed 104 --set 'synth.lagrangian.start=2026-11-28 12:00:00'
 synth gaussian --out sample_data/gaussian --samples 10000 --seed 105
 synth lorenz96 --out sample_data/lorenz96 --samples 1000 --seed 106
+synth qg --out sample_data/qg --seed 107
 
 du -sh sample_data

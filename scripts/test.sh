@@ -9,4 +9,19 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 # Test processes write NetCDF files in-process while other test threads spawn `contrada`; a child can
 # inherit HDF5's advisory lock on a file it must then open. The tests need no cross-process locking.
 export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
-exec cargo test --no-fail-fast "$@"
+cargo test --no-fail-fast "$@"
+# The QG synthetic ocean's files against the IOOS compliance checker (CF-1.8, no high-priority
+# failure). Needs PyPI for the checker; without it the check is skipped, and says so.
+out=$(mktemp -d)
+cargo run --quiet --bin contrada -- --quiet synth qg --out "$out/qg" --config configs/sample_data.toml --set synth.qg.samples=4 --set synth.qg.truth_days=1 >/dev/null
+set +e
+bash scripts/cf_compliance.sh "$out/qg"
+status=$?
+set -e
+rm -rf "$out"
+if [ "$status" -eq 3 ]; then
+    echo "test.sh: the CF compliance check was skipped (compliance-checker could not be installed)" >&2
+elif [ "$status" -ne 0 ]; then
+    echo "test.sh: CF compliance check failed" >&2
+    exit "$status"
+fi

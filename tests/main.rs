@@ -20,5 +20,6 @@ mod kalman_stage;
 mod pipeline;
 mod sample_data;
 mod synth_cli;
+mod synth_qg;
 mod train_assimilate;
 mod train_resume;

@@ -22,6 +22,8 @@ pub struct SynthConfig {
     pub gaussian: GaussianConfig,
     /// `[synth.lorenz96]`: Lorenz-96 truth and observations.
     pub lorenz96: Lorenz96Config,
+    /// `[synth.qg]`: the two-layer QG ocean with forecasts and observations.
+    pub qg: super::qg::QgSynthConfig,
 }
 
 /// `[synth.lagrangian]`: incompressible random-Fourier flow on the periodic unit square.
@@ -211,6 +213,7 @@ impl SynthConfig {
         self.lagrangian.validate(p);
         self.gaussian.validate(p);
         self.lorenz96.validate(p);
+        self.qg.validate(p);
     }
 }
 

@@ -4,7 +4,9 @@
 //!
 //! - [`lagrangian`]: the paper's random-Fourier incompressible flow observed by drifters;
 //! - [`gaussian`]: the paper's Gaussian random field, with its exact covariance blocks;
-//! - [`lorenz96`]: a Lorenz-96 truth run observed with noise, for the Kalman baselines.
+//! - [`lorenz96`]: a Lorenz-96 truth run observed with noise, for the Kalman baselines;
+//! - [`qg`]: the two-layer quasi-geostrophic ocean with daily forecast ensembles, stations, a
+//!   satellite swath and drifters, in the layouts operational centres publish.
 //!
 //! The same [`generate`] serves the `contrada synth` command and the `synth` pipeline stage
 //! ([`stage`]).
@@ -13,6 +15,7 @@ pub mod config;
 pub mod gaussian;
 pub mod lagrangian;
 pub mod lorenz96;
+pub mod qg;
 pub mod stage;
 
 use std::path::Path;
@@ -36,6 +39,8 @@ pub enum Flow {
     Gaussian,
     /// Lorenz-96 truth and observations (`lorenz96.nc`).
     Lorenz96,
+    /// Two-layer QG ocean: archive, truth, daily forecast ensembles, stations, swath, drifters.
+    Qg,
 }
 
 impl Flow {
@@ -45,6 +50,7 @@ impl Flow {
             Flow::Lagrangian => "lagrangian",
             Flow::Gaussian => "gaussian",
             Flow::Lorenz96 => "lorenz96",
+            Flow::Qg => "qg",
         }
     }
 }
@@ -63,7 +69,7 @@ pub fn generate(flow: Flow, synth: &SynthConfig, io: &IoConfig, seed: u64, dir: 
             log_rate("lagrangian", cfg.samples, t0);
             lagrangian::write_states(&dir.join(lagrangian::STATES_FILE), cfg, &samples, seed, io)?;
             lagrangian::write_drifters(&dir.join(lagrangian::DRIFTERS_FILE), cfg, &samples, seed, io)?;
-            (cfg.samples, vec![lagrangian::STATES_FILE, lagrangian::DRIFTERS_FILE])
+            (cfg.samples, vec![lagrangian::STATES_FILE.to_string(), lagrangian::DRIFTERS_FILE.to_string()])
         }
         Flow::Gaussian => {
             let cfg = &synth.gaussian;
@@ -72,14 +78,15 @@ pub fn generate(flow: Flow, synth: &SynthConfig, io: &IoConfig, seed: u64, dir: 
             let samples = field.sample(cfg.samples, seed, &progress);
             progress.finish();
             gaussian::write(&dir.join(gaussian::FILE), cfg, &field, &samples, seed, io)?;
-            (cfg.samples, vec![gaussian::FILE])
+            (cfg.samples, vec![gaussian::FILE.to_string()])
         }
         Flow::Lorenz96 => {
             let cfg = &synth.lorenz96;
             let run = lorenz96::run(cfg, seed);
             lorenz96::write(&dir.join(lorenz96::FILE), cfg, &run, seed, io)?;
-            (cfg.samples, vec![lorenz96::FILE])
+            (cfg.samples, vec![lorenz96::FILE.to_string()])
         }
+        Flow::Qg => (synth.qg.samples, qg::generate(&synth.qg, seed, io, dir)?),
     };
     let seconds = t0.elapsed().as_secs_f64();
     Ok(json!({ "flow": flow.name(), "samples": samples, "files": files, "seed": seed, "seconds": seconds }))

@@ -67,6 +67,7 @@ impl Stage for SynthStage {
                 Flow::Lagrangian => synth.lagrangian.samples = n,
                 Flow::Gaussian => synth.gaussian.samples = n,
                 Flow::Lorenz96 => synth.lorenz96.samples = n,
+                Flow::Qg => synth.qg.samples = n,
             }
         }
         generate(opts.flow, &synth, &ctx.section("io")?, opts.seed.unwrap_or(ctx.seed), ctx.out)
