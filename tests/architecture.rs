@@ -13,7 +13,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("config", &["error"]),
     ("metrics", &["error"]),
     ("report", &["error"]),
-    ("models", &["error"]),
+    ("models", &["config", "error"]),
     ("cf", &["config", "error"]),
     ("pipeline", &["config", "error"]),
     ("analysis", &["cf", "config", "error"]),

@@ -18,6 +18,7 @@ mod kalman_l96;
 mod kalman_lagrangian;
 mod kalman_stage;
 mod pipeline;
+mod qg_model;
 mod sample_data;
 mod synth_cli;
 mod synth_qg;

@@ -1,14 +1,17 @@
 //! Dynamical models shared by the OSSE generators (`synth`) and the cycling Kalman filters
 //! (`kalman`), each behind the one [`Model`] trait: a state vector of a fixed layout, advanced in
 //! place one time step at a time. Models know nothing of observations, files or stages; this room
-//! imports nothing from them.
+//! imports nothing from them (of contrada, only `error`, and `config` for `Problems`).
 //!
 //! - [`lorenz96`]: the Lorenz-96 ring, integrated with RK4;
 //! - [`fourier_flow`]: the random-Fourier incompressible flow of the Lagrangian experiment, its
-//!   prior and its drifter integrator.
+//!   prior and its drifter integrator;
+//! - [`qg`]: the two-layer quasi-geostrophic ocean (baroclinic eddies on a beta-plane),
+//!   pseudo-spectral with Adams-Bashforth steps.
 
 pub mod fourier_flow;
 pub mod lorenz96;
+pub mod qg;
 
 /// One named part of a model's state vector: `len` consecutive values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
