@@ -85,7 +85,11 @@ fn qg_osse_files_pass_inspect_and_carry_errors_of_the_stated_size() {
         }
         let stated = st.attr_f64s(Some("psi"), "error_std").unwrap()[0];
         let measured = std_of(&residuals);
-        assert!(residuals.len() >= 100 && (measured / stated - 1.0).abs() < 0.25, "{file}: error std {measured} over {} residuals, stated {stated}", residuals.len());
+        assert!(
+            residuals.len() >= 100 && (measured / stated - 1.0).abs() < 0.25,
+            "{file}: error std {measured} over {} residuals, stated {stated}",
+            residuals.len()
+        );
     }
 
     // The swath: observed only inside the band, which moves by the stated shift each day.

@@ -143,7 +143,8 @@ impl QgSynthConfig {
         p.range(&key("perturbation"), self.perturbation, 0.0, 10.0);
         p.range(&key("stations"), self.stations, 0, self.model.nx * self.model.nx);
         p.range(&key("drifters"), self.drifters, 0, 1_000_000);
-        for (k, v) in [("station_error_m2_s", self.station_error_m2_s), ("swath_error_m2_s", self.swath_error_m2_s), ("drifter_error_m", self.drifter_error_m)] {
+        for (k, v) in [("station_error_m2_s", self.station_error_m2_s), ("swath_error_m2_s", self.swath_error_m2_s), ("drifter_error_m", self.drifter_error_m)]
+        {
             p.range(&key(k), v, 0.0, 1e12);
         }
         p.range(&key("swath_width_m"), self.swath_width_m, 0.0, self.model.side_m);
@@ -151,7 +152,11 @@ impl QgSynthConfig {
         let dt_h = self.model.dt_s / 3600.0;
         for (k, hours) in [("archive_every_hours", self.archive_every_hours), ("obs_every_hours", self.obs_every_hours)] {
             let steps = hours / dt_h;
-            p.check(hours > 0.0 && (steps - steps.round()).abs() < 1e-9, key(k), format!("{hours} hours is not a positive multiple of the model step ({dt_h} hours)"));
+            p.check(
+                hours > 0.0 && (steps - steps.round()).abs() < 1e-9,
+                key(k),
+                format!("{hours} hours is not a positive multiple of the model step ({dt_h} hours)"),
+            );
         }
         let per_day = 24.0 / self.archive_every_hours;
         p.check((per_day - per_day.round()).abs() < 1e-9, key("archive_every_hours"), "must divide a day (the forecasts are daily)");
@@ -235,7 +240,7 @@ pub fn generate(cfg: &QgSynthConfig, seed: u64, io: &IoConfig, dir: &Path) -> Re
         }
         if step > 0 && step % day == 0 {
             let d = step / day;
-            swath.push((hours, swath_of(cfg, &grid, fields.psi(0), d, &mut rng, &swath_noise)));
+            swath.push(swath_of(cfg, &grid, fields.psi(0), (d, hours), &mut rng, &swath_noise));
             daily_starts.push(state.clone());
         }
         progress.inc(1);
@@ -404,16 +409,28 @@ impl Drifters {
             .enumerate()
             .map(|(i, rec)| {
                 let kept: Vec<_> = rec.iter().filter(|r| keep(r.0)).collect();
-                Trajectory { id: i.to_string(), time: kept.iter().map(|r| r.0).collect(), x: kept.iter().map(|r| r.1).collect(), y: kept.iter().map(|r| r.2).collect() }
+                Trajectory {
+                    id: i.to_string(),
+                    time: kept.iter().map(|r| r.0).collect(),
+                    x: kept.iter().map(|r| r.1).collect(),
+                    y: kept.iter().map(|r| r.2).collect(),
+                }
             })
             .collect();
         TrajectorySet { time_units: units.clone(), trajectories, layout: Layout::ContiguousRagged, names: ["time".into(), "x".into(), "y".into()] }
     }
 }
 
-/// The swath of day `d`: upper-layer psi plus noise inside a band of x, missing (NaN) outside, and
-/// the band as a 0/1 mask.
-fn swath_of(cfg: &QgSynthConfig, grid: &Grid, psi: &[f64], d: usize, rng: &mut StdRng, noise: &Normal<f64>) -> (Vec<f64>, Vec<i32>) {
+/// One day's swath: upper-layer psi plus noise inside the band, missing (NaN) outside, and the
+/// band as a 0/1 mask.
+struct SwathDay {
+    hours: f64,
+    values: Vec<f64>,
+    mask: Vec<i32>,
+}
+
+/// The swath of day `d` at `hours`: a band of x centred `d` daily shifts east of the origin.
+fn swath_of(cfg: &QgSynthConfig, grid: &Grid, psi: &[f64], (d, hours): (usize, f64), rng: &mut StdRng, noise: &Normal<f64>) -> SwathDay {
     let centre = (d as f64 * cfg.swath_shift_m).rem_euclid(grid.side);
     let inside = |x: f64| {
         let off = (x - centre).rem_euclid(grid.side);
@@ -427,7 +444,7 @@ fn swath_of(cfg: &QgSynthConfig, grid: &Grid, psi: &[f64], d: usize, rng: &mut S
             *m = 1;
         }
     }
-    (values, mask)
+    SwathDay { hours, values, mask }
 }
 
 fn time_attrs(units: &TimeUnits) -> Vec<Attr<'static>> {
@@ -478,7 +495,11 @@ fn axis_coords(w: &mut NcWriter, grid: &Grid) -> Result<()> {
 }
 
 fn layer_coords(w: &mut NcWriter, cfg: &QgSynthConfig) -> Result<()> {
-    w.coord("layer", &[1.0, 2.0], vec![("long_name", "layer index (1 upper, 2 lower)".into()), ("units", "1".into()), ("positive", "down".into()), ("axis", "Z".into())])?;
+    w.coord(
+        "layer",
+        &[1.0, 2.0],
+        vec![("long_name", "layer index (1 upper, 2 lower)".into()), ("units", "1".into()), ("positive", "down".into()), ("axis", "Z".into())],
+    )?;
     w.var_f64("layer_thickness", &["layer"], &[cfg.model.h1_m, cfg.model.h2_m], vec![("long_name", "resting layer thickness".into()), ("units", "m".into())])
 }
 
@@ -570,7 +591,16 @@ fn write_forecast(path: &Path, cfg: &QgSynthConfig, grid: &Grid, units: &TimeUni
 }
 
 #[allow(clippy::too_many_arguments)]
-fn write_stations(path: &Path, cfg: &QgSynthConfig, stations: &Stations, units: &TimeUnits, series: &[(f64, Vec<f64>)], by_station: bool, seed: u64, io: &IoConfig) -> Result<()> {
+fn write_stations(
+    path: &Path,
+    cfg: &QgSynthConfig,
+    stations: &Stations,
+    units: &TimeUnits,
+    series: &[(f64, Vec<f64>)],
+    by_station: bool,
+    seed: u64,
+    io: &IoConfig,
+) -> Result<()> {
     let mut w = NcWriter::create(path, io, "contrada synth qg: upper-layer streamfunction at stations")?;
     describe(&mut w, cfg, seed, "stations")?;
     w.global("featureType", "timeSeries")?;
@@ -580,7 +610,12 @@ fn write_stations(path: &Path, cfg: &QgSynthConfig, stations: &Stations, units: 
     let ids: Vec<i32> = (0..stations.cells.len() as i32).collect();
     w.var_i32("station", &["station"], &ids, vec![("cf_role", "timeseries_id".into()), ("long_name", "station index".into())])?;
     for (name, values, standard) in [("x", &stations.x, "projection_x_coordinate"), ("y", &stations.y, "projection_y_coordinate")] {
-        w.var_f64(name, &["station"], values, vec![("standard_name", standard.into()), ("units", "m".into()), ("long_name", format!("{name} of the station").into())])?;
+        w.var_f64(
+            name,
+            &["station"],
+            values,
+            vec![("standard_name", standard.into()), ("units", "m".into()), ("long_name", format!("{name} of the station").into())],
+        )?;
     }
     let (n_t, n_s) = (times.len(), stations.cells.len());
     let value = |t: usize, s: usize| series[t].1[s] as f32;
@@ -595,23 +630,28 @@ fn write_stations(path: &Path, cfg: &QgSynthConfig, stations: &Stations, units: 
     w.finish()
 }
 
-fn write_swath(path: &Path, cfg: &QgSynthConfig, grid: &Grid, units: &TimeUnits, days: &[(f64, (Vec<f64>, Vec<i32>))], seed: u64, io: &IoConfig) -> Result<()> {
+fn write_swath(path: &Path, cfg: &QgSynthConfig, grid: &Grid, units: &TimeUnits, days: &[SwathDay], seed: u64, io: &IoConfig) -> Result<()> {
     let mut w = NcWriter::create(path, io, "contrada synth qg: daily satellite swath of upper-layer streamfunction")?;
     describe(&mut w, cfg, seed, "swath")?;
     w.global("swath", format!("a band of x {} m wide, moving east by {} m a day", cfg.swath_width_m, cfg.swath_shift_m))?;
-    let times: Vec<f64> = days.iter().map(|d| d.0).collect();
+    let times: Vec<f64> = days.iter().map(|d| d.hours).collect();
     w.coord("time", &times, time_attrs(units))?;
     axis_coords(&mut w, grid)?;
-    let values: Vec<f32> = days.iter().flat_map(|d| d.1.0.iter().map(|&v| if v.is_nan() { FILL_F32 } else { v as f32 })).collect();
+    let values: Vec<f32> = days.iter().flat_map(|d| d.values.iter().map(|&v| if v.is_nan() { FILL_F32 } else { v as f32 })).collect();
     let mut attrs = var_attrs("upper-layer streamfunction anomaly observed in the swath", "m2 s-1", None);
     attrs.push(("error_std", cfg.swath_error_m2_s.into()));
     w.var_f32("psi", &["time", "y", "x"], &values, attrs)?;
-    let mask: Vec<i32> = days.iter().flat_map(|d| d.1.1.iter().copied()).collect();
+    let mask: Vec<i32> = days.iter().flat_map(|d| d.mask.iter().copied()).collect();
     w.var_i32(
         "mask",
         &["time", "y", "x"],
         &mask,
-        vec![("long_name", "inside the day's swath".into()), ("units", "1".into()), ("flag_values", vec![0i32, 1].into()), ("flag_meanings", "outside inside".into())],
+        vec![
+            ("long_name", "inside the day's swath".into()),
+            ("units", "1".into()),
+            ("flag_values", vec![0i32, 1].into()),
+            ("flag_meanings", "outside inside".into()),
+        ],
     )?;
     w.finish()
 }
