@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::cf::dsg::{Layout, Trajectory, TrajectorySet, write_ragged_as};
 use crate::cf::time::{Calendar, TimeUnits};
-use crate::cf::write::{Attr, FILL_F32, NcWriter, Precision};
+use crate::cf::write::{Attr, NcWriter, Precision};
 use crate::config::{IoConfig, Problems};
 use crate::error::{Error, Result};
 use crate::models::Model;
@@ -637,7 +637,7 @@ fn write_swath(path: &Path, cfg: &QgSynthConfig, grid: &Grid, units: &TimeUnits,
     let times: Vec<f64> = days.iter().map(|d| d.hours).collect();
     w.coord("time", &times, time_attrs(units))?;
     axis_coords(&mut w, grid)?;
-    let values: Vec<f32> = days.iter().flat_map(|d| d.values.iter().map(|&v| if v.is_nan() { FILL_F32 } else { v as f32 })).collect();
+    let values: Vec<f32> = days.iter().flat_map(|d| d.values.iter().map(|&v| v as f32)).collect();
     let mut attrs = var_attrs("upper-layer streamfunction anomaly observed in the swath", "m2 s-1", None);
     attrs.push(("error_std", cfg.swath_error_m2_s.into()));
     w.var_f32("psi", &["time", "y", "x"], &values, attrs)?;
