@@ -112,7 +112,7 @@ impl Default for QgSynthConfig {
             gap_days: 30.0,
             truth_days: 10,
             members: 32,
-            perturbation: 0.1,
+            perturbation: 0.03,
             stations: 40,
             station_error_m2_s: 100.0,
             obs_every_hours: 6.0,
