@@ -264,37 +264,40 @@ impl Fft2 {
 
     /// The normalised spectrum of `field` (`n^2` values, row-major, y slow) into `out` (`nk * n`).
     fn forward(&mut self, field: &[f64], out: &mut [Complex64]) {
+        self.forward_unnormalised(field, out);
+        let scale = 1.0 / (self.n * self.n) as f64;
+        out.iter_mut().for_each(|c| *c *= scale);
+    }
+
+    /// [`Fft2::forward`] times `n^2`: for a caller that has already scaled `field` (on the way,
+    /// in a loop it runs anyway) and so saves a pass over the spectrum.
+    fn forward_unnormalised(&mut self, field: &[f64], out: &mut [Complex64]) {
         let (n, nk) = (self.n, self.nk);
         for (src, spec) in field.chunks_exact(n).zip(self.rows.chunks_exact_mut(nk)) {
             self.row.copy_from_slice(src);
             self.r2c.process_with_scratch(&mut self.row, spec, &mut self.scratch).expect("FFT buffers are sized at construction");
         }
-        // Transposed so that each x wavenumber's y transform is contiguous; the normalisation rides
-        // along for free.
-        let scale = 1.0 / (n * n) as f64;
-        for (j, spec) in self.rows.chunks_exact(nk).enumerate() {
-            for (ik, &c) in spec.iter().enumerate() {
-                out[ik * n + j] = c * scale;
-            }
-        }
-        self.col_forward.process_with_scratch(out, &mut self.scratch);
+        // Transposed (cache-blocked) so that each x wavenumber's y transform is contiguous. The
+        // x-Nyquist column is not transformed: the model keeps it at zero.
+        transpose::transpose(&self.rows, out, nk, n);
+        let (carried, nyquist) = out.split_at_mut((nk - 1) * n);
+        nyquist.fill(Complex64::default());
+        self.col_forward.process_with_scratch(carried, &mut self.scratch);
     }
 
-    /// The field of spectrum `spec` (`nk * n`, destroyed) into `field` (`n^2`).
+    /// The field of spectrum `spec` (`nk * n`, destroyed; its x-Nyquist column is taken as zero)
+    /// into `field` (`n^2`).
     fn inverse(&mut self, spec: &mut [Complex64], field: &mut [f64]) {
         let (n, nk) = (self.n, self.nk);
-        self.col_inverse.process_with_scratch(spec, &mut self.scratch);
-        for (j, row) in self.rows.chunks_exact_mut(nk).enumerate() {
-            for (ik, r) in row.iter_mut().enumerate() {
-                *r = spec[ik * n + j];
-            }
-            // The k = 0 and Nyquist entries of a real row are real; after the y transform they
-            // carry rounding-level imaginary parts, which the real transform must not see.
+        let (carried, nyquist) = spec.split_at_mut((nk - 1) * n);
+        nyquist.fill(Complex64::default());
+        self.col_inverse.process_with_scratch(carried, &mut self.scratch);
+        transpose::transpose(spec, &mut self.rows, n, nk);
+        for (row, dst) in self.rows.chunks_exact_mut(nk).zip(field.chunks_exact_mut(n)) {
+            // The k = 0 entry of a real row is real; after the y transform it carries a
+            // rounding-level imaginary part, which the real transform must not see.
             row[0].im = 0.0;
-            row[nk - 1].im = 0.0;
-        }
-        for (spec_row, dst) in self.rows.chunks_exact_mut(nk).zip(field.chunks_exact_mut(n)) {
-            self.c2r.process_with_scratch(spec_row, dst, &mut self.scratch).expect("FFT buffers are sized at construction");
+            self.c2r.process_with_scratch(row, dst, &mut self.scratch).expect("FFT buffers are sized at construction");
         }
     }
 }
@@ -336,10 +339,11 @@ pub struct QgModel {
     // Scratch.
     psih: Vec<Complex64>,
     work: Vec<Complex64>,
+    work2: Vec<Complex64>,
     uqh: Vec<Complex64>,
     vqh: Vec<Complex64>,
-    ug: Vec<f64>,
-    vg: Vec<f64>,
+    /// Grid velocities `u1, v1, u2, v2`.
+    velocities: [Vec<f64>; 4],
     flux: Vec<f64>,
 }
 
@@ -411,10 +415,10 @@ impl QgModel {
             q_predicted: vec![0.0; 2 * n * n],
             psih: zeros(),
             work: vec![Complex64::default(); ns],
+            work2: vec![Complex64::default(); ns],
             uqh: vec![Complex64::default(); ns],
             vqh: vec![Complex64::default(); ns],
-            ug: vec![0.0; n * n],
-            vg: vec![0.0; n * n],
+            velocities: std::array::from_fn(|_| vec![0.0; n * n]),
             flux: vec![0.0; n * n],
         })
     }
@@ -480,14 +484,14 @@ impl QgModel {
             let range = layer * n2..(layer + 1) * n2;
             self.work.copy_from_slice(psih);
             self.fft.inverse(&mut self.work, &mut out.psi[range.clone()]);
-            for (s, w) in self.work.iter_mut().enumerate() {
-                *w = times_i(psih[s]) * -self.ly[s % n];
+            for (((wu, wv), p), &k) in self.work.chunks_exact_mut(n).zip(self.work2.chunks_exact_mut(n)).zip(psih.chunks_exact(n)).zip(&self.kx) {
+                for (((wu, wv), p), &l) in wu.iter_mut().zip(wv.iter_mut()).zip(p).zip(&self.ly) {
+                    *wu = times_i(*p) * -l;
+                    *wv = times_i(*p) * k;
+                }
             }
             self.fft.inverse(&mut self.work, &mut out.u[range.clone()]);
-            for (s, w) in self.work.iter_mut().enumerate() {
-                *w = times_i(psih[s]) * self.kx[s / n];
-            }
-            self.fft.inverse(&mut self.work, &mut out.v[range]);
+            self.fft.inverse(&mut self.work2, &mut out.v[range]);
         }
     }
 
@@ -563,38 +567,66 @@ impl QgModel {
     /// `self.tend[slot]` (§13.2 in spectral form).
     fn tendency(&mut self, q: &[f64], slot: usize) {
         let (n, n2, ns) = (self.n, self.n * self.n, self.k2.len());
-        let (q1h, q2h) = self.qh.split_at(ns);
-        Self::invert(self.f1, self.f2, &self.k2, &self.inv_det, q1h, q2h, &mut self.psih);
+        let (f1, f2) = (self.f1, self.f2);
+        // One pass over the spectrum: psi^ = M^-1 q^ (§13.3) and from it u^ = -i l psi^,
+        // v^ = i k psi^ of both layers (uqh and vqh hold the lower layer's until the fluxes need them).
+        {
+            let (q1, q2) = self.qh.split_at(ns);
+            let (p1, p2) = self.psih.split_at_mut(ns);
+            let rows = q1.chunks_exact(n).zip(q2.chunks_exact(n)).zip(p1.chunks_exact_mut(n).zip(p2.chunks_exact_mut(n)));
+            let outs = self.work.chunks_exact_mut(n).zip(self.work2.chunks_exact_mut(n)).zip(self.uqh.chunks_exact_mut(n).zip(self.vqh.chunks_exact_mut(n)));
+            let tables = self.kx.iter().zip(self.k2.chunks_exact(n).zip(self.inv_det.chunks_exact(n)));
+            for ((((q1, q2), (p1, p2)), ((u1, v1), (u2, v2))), (&k, (k2, inv_det))) in rows.zip(outs).zip(tables) {
+                // Every slice re-cut to length n, so that the indexing below needs no bounds checks.
+                let (q1, q2, p1, p2, k2, inv_det, ly) = (&q1[..n], &q2[..n], &mut p1[..n], &mut p2[..n], &k2[..n], &inv_det[..n], &self.ly[..n]);
+                let (u1, v1, u2, v2) = (&mut u1[..n], &mut v1[..n], &mut u2[..n], &mut v2[..n]);
+                for i in 0..n {
+                    let (a, b) = (q1[i], q2[i]);
+                    let (psi1, psi2) = ((-(a * (k2[i] + f2)) - b * f1) * inv_det[i], (-(a * f2) - b * (k2[i] + f1)) * inv_det[i]);
+                    p1[i] = psi1;
+                    p2[i] = psi2;
+                    let l = ly[i];
+                    let (ip1, ip2) = (times_i(psi1), times_i(psi2));
+                    u1[i] = ip1 * -l;
+                    v1[i] = ip1 * k;
+                    u2[i] = ip2 * -l;
+                    v2[i] = ip2 * k;
+                }
+            }
+        }
+        let [ug1, vg1, ug2, vg2] = &mut self.velocities;
+        self.fft.inverse(&mut self.work, ug1);
+        self.fft.inverse(&mut self.work2, vg1);
+        self.fft.inverse(&mut self.uqh, ug2);
+        self.fft.inverse(&mut self.vqh, vg2);
         let drag = self.config.bottom_drag_per_s;
         let ubg = [self.config.u1_m_s, self.config.u2_m_s];
+        let scale = 1.0 / n2 as f64;
         for layer in 0..2 {
             let spec = layer * ns..(layer + 1) * ns;
-            let psih = &self.psih[spec.clone()];
-            for (s, w) in self.work.iter_mut().enumerate() {
-                *w = times_i(psih[s]) * -self.ly[s % n];
-            }
-            self.fft.inverse(&mut self.work, &mut self.ug);
-            for (s, w) in self.work.iter_mut().enumerate() {
-                *w = times_i(psih[s]) * self.kx[s / n];
-            }
-            self.fft.inverse(&mut self.work, &mut self.vg);
+            let (ug, vg) = (&self.velocities[2 * layer], &self.velocities[2 * layer + 1]);
+            // The fluxes u q and v q, scaled here so that their unnormalised transforms come out
+            // normalised.
             let ql = &q[layer * n2..(layer + 1) * n2];
-            for ((f, u), q) in self.flux.iter_mut().zip(&self.ug).zip(ql) {
-                *f = u * q;
+            for ((f, u), q) in self.flux.iter_mut().zip(ug).zip(ql) {
+                *f = u * q * scale;
             }
-            self.fft.forward(&self.flux, &mut self.uqh);
-            for ((f, v), q) in self.flux.iter_mut().zip(&self.vg).zip(ql) {
-                *f = v * q;
+            self.fft.forward_unnormalised(&self.flux, &mut self.uqh);
+            for ((f, v), q) in self.flux.iter_mut().zip(vg).zip(ql) {
+                *f = v * q * scale;
             }
-            self.fft.forward(&self.flux, &mut self.vqh);
+            self.fft.forward_unnormalised(&self.flux, &mut self.vqh);
             // -J(psi, q) - U dq/dx - Qy dpsi/dx (+ r_ek K^2 psi in the lower layer: -r_ek lap psi2).
             let (u, qy, r) = (ubg[layer], self.qy[layer], if layer == 1 { drag } else { 0.0 });
-            let qh = &self.qh[spec.clone()];
-            let tend = &mut self.tend[slot][spec];
-            for s in 0..ns {
-                let (k, l) = (self.kx[s / n], self.ly[s % n]);
-                let z = self.uqh[s] * k + self.vqh[s] * l + (qh[s] * u + psih[s] * qy) * k;
-                tend[s] = -times_i(z) + psih[s] * (r * self.k2[s]);
+            let psih = &self.psih[spec.clone()];
+            let chunks = self.uqh.chunks_exact(n).zip(self.vqh.chunks_exact(n)).zip(self.qh[spec.clone()].chunks_exact(n)).zip(psih.chunks_exact(n));
+            for ((((fu, fv), qh), p), (&k, (k2, tend))) in
+                chunks.zip(self.kx.iter().zip(self.k2.chunks_exact(n).zip(self.tend[slot][spec.clone()].chunks_exact_mut(n))))
+            {
+                for (((((fu, fv), qh), p), &l), (k2, t)) in fu.iter().zip(fv).zip(qh).zip(p).zip(&self.ly).zip(k2.iter().zip(tend.iter_mut())) {
+                    let z = *fu * k + *fv * l + (*qh * u + *p * qy) * k;
+                    *t = -times_i(z) + *p * (r * k2);
+                }
             }
         }
     }
@@ -664,6 +696,7 @@ impl Model for QgModel {
             for s in 0..2 * ns {
                 self.qh[s] = (self.qh_start[s] + (t0[s] + t1[s]) * (0.5 * dt)) * self.filter[s % ns];
             }
+            self.psih.copy_from_slice(&self.qh);
         } else {
             let (c0, c1, c2) = if self.history == 1 { (1.5 * dt, -0.5 * dt, 0.0) } else { (23.0 / 12.0 * dt, -16.0 / 12.0 * dt, 5.0 / 12.0 * dt) };
             // After a restart the tendency two steps back does not exist yet; the fresh one stands
@@ -671,16 +704,130 @@ impl Model for QgModel {
             // 0 x NaN is NaN).
             let (t0, t1) = (&self.tend[slot], &self.tend[self.newest]);
             let t2 = if self.history >= 2 { &self.tend[(self.newest + 2) % 3] } else { t0 };
-            for s in 0..2 * ns {
-                self.qh[s] = (self.qh[s] + t0[s] * c0 + t1[s] * c1 + t2[s] * c2) * self.filter[s % ns];
+            // The new spectrum also goes to psih (scratch until the next tendency), which the inverse
+            // transforms below may destroy: one pass instead of an update and a copy.
+            let layers = self.qh.chunks_exact_mut(ns).zip(self.psih.chunks_exact_mut(ns));
+            for ((((q, out), a), b), c) in layers.zip(t0.chunks_exact(ns)).zip(t1.chunks_exact(ns)).zip(t2.chunks_exact(ns)) {
+                for (((((q, o), a), b), c), f) in q.iter_mut().zip(out.iter_mut()).zip(a).zip(b).zip(c).zip(&self.filter) {
+                    *q = (*q + *a * c0 + *b * c1 + *c * c2) * f;
+                    *o = *q;
+                }
             }
         }
         self.newest = slot;
         self.history = (self.history + 1).min(2);
-        for layer in 0..2 {
-            self.work.copy_from_slice(&self.qh[layer * ns..(layer + 1) * ns]);
-            self.fft.inverse(&mut self.work, &mut state[layer * n2..(layer + 1) * n2]);
+        for (spec, field) in self.psih.chunks_exact_mut(ns).zip(state.chunks_exact_mut(n2)) {
+            self.fft.inverse(spec, field);
         }
         self.last.copy_from_slice(state);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+
+    use super::*;
+
+    fn small() -> QgConfig {
+        QgConfig { nx: 16, ..QgConfig::default() }
+    }
+
+    #[test]
+    fn the_model_can_move_to_another_thread() {
+        // The OSSE generator runs members on rayon's threads: the FFT plans must not pin the model.
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<QgModel>();
+    }
+
+    #[test]
+    fn the_model_trait_describes_the_state() {
+        let m = QgModel::new(&small()).unwrap();
+        assert_eq!((m.name(), m.state_len(), m.dt()), ("qg", 2 * 16 * 16, 7200.0));
+        assert_eq!(m.variables().iter().map(|v| v.name).collect::<Vec<_>>(), ["q1", "q2"]);
+        let x = m.coordinates_m();
+        assert_eq!((x[0], x[15]), (31_250.0, 968_750.0));
+    }
+
+    #[test]
+    fn interleaved_trajectories_step_as_separate_runs() {
+        // One model advancing two states in turn restarts for each (every step a Heun step), so
+        // that each ends exactly where a fresh start of every step takes it; a model that kept one
+        // history across states would mix the two trajectories' tendencies. Uninterrupted, the
+        // same model uses its history (AB3), which gives a different, more accurate result.
+        let mut m = QgModel::new(&small()).unwrap();
+        let mut rng = StdRng::seed_from_u64(3);
+        let (a0, b0) = (m.random_state(&mut rng, 1e-6), m.random_state(&mut rng, 1e-6));
+        let (mut a, mut b) = (a0.clone(), b0.clone());
+        for _ in 0..4 {
+            m.step(&mut a);
+            m.step(&mut b);
+        }
+        let mut fresh = QgModel::new(&small()).unwrap();
+        let (mut a_heun, mut b_heun) = (a0.clone(), b0);
+        for _ in 0..4 {
+            fresh.reset();
+            fresh.step(&mut a_heun);
+            fresh.reset();
+            fresh.step(&mut b_heun);
+        }
+        assert_eq!((&a, &b), (&a_heun, &b_heun));
+        let mut a_ab3 = a0;
+        QgModel::new(&small()).unwrap().integrate(&mut a_ab3, 4);
+        assert_ne!(a, a_ab3);
+        let diff = a.iter().zip(&a_ab3).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        assert!(diff < 1e-3 * a.iter().fold(0.0f64, |m, v| m.max(v.abs())), "both are consistent schemes: {diff:e}");
+    }
+
+    #[test]
+    fn velocities_follow_u_minus_dpsi_dy_and_v_dpsi_dx() {
+        // psi = cos(k x + l y): u = -dpsi/dy = l sin(.), v = dpsi/dx = -k sin(.). A sign or axis
+        // swap in the spectral derivatives (or the transposed spectrum layout) fails here.
+        let cfg = small();
+        let mut m = QgModel::new(&cfg).unwrap();
+        let n = cfg.nx;
+        let x = m.coordinates_m();
+        let (k, l) = (TAU * 2.0 / cfg.side_m, TAU * 3.0 / cfg.side_m);
+        let mut psi = vec![0.0; 2 * n * n];
+        for j in 0..n {
+            for i in 0..n {
+                psi[j * n + i] = (k * x[i] + l * x[j]).cos();
+                psi[n * n + j * n + i] = 0.5 * (k * x[i] + l * x[j]).cos();
+            }
+        }
+        let mut q = vec![0.0; 2 * n * n];
+        m.q_from_psi(&psi, &mut q);
+        let mut f = m.new_fields();
+        m.fields(&q, &mut f);
+        for j in 0..n {
+            for i in 0..n {
+                let s = (k * x[i] + l * x[j]).sin();
+                let (idx, tol) = (j * n + i, 1e-9 * k.max(l));
+                assert!((f.psi(0)[idx] - psi[idx]).abs() < 1e-9);
+                assert!((f.u(0)[idx] - l * s).abs() < tol, "u at ({i}, {j})");
+                assert!((f.v(0)[idx] + k * s).abs() < tol, "v at ({i}, {j})");
+                assert!((f.v(1)[idx] + 0.5 * k * s).abs() < tol, "lower-layer v at ({i}, {j})");
+            }
+        }
+    }
+
+    #[test]
+    fn configuration_is_range_checked_and_strict() {
+        let bad = QgConfig { nx: 33, bottom_drag_per_s: -1.0, rd_m: f64::NAN, dt_s: 5e6, ..QgConfig::default() };
+        let mut p = Problems::default();
+        bad.validate(&mut p);
+        let keys: Vec<&str> = p.0.iter().map(|(k, _)| k.as_str()).collect();
+        for key in ["synth.qg.nx", "synth.qg.bottom_drag_per_s", "synth.qg.rd_m", "synth.qg.dt_s"] {
+            assert!(keys.contains(&key), "{key} not flagged: {keys:?}");
+        }
+        let mut p = Problems::default();
+        QgConfig::default().validate(&mut p);
+        assert!(p.0.is_empty(), "{:?}", p.0);
+        assert!(matches!(QgModel::new(&bad), Err(Error::Config { .. })));
+        // Serde: partial sections take the defaults, unknown keys are refused.
+        let partial: QgConfig = toml::from_str("nx = 128\nfilter = \"two_thirds\"").unwrap();
+        assert_eq!(partial, QgConfig { nx: 128, filter: QgFilter::TwoThirds, ..QgConfig::default() });
+        assert!(toml::from_str::<QgConfig>("side = 1e6").is_err());
     }
 }
