@@ -9,11 +9,14 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 # Test processes write NetCDF files in-process while other test threads spawn `contrada`; a child can
 # inherit HDF5's advisory lock on a file it must then open. The tests need no cross-process locking.
 export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
-cargo test --no-fail-fast "$@"
+# The dev profile, as `scripts/demo.sh` (`cargo run`) uses: both commands then share one build
+# (`cargo test` alone builds every dependency a second time, in its own `test` profile).
+cargo test --profile dev --no-fail-fast "$@"
 # The QG synthetic ocean's files against the IOOS compliance checker (CF-1.8, no high-priority
 # failure). Needs PyPI for the checker; without it the check is skipped, and says so.
 out=$(mktemp -d)
-cargo run --quiet --bin contrada -- --quiet synth qg --out "$out/qg" --config configs/sample_data.toml --set synth.qg.samples=4 --set synth.qg.truth_days=1 >/dev/null
+# The binary the integration tests built.
+"${CARGO_TARGET_DIR:-target}/debug/contrada" --quiet synth qg --out "$out/qg" --config configs/sample_data.toml --set synth.qg.samples=4 --set synth.qg.truth_days=1 >/dev/null
 set +e
 bash scripts/cf_compliance.sh "$out/qg"
 status=$?
