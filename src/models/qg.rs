@@ -107,13 +107,8 @@ impl Default for QgConfig {
 }
 
 impl QgConfig {
-    /// Range checks, with keys under `synth.qg` (the section the OSSE generator reads it from);
-    /// [`QgConfig::validate_section`] names another section.
-    pub fn validate(&self, p: &mut Problems) {
-        self.validate_section("synth.qg", p);
-    }
-
-    /// Range checks, with keys under `section`.
+    /// Range checks, with keys under `section` (e.g. `synth.qg.model`, where the OSSE generator
+    /// reads it from).
     pub fn validate_section(&self, section: &str, p: &mut Problems) {
         let key = |name: &str| format!("{section}.{name}");
         let finite = |p: &mut Problems, name: &str, v: f64| p.check(v.is_finite(), key(name), format!("value {v} must be finite"));
@@ -816,13 +811,13 @@ mod tests {
     fn configuration_is_range_checked_and_strict() {
         let bad = QgConfig { nx: 33, bottom_drag_per_s: -1.0, rd_m: f64::NAN, dt_s: 5e6, ..QgConfig::default() };
         let mut p = Problems::default();
-        bad.validate(&mut p);
+        bad.validate_section("synth.qg.model", &mut p);
         let keys: Vec<&str> = p.0.iter().map(|(k, _)| k.as_str()).collect();
-        for key in ["synth.qg.nx", "synth.qg.bottom_drag_per_s", "synth.qg.rd_m", "synth.qg.dt_s"] {
+        for key in ["synth.qg.model.nx", "synth.qg.model.bottom_drag_per_s", "synth.qg.model.rd_m", "synth.qg.model.dt_s"] {
             assert!(keys.contains(&key), "{key} not flagged: {keys:?}");
         }
         let mut p = Problems::default();
-        QgConfig::default().validate(&mut p);
+        QgConfig::default().validate_section("synth.qg.model", &mut p);
         assert!(p.0.is_empty(), "{:?}", p.0);
         assert!(matches!(QgModel::new(&bad), Err(Error::Config { .. })));
         // Serde: partial sections take the defaults, unknown keys are refused.
