@@ -70,10 +70,15 @@ pub fn load(pipeline: Option<&Path>, env: HashMap<String, String>, overrides: &[
 
 impl Config {
     /// The values of the dotted keys `keys` (`"ingest"`, `"run.backend"`): what a stage that
-    /// declares them receives. A key the configuration does not have is left out.
+    /// declares them receives. A declared key the configuration does not have is a bug of the stage.
     pub fn sections(&self, keys: &[&str]) -> Result<Sections> {
         let all = serde_json::to_value(self).map_err(|e| crate::Error::Other(e.to_string()))?;
-        Ok(keys.iter().filter_map(|key| key.split('.').try_fold(&all, |v, part| v.get(part)).map(|v| (key.to_string(), v.clone()))).collect())
+        keys.iter()
+            .map(|key| match key.split('.').try_fold(&all, |v, part| v.get(part)) {
+                Some(v) => Ok((key.to_string(), v.clone())),
+                None => Err(crate::Error::Other(format!("a stage declares the configuration key `{key}`, which the configuration does not have"))),
+            })
+            .collect()
     }
 }
 

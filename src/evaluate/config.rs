@@ -64,13 +64,14 @@ impl EvaluateOptions {
     /// Parses and checks the options of `spec`; errors name the offending key.
     pub fn from_spec(spec: &StageSpec) -> Result<EvaluateOptions> {
         let opts: EvaluateOptions = parse_options(spec)?;
-        opts.check(&format!("pipeline.stages.{}.options", spec.name), "pipeline file")?;
+        opts.check(&format!("pipeline.stages.{}.options", spec.name))?;
         Ok(opts)
     }
 
     /// Checks values: a non-empty list of distinct variable names, a valid truth-time rule.
-    /// `prefix` and `origin` locate the options in errors.
-    pub fn check(&self, prefix: &str, origin: &str) -> Result<()> {
+    /// `prefix` locates the options in errors (`contrada evaluate` names them by their flags).
+    fn check(&self, prefix: &str) -> Result<()> {
+        let origin = "pipeline file";
         if let Some(vars) = &self.variables {
             let distinct = vars.iter().enumerate().all(|(i, v)| !vars[..i].contains(v));
             if vars.is_empty() || vars.iter().any(|v| v.trim().is_empty()) || !distinct {

@@ -96,8 +96,3 @@ fn log_rate(what: &str, n: usize, t0: Instant) {
     let s = t0.elapsed().as_secs_f64();
     tracing::info!("{what}: generated {n} samples in {s:.1} s ({:.0} samples/s)", n as f64 / s.max(1e-9));
 }
-
-/// The key that sets the sample count of `flow`.
-pub fn samples_key(flow: Flow) -> String {
-    format!("synth.{}.samples", flow.name())
-}

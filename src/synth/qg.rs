@@ -222,10 +222,12 @@ pub fn generate(cfg: &QgSynthConfig, seed: u64, io: &IoConfig, dir: &Path) -> Re
     let mut daily_starts = vec![state.clone()];
     let (station_noise, swath_noise) = (normal(cfg.station_error_m2_s), normal(cfg.swath_error_m2_s));
     model.fields(&state, &mut fields);
+    // The fields before and after each step, for the drifters; swapped, not copied.
+    let mut before = model.new_fields();
     let progress = Progress::new("synth qg truth", truth_steps as u64);
     for step in 0..=truth_steps {
         if step > 0 {
-            let before = fields.clone();
+            std::mem::swap(&mut before, &mut fields);
             model.step(&mut state);
             model.fields(&state, &mut fields);
             drifters.advance(&grid, &before, &fields, cfg.model.u1_m_s, cfg.model.dt_s);
@@ -529,6 +531,8 @@ struct StateFile {
     w: NcWriter,
     n: usize,
     write_q: bool,
+    /// One variable of one snapshot as float32, reused.
+    buf: Vec<f32>,
 }
 
 impl StateFile {
@@ -543,17 +547,16 @@ impl StateFile {
         for (name, long, u, standard) in state_variables(cfg) {
             w.define::<f32>(name, &["time", "layer", "y", "x"], &[1, 2, n, n], var_attrs(long, u, standard))?;
         }
-        Ok(StateFile { w, n, write_q: cfg.write_q })
+        Ok(StateFile { w, n, write_q: cfg.write_q, buf: Vec::with_capacity(2 * n * n) })
     }
 
     fn write(&mut self, index: usize, q: &[f64], f: &QgFields) -> Result<()> {
         let count = [1, 2, self.n, self.n];
-        let as_f32 = |v: &[f64]| v.iter().map(|&x| x as f32).collect::<Vec<f32>>();
-        for (name, values) in [("psi", &f.psi), ("u", &f.u), ("v", &f.v)] {
-            self.w.write_slab(name, &[index, 0, 0, 0], &count, &as_f32(values))?;
-        }
-        if self.write_q {
-            self.w.write_slab("q", &[index, 0, 0, 0], &count, &as_f32(q))?;
+        let q = self.write_q.then_some(("q", q));
+        for (name, values) in [("psi", f.psi.as_slice()), ("u", &f.u), ("v", &f.v)].into_iter().chain(q) {
+            self.buf.clear();
+            self.buf.extend(values.iter().map(|&x| x as f32));
+            self.w.write_slab(name, &[index, 0, 0, 0], &count, &self.buf)?;
         }
         Ok(())
     }
