@@ -12,13 +12,20 @@ export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
 # The dev profile, as `scripts/demo.sh` (`cargo run`) uses: both commands then share one build
 # (`cargo test` alone builds every dependency a second time, in its own `test` profile).
 cargo test --profile dev --no-fail-fast "$@"
-# The QG synthetic ocean's files against the IOOS compliance checker (CF-1.8, no high-priority
-# failure). Needs PyPI for the checker; without it the check is skipped, and says so.
+# Every kind of NetCDF file contrada writes against the IOOS compliance checker (CF-1.8, no
+# high-priority failure): every synthetic flow's files, and every output of the demo pipeline
+# (ingest's dataset.nc, the analyses of assimilate and baseline). Needs PyPI for the checker;
+# without it the check is skipped, and says so.
 out=$(mktemp -d)
 # The binary the integration tests built.
-"${CARGO_TARGET_DIR:-target}/debug/contrada" --quiet synth qg --out "$out/qg" --config configs/sample_data.toml --set synth.qg.samples=4 --set synth.qg.truth_days=1 >/dev/null
+contrada="${CARGO_TARGET_DIR:-target}/debug/contrada"
+"$contrada" --quiet synth qg --out "$out/qg" --config configs/sample_data.toml --set synth.qg.samples=4 --set synth.qg.truth_days=1 >/dev/null
+for flow in lagrangian gaussian lorenz96; do
+    "$contrada" --quiet synth "$flow" --out "$out/$flow" --config configs/sample_data.toml --samples 8 >/dev/null
+done
+"$contrada" --quiet run pipelines/demo.toml --run-dir "$out/demo" --window 2026-11-28 >/dev/null
 set +e
-bash scripts/cf_compliance.sh "$out/qg"
+bash scripts/cf_compliance.sh "$out"
 status=$?
 set -e
 rm -rf "$out"

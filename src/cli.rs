@@ -10,7 +10,6 @@ use contrada::app::config::Config;
 use contrada::app::runner::{self, RunOptions};
 use contrada::app::standalone::{StandaloneRun, run_standalone};
 use contrada::assimilate::stage::AssimilateOptions;
-use contrada::cf::NcFile;
 use contrada::cf::inspect::inspect;
 use contrada::config::{BackendChoice, Problems, Resolved};
 use contrada::error::{Error, Result};
@@ -42,7 +41,8 @@ enum Command {
     /// Show the configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
-    /// Describe a NetCDF file: dimensions, variables, decoded time range, CF problems.
+    /// Describe a NetCDF file: dimensions, variables, decoded time range, CF problems. Exit code 0
+    /// when it finds no problem, 2 when it lists any, cannot read the file or an --expect fails.
     Inspect(InspectArgs),
     /// Show what a run directory holds: last run, stages, outputs.
     Status(StatusArgs),
@@ -116,9 +116,9 @@ struct InspectArgs {
     /// Require variable VAR with exactly these dimensions (repeatable), e.g. --expect sst=time,lat,lon.
     #[arg(long, value_name = "VAR=DIM,DIM")]
     expect: Vec<String>,
-    /// Exit with code 2 when any CF problem is found.
-    #[arg(long)]
-    strict: bool,
+    /// Accepted for compatibility and ignored: any CF problem gives exit code 2 without it.
+    #[arg(long = "strict")]
+    _strict: bool,
 }
 
 #[derive(Args, Debug)]
@@ -510,17 +510,19 @@ fn evaluate(args: EvaluateArgs) -> Result<()> {
 fn inspect_file(args: InspectArgs) -> Result<()> {
     let report = inspect(&args.file)?;
     print!("{report}");
-    if !args.expect.is_empty() {
-        let file = NcFile::open(&args.file)?;
-        for e in &args.expect {
-            let (var, dims) = e.split_once('=').ok_or_else(|| Error::Usage(format!("--expect {e}: expected VAR=DIM,DIM")))?;
-            let dims: Vec<&str> = dims.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
-            file.read_expect(var, &dims)?;
+    // Checked against the report's listing: reading the variables again could need gigabytes.
+    for e in &args.expect {
+        let (var, dims) = e.split_once('=').ok_or_else(|| Error::Usage(format!("--expect {e}: expected VAR=DIM,DIM")))?;
+        let dims: Vec<&str> = dims.split(',').map(str::trim).filter(|d| !d.is_empty()).collect();
+        let Some(info) = report.vars.iter().find(|v| v.name == var) else {
+            let names: Vec<&str> = report.vars.iter().map(|v| v.name.as_str()).collect();
+            return Err(Error::input(&args.file, format!("variable `{var}` not found; the file has: {}", names.join(", "))));
+        };
+        if info.dims.iter().map(String::as_str).ne(dims.iter().copied()) {
+            return Err(Error::input(&args.file, format!("variable `{var}`: expected dimensions ({}), found ({})", dims.join(", "), info.dims.join(", "))));
         }
     }
-    if args.strict
-        && let Some(first) = report.problems.first()
-    {
+    if let Some(first) = report.problems.first() {
         return Err(Error::input(&args.file, format!("{} CF problem(s); first: {first}", report.problems.len())));
     }
     Ok(())

@@ -57,6 +57,15 @@ pub enum Error {
     /// A numerical or internal failure that is not the user's input.
     #[error("{0}")]
     Other(String),
+    /// A pipeline stage failed: the error, prefixed with the stage's name so that a cron log
+    /// says where a run stopped. Keeps the exit code of the error inside.
+    #[error("stage `{stage}`: {source}")]
+    Stage {
+        /// The stage's name in the pipeline file.
+        stage: String,
+        /// What went wrong in it.
+        source: Box<Error>,
+    },
 }
 
 impl Error {
@@ -66,6 +75,7 @@ impl Error {
             Error::Usage(_) | Error::Config { .. } | Error::Input { .. } => EXIT_BAD_INPUT,
             Error::Locked { .. } => EXIT_LOCKED,
             Error::Io { .. } | Error::Other(_) => EXIT_OTHER,
+            Error::Stage { source, .. } => source.exit_code(),
         }
     }
 
@@ -82,6 +92,20 @@ impl Error {
     /// An I/O error on `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }
+    }
+
+    /// Failure to create or write in an output directory the user named (`--out`, a run directory):
+    /// a directory that cannot be written (permissions, a read-only file system, a file in the way)
+    /// is a usage error, exit 2, like a missing input; anything else, e.g. a full disk, stays an I/O
+    /// error.
+    pub fn output_dir(path: impl AsRef<Path>, source: std::io::Error) -> Self {
+        use std::io::ErrorKind as K;
+        match source.kind() {
+            K::PermissionDenied | K::ReadOnlyFilesystem | K::NotADirectory | K::AlreadyExists => {
+                Error::input(path, format!("cannot write the output here ({source}); expected a writable directory"))
+            }
+            _ => Error::io(path, source),
+        }
     }
 }
 

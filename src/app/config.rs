@@ -49,6 +49,16 @@ impl Layered for Config {
         self.train.validate(p);
         self.pipeline.validate(KINDS, p);
         self.ingest.validate(p);
+        // Each stage's own checks (options, input names) run at load too: a problem recorded here
+        // is reported with the layer that set the key, the pipeline file's path, where the stage
+        // alone could only say "pipeline file".
+        for stage in &self.pipeline.stages {
+            if let Ok(kind) = super::registry::stage_for(&stage.kind)
+                && let Err(crate::Error::Config { key, message, .. }) = kind.check(stage)
+            {
+                p.check(false, key, message);
+            }
+        }
         for (i, stage) in self.pipeline.stages.iter().enumerate().filter(|(_, s)| s.kind == "ingest") {
             self.ingest.require(p);
             for input in self.ingest.input_names() {
@@ -167,6 +177,16 @@ mod tests {
         let p = pipeline_file(dir.path(), "[[pipeline.stages]]\nname = \"a\"\nkind = \"teleport\"\ninputs = { x = \"stage:b/out.nc\" }\n");
         let e = load(Some(&p), HashMap::new(), &[]).err().unwrap().to_string();
         assert!(e.contains("pipeline.stages[0]"), "{e}");
+    }
+
+    #[test]
+    fn stage_option_errors_name_the_pipeline_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "[[pipeline.stages]]\nname = \"truth\"\nkind = \"synth\"\noptions = { flow = \"lorenz96\", sampels = 3 }\n";
+        let p = pipeline_file(dir.path(), text);
+        let e = load(Some(&p), HashMap::new(), &[]).err().expect("an unknown option").to_string();
+        assert!(e.contains(&p.display().to_string()) && e.contains("pipeline.stages.truth.options") && e.contains("sampels"), "{e}");
+        assert!(!e.contains("pipeline file:"), "{e}");
     }
 
     #[test]

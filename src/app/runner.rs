@@ -71,6 +71,9 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
     }
     let mut record = RunRecord { pipeline: config.pipeline.name.clone(), window: opts.window.map(|w| w.to_string()), started: now(), stages: Vec::new() };
     let record_path = opts.run_dir.join(RUN_RECORD);
+    // Written before any stage runs: `contrada status` shows the run under way, and the file's
+    // blocks can take the record of a failure even when the disk has filled up meanwhile.
+    manifest::write_json(&record_path, &record)?;
     for (spec, stage) in stages.iter().zip(&impls) {
         if opts.only_stage.as_ref().is_some_and(|only| only != &spec.name) {
             continue;
@@ -83,8 +86,15 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
             Err(e) => ("failed", Some(e.to_string())),
         };
         record.stages.push(StageOutcome { stage: spec.name.clone(), status: status.into(), elapsed_s: t0.elapsed().as_secs_f64(), message });
-        manifest::write_json(&record_path, &record)?;
-        result?;
+        let recorded = manifest::write_json(&record_path, &record);
+        if let Err(e) = result {
+            // The stage's error is what the user must see; a full disk may also stop the record.
+            if let Err(write_error) = recorded.or_else(|_| manifest::overwrite_json_in_place(&record_path, &record)) {
+                tracing::warn!("could not record the failure of stage {} in {}: {write_error}", spec.name, record_path.display());
+            }
+            return Err(Error::Stage { stage: spec.name.clone(), source: Box::new(e) });
+        }
+        recorded?;
     }
     Ok(record.stages)
 }

@@ -57,8 +57,8 @@ pub struct BankVariable<T> {
 pub struct BankFields<T = f64> {
     /// The variables.
     pub vars: Vec<BankVariable<T>>,
-    /// Coordinate variables of the dimensions (name, values, units).
-    pub coords: BTreeMap<String, (Vec<f64>, String)>,
+    /// Coordinate variables of the dimensions (name, values, attributes as an analysis writes them).
+    pub coords: BTreeMap<String, (Vec<f64>, Vec<(String, netcdf::AttributeValue)>)>,
 }
 
 /// What the analysis file records about itself.
@@ -164,7 +164,7 @@ fn read_fields<T: Stored>(bank: &Dataset, files: &[NcFile], names: &[String], ti
         for (d, _) in &rest {
             if !coords.contains_key(d) && first.has_var(d) {
                 let v = first.read(d)?.data.iter().copied().collect();
-                coords.insert(d.clone(), (v, first.attr_str(Some(d), "units").unwrap_or_else(|| "1".into())));
+                coords.insert(d.clone(), (v, crate::analysis::layout::coordinate_attributes(first, d)?));
             }
         }
         let attrs = ["units", "long_name", "standard_name"].iter().filter_map(|a| first.attr_str(Some(name), a).map(|v| (a.to_string(), v))).collect();
@@ -186,8 +186,8 @@ impl<T: Value> BankFields<T> {
         if !h.quantiles.is_empty() {
             w.coord("quantile", h.quantiles, vec![("long_name", "probability level of the weighted quantile".into()), ("units", "1".into())])?;
         }
-        for (name, (values, units)) in &self.coords {
-            w.coord(name, values, vec![("units", units.as_str().into())])?;
+        for (name, (values, attrs)) in &self.coords {
+            w.coord(name, values, crate::analysis::layout::borrowed(attrs))?;
         }
         let mut defined: std::collections::BTreeSet<&str> = self.coords.keys().map(String::as_str).collect();
         for v in &self.vars {

@@ -62,8 +62,27 @@ pub struct DsgNames {
     pub y: Option<String>,
 }
 
+/// Fixes [`read_trajectories_counted`] left out, by the first of their coordinates that is
+/// missing (fill or NaN): time, then x, then y.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DroppedFixes {
+    /// Fixes without a time.
+    pub time: usize,
+    /// Fixes with a time but no x.
+    pub x: usize,
+    /// Fixes with a time and an x but no y.
+    pub y: usize,
+    /// Padding of the multidimensional layout (time, x and y all missing): no fix at all.
+    pub padding: usize,
+}
+
 /// Reads every trajectory of a CF DSG trajectory file.
 pub fn read_trajectories(file: &NcFile, names: &DsgNames) -> Result<TrajectorySet> {
+    read_trajectories_counted(file, names).map(|(set, _)| set)
+}
+
+/// Like [`read_trajectories`], also counting the fixes left out because a coordinate is missing.
+pub fn read_trajectories_counted(file: &NcFile, names: &DsgNames) -> Result<(TrajectorySet, DroppedFixes)> {
     let feature = file.attr_str(None, "featureType").unwrap_or_default();
     if !feature.eq_ignore_ascii_case("trajectory") {
         return Err(Error::input(
@@ -97,16 +116,26 @@ pub fn read_trajectories(file: &NcFile, names: &DsgNames) -> Result<TrajectorySe
         _ => return Err(file.var_error(&time, format!("has dimensions ({}); expected (obs) or (trajectory, obs)", time_dims.join(", ")))),
     };
     let ids = trajectory_ids(file, rows.len());
+    let mut dropped = DroppedFixes::default();
     let trajectories = rows
         .iter()
         .zip(ids)
         .map(|(row, id)| {
             // Padding and missing fixes are dropped point by point: a fix needs time and position.
-            let keep: Vec<usize> = row.iter().copied().filter(|&k| !(tv[k].is_nan() || xv[k].is_nan() || yv[k].is_nan())).collect();
+            let mut keep = Vec::with_capacity(row.len());
+            for &k in row {
+                match (tv[k].is_nan(), xv[k].is_nan(), yv[k].is_nan()) {
+                    (true, true, true) if layout == Layout::Multidimensional => dropped.padding += 1,
+                    (true, _, _) => dropped.time += 1,
+                    (_, true, _) => dropped.x += 1,
+                    (_, _, true) => dropped.y += 1,
+                    _ => keep.push(k),
+                }
+            }
             Trajectory { id, time: keep.iter().map(|&k| tv[k]).collect(), x: keep.iter().map(|&k| xv[k]).collect(), y: keep.iter().map(|&k| yv[k]).collect() }
         })
         .collect();
-    Ok(TrajectorySet { time_units, trajectories, layout, names: [time, x, y] })
+    Ok((TrajectorySet { time_units, trajectories, layout, names: [time, x, y] }, dropped))
 }
 
 /// How the samples along a ragged array's sample dimension belong to its instances (trajectories

@@ -26,7 +26,19 @@ pub(crate) fn quiet_hdf5_errors() {
     // HDF5 >= 1.10: hid_t is a 64-bit integer and H5E_DEFAULT is 0.
     unsafe extern "C" {
         fn H5Eset_auto2(estack: i64, func: Option<unsafe extern "C" fn(i64, *mut std::ffi::c_void) -> i32>, data: *mut std::ffi::c_void) -> i32;
+        fn H5dont_atexit() -> i32;
     }
+    static NO_ATEXIT: std::sync::Once = std::sync::Once::new();
+    // HDF5 registers an exit handler that closes every file still open. A file whose write failed
+    // on a full disk stays open inside HDF5 whatever netcdf-c is told (the flush fails again), and
+    // that handler then crashed the process (SIGSEGV in H5F__close_cb) after the error was
+    // reported. Every file contrada writes is closed explicitly (`NcWriter::finish`) or abandoned
+    // on an error path, so the handler has nothing of ours to save. Must precede HDF5's
+    // initialisation, which the next call below performs.
+    NO_ATEXIT.call_once(|| {
+        // SAFETY: takes no arguments; only sets a flag read when HDF5 initialises.
+        unsafe { H5dont_atexit() };
+    });
     DONE.with(|done| {
         if !done.replace(true) {
             // SAFETY: a null handler with a null client pointer is the documented way to turn

@@ -227,7 +227,8 @@ impl NcFile {
         if start.len() != rank || count.len() != rank {
             return Err(self.var_error(name, format!("has {rank} dimensions; a slab of {} was asked for", count.len())));
         }
-        let n: usize = count.iter().product();
+        let n: usize = count.iter().try_fold(1usize, |acc, &c| acc.checked_mul(c)).unwrap_or(usize::MAX);
+        self.check_fits_in_memory(name, n, std::mem::size_of::<T>())?;
         if buf.len() != n {
             // Resized only when the slab size changes: netcdf-c overwrites every value, and
             // zeroing a reused buffer first would cost a pass over memory per read.
@@ -236,6 +237,22 @@ impl NcFile {
         }
         let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
         var.get_values_into(buf.as_mut_slice(), extents).map_err(|e| self.var_error(name, format!("cannot read: {e}")))
+    }
+
+    /// Refuses a read of `n` values of `size` bytes that the machine cannot hold: a file may declare
+    /// a dimension of billions (costing no disk while unwritten), and allocating for it would abort
+    /// the process instead of naming the variable.
+    fn check_fits_in_memory(&self, name: &str, n: usize, size: usize) -> Result<()> {
+        let bytes = n.saturating_mul(size) as u64;
+        let available = available_memory_bytes();
+        if bytes > available {
+            let shape = self.var(name)?.dimensions().iter().map(|d| format!("{} = {}", d.name(), d.len())).collect::<Vec<_>>().join(", ");
+            return Err(self.var_error(
+                name,
+                format!("reading it needs {bytes} bytes ({shape}) but only {available} bytes of memory are available; expected a variable that fits in memory"),
+            ));
+        }
+        Ok(())
     }
 
     /// Whether variable `name` is stored as 32-bit floats.
@@ -464,6 +481,18 @@ fn attr_to_f64s(v: &AttributeValue) -> Option<Vec<f64>> {
         A::Doubles(x) => x.clone(),
         A::Str(_) | A::Strs(_) => return None,
     })
+}
+
+/// Memory this process may still allocate: `MemAvailable` from /proc/meminfo, lowered by a cgroup
+/// limit when one is set; unbounded where neither can be read.
+pub fn available_memory_bytes() -> u64 {
+    let meminfo = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("MemAvailable:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .map_or(u64::MAX, |kb| kb * 1024);
+    let cgroup = std::fs::read_to_string("/sys/fs/cgroup/memory.max").ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(u64::MAX);
+    let used = std::fs::read_to_string("/sys/fs/cgroup/memory.current").ok().and_then(|s| s.trim().parse::<u64>().ok()).unwrap_or(0);
+    meminfo.min(cgroup.saturating_sub(used))
 }
 
 /// Whether the file starts with a NetCDF-3 or HDF5 signature (to tell "truncated" from "not NetCDF").

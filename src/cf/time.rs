@@ -273,11 +273,11 @@ impl TimeUnits {
         // (≈ 1e6 days). So the whole units are converted separately: for whole-second units their
         // product is an exact integer, split exactly into days and seconds; only the fractional
         // unit, which is small, goes through f64 scaling.
-        let whole = value.trunc();
-        let whole_seconds = whole * self.unit_seconds;
-        if !whole_seconds.is_finite() || whole_seconds.abs() > 2f64.powi(53) {
+        if !self.decodable(value) {
             return None;
         }
+        let whole = value.trunc();
+        let whole_seconds = whole * self.unit_seconds;
         let floor_seconds = whole_seconds.floor();
         // Both terms are below one unit; the first is non-zero only for sub-second units.
         let small_seconds = (whole_seconds - floor_seconds) + (value - whole) * self.unit_seconds;
@@ -301,6 +301,13 @@ impl TimeUnits {
 }
 
 impl TimeUnits {
+    /// Whether [`TimeUnits::try_decode`] can represent `value`: finite, and within 2^53 seconds
+    /// (about 285 million years) of the epoch, so that whole seconds stay exact.
+    pub fn decodable(&self, value: f64) -> bool {
+        let whole_seconds = value.trunc() * self.unit_seconds;
+        whole_seconds.is_finite() && whole_seconds.abs() <= 2f64.powi(53)
+    }
+
     /// The value in `to`'s units of the instant `value` denotes in these units, read as the same
     /// calendar date and time of day; `None` when that date does not exist in `to`'s calendar
     /// (29 February in `noleap`, 30 February outside `360_day`) or `value` cannot be decoded.
@@ -308,7 +315,9 @@ impl TimeUnits {
     /// them: model days carry their calendar label, not a physical instant.
     pub fn recode(&self, value: f64, to: &TimeUnits) -> Option<f64> {
         if self == to {
-            return value.is_finite().then_some(value);
+            // Undecodable values are missing too: the netCDF default fill (9.97e36) of a variable
+            // without a _FillValue attribute is one, and it must not pass for a time.
+            return self.decodable(value).then_some(value);
         }
         let t = self.try_decode(value)?;
         to.calendar.is_valid_date(t.year, t.month, t.day).then(|| to.encode(&t))
@@ -905,6 +914,7 @@ mod tests {
         assert_eq!(d360.recode(59.0, &standard), None);
         assert_eq!(d360.recode(60.0, &standard), Some(1440.0));
         assert_eq!(noleap.recode(f64::NAN, &noleap), None);
+        assert_eq!(noleap.recode(9.969_209_968_386_869e36, &noleap), None, "the netCDF default fill is no time");
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //! Callers write into a staging directory (see `pipeline::staging`), so a failed write never leaves
 //! a half-written file in place.
 
+use std::mem::ManuallyDrop;
 use std::path::{Path, PathBuf};
 
 use netcdf::AttributeValue;
@@ -21,7 +22,9 @@ const MAX_CHUNK_ELEMS: usize = 1 << 19;
 
 /// A NetCDF-4 file being written.
 pub struct NcWriter {
-    file: netcdf::FileMut,
+    /// Closed by [`NcWriter::finish`]; left open when dropped unfinished (see the Drop impl).
+    file: ManuallyDrop<netcdf::FileMut>,
+    finished: bool,
     path: PathBuf,
     deflate: i32,
     shuffle: bool,
@@ -29,6 +32,45 @@ pub struct NcWriter {
 
 /// An attribute `(name, value)` for [`NcWriter`] calls.
 pub type Attr<'a> = (&'a str, AttributeValue);
+
+/// The variable types of CF-1.8 (section 2.2: byte, short, int, float, double; char is written as
+/// text attributes here): [`NcWriter::define`] takes no other, so that no file gets a 64-bit or
+/// unsigned integer variable, which CF-1.8 readers need not understand.
+pub trait CfType: netcdf::NcTypeDescriptor + sealed::Sealed {}
+impl CfType for i8 {}
+impl CfType for i16 {}
+impl CfType for i32 {}
+impl CfType for f32 {}
+impl CfType for f64 {}
+
+mod sealed {
+    pub trait Sealed {}
+    impl Sealed for i8 {}
+    impl Sealed for i16 {}
+    impl Sealed for i32 {}
+    impl Sealed for f32 {}
+    impl Sealed for f64 {}
+}
+
+/// `value` in a CF-1.8 type: 64-bit and unsigned 32-bit integers (which CF-1.8 lacks, and which
+/// reach us from input files' attributes copied along) become int where every value fits, double
+/// otherwise (exact up to 2^53).
+fn cf_attribute(value: AttributeValue) -> AttributeValue {
+    use AttributeValue as A;
+    let ints = |v: Vec<f64>| {
+        if v.iter().all(|&x| x >= i32::MIN as f64 && x <= i32::MAX as f64) { A::Ints(v.into_iter().map(|x| x as i32).collect()) } else { A::Doubles(v) }
+    };
+    let int = |x: f64| if x >= i32::MIN as f64 && x <= i32::MAX as f64 { A::Int(x as i32) } else { A::Double(x) };
+    match value {
+        A::Longlong(x) => int(x as f64),
+        A::Ulonglong(x) => int(x as f64),
+        A::Uint(x) => int(x as f64),
+        A::Longlongs(v) => ints(v.into_iter().map(|x| x as f64).collect()),
+        A::Ulonglongs(v) => ints(v.into_iter().map(|x| x as f64).collect()),
+        A::Uints(v) => ints(v.into_iter().map(|x| x as f64).collect()),
+        other => other,
+    }
+}
 
 /// Storage type of floating-point data variables: `f64` keeps every bit of a computation, `f32`
 /// halves the file where seven significant digits are enough (shipped sample data, plots).
@@ -47,8 +89,8 @@ impl NcWriter {
     /// `source` (contrada version and git revision) and `history` (time and command line).
     pub fn create(path: &Path, io: &IoConfig, title: &str) -> Result<NcWriter> {
         super::quiet_hdf5_errors();
-        let file = netcdf::create(path).map_err(|e| Error::Other(format!("{}: cannot create NetCDF file: {e}", path.display())))?;
-        let mut w = NcWriter { file, path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
+        let file = netcdf::create(path).map_err(|e| write_error(path, format!("cannot create NetCDF file: {e}")))?;
+        let mut w = NcWriter { file: ManuallyDrop::new(file), finished: false, path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
         let command: Vec<String> = std::env::args().collect();
         let history = format!("{} {}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), command.join(" "));
         let source = format!("contrada {} (git {})", env!("CARGO_PKG_VERSION"), crate::GIT_REVISION);
@@ -63,12 +105,12 @@ impl NcWriter {
     }
 
     fn err(path: &Path, what: &str, e: netcdf::Error) -> Error {
-        Error::Other(format!("{}: writing {what}: {e}", path.display()))
+        write_error(path, format!("writing {what}: {e}"))
     }
 
     /// Sets a global attribute.
     pub fn global(&mut self, name: &str, value: impl Into<AttributeValue>) -> Result<()> {
-        self.file.add_attribute(name, value.into()).map_err(|e| Self::err(&self.path, name, e))?;
+        self.file.add_attribute(name, cf_attribute(value.into())).map_err(|e| Self::err(&self.path, name, e))?;
         Ok(())
     }
 
@@ -116,14 +158,7 @@ impl NcWriter {
         self.put::<i32>(name, dims, data, attrs, None)
     }
 
-    fn put<T: netcdf::NcTypeDescriptor + Copy>(
-        &mut self,
-        name: &str,
-        dims: &[&str],
-        data: &[T],
-        attrs: Vec<Attr<'_>>,
-        fill: Option<AttributeValue>,
-    ) -> Result<()> {
+    fn put<T: CfType + Copy>(&mut self, name: &str, dims: &[&str], data: &[T], attrs: Vec<Attr<'_>>, fill: Option<AttributeValue>) -> Result<()> {
         let shape: Vec<usize> = dims
             .iter()
             .map(|d| self.file.dimension_len(d).ok_or_else(|| Error::Other(format!("{}: variable {name}: dimension {d} not defined", self.path.display()))))
@@ -134,7 +169,7 @@ impl NcWriter {
         }
         let chunks = chunk_shape(&shape);
         let (deflate, shuffle, path) = (self.deflate, self.shuffle, self.path.clone());
-        let err = |what: &str, e: netcdf::Error| Error::Other(format!("{}: writing {name} ({what}): {e}", path.display()));
+        let err = |what: &str, e: netcdf::Error| write_error(&path, format!("writing {name} ({what}): {e}"));
         let mut var = self.file.add_variable::<T>(name, dims).map_err(|e| err("definition", e))?;
         if !shape.is_empty() && expected > 0 {
             var.set_chunking(&chunks).map_err(|e| err("chunking", e))?;
@@ -146,7 +181,7 @@ impl NcWriter {
             var.put_attribute("_FillValue", fill).map_err(|e| err("_FillValue", e))?;
         }
         for (key, value) in attrs {
-            var.put_attribute(key, value).map_err(|e| err(key, e))?;
+            var.put_attribute(key, cf_attribute(value)).map_err(|e| err(key, e))?;
         }
         if expected > 0 {
             var.put_values(data, ..).map_err(|e| err("values", e))?;
@@ -166,9 +201,9 @@ impl NcWriter {
     /// (needed when a dimension is unlimited); deflate and shuffle follow the writer's settings.
     /// Floating-point variables get the default `_FillValue` ([`FILL_F64`], [`FILL_F32`]): write
     /// it where a value is missing.
-    pub fn define<T: netcdf::NcTypeDescriptor>(&mut self, name: &str, dims: &[&str], chunks: &[usize], attrs: Vec<Attr<'_>>) -> Result<()> {
+    pub fn define<T: CfType>(&mut self, name: &str, dims: &[&str], chunks: &[usize], attrs: Vec<Attr<'_>>) -> Result<()> {
         let (deflate, shuffle, path) = (self.deflate, self.shuffle, self.path.clone());
-        let err = |what: &str, e: netcdf::Error| Error::Other(format!("{}: defining {name} ({what}): {e}", path.display()));
+        let err = |what: &str, e: netcdf::Error| write_error(&path, format!("defining {name} ({what}): {e}"));
         let mut var = self.file.add_variable::<T>(name, dims).map_err(|e| err("definition", e))?;
         if !chunks.is_empty() {
             var.set_chunking(chunks).map_err(|e| err("chunking", e))?;
@@ -185,7 +220,7 @@ impl NcWriter {
             var.put_attribute("_FillValue", fill).map_err(|e| err("_FillValue", e))?;
         }
         for (key, value) in attrs {
-            var.put_attribute(key, value).map_err(|e| err(key, e))?;
+            var.put_attribute(key, cf_attribute(value)).map_err(|e| err(key, e))?;
         }
         Ok(())
     }
@@ -196,14 +231,54 @@ impl NcWriter {
         let path = self.path.clone();
         let mut var = self.file.variable_mut(name).ok_or_else(|| Error::Other(format!("{}: variable {name} is not defined", path.display())))?;
         let extents: Vec<netcdf::Extent> = start.iter().zip(count).map(|(&s, &c)| (s..s + c).into()).collect();
-        var.put_values(data, extents).map_err(|e| Error::Other(format!("{}: writing {name}: {e}", path.display())))
+        var.put_values(data, extents).map_err(|e| write_error(&path, format!("writing {name}: {e}")))
     }
 
     /// Flushes and closes the file.
-    pub fn finish(self) -> Result<()> {
-        let path = self.path.clone();
-        self.file.close().map_err(|e| Error::Other(format!("{}: closing: {e}", path.display())))
+    pub fn finish(mut self) -> Result<()> {
+        self.finished = true;
+        // SAFETY: taken once; `finished` keeps Drop from touching it again.
+        let file = unsafe { ManuallyDrop::take(&mut self.file) };
+        file.close().map_err(|e| write_error(&self.path, format!("closing: {e}")))
     }
+}
+
+impl Drop for NcWriter {
+    /// A writer dropped unfinished is on an error path, often a write that failed on a full disk;
+    /// its file is in a staging directory about to be removed. It is left to HDF5 as it is: the
+    /// netcdf crate would `nc_close` it, which flushes again and fails again, and netcdf-c's
+    /// `nc_abort` crashed (SIGSEGV) reporting the objects still open. The handle and its memory
+    /// last until the process exits, which an error soon makes it do; HDF5's exit handler, which
+    /// would try the flush once more and crashed too, is off (`cf::quiet_hdf5_errors`).
+    fn drop(&mut self) {
+        if !self.finished {
+            // SAFETY: taken once, here; `finished` is false so `finish` has not taken it.
+            std::mem::forget(unsafe { ManuallyDrop::take(&mut self.file) });
+        }
+    }
+}
+
+/// A failed write of `path`. netcdf-c reports a full disk only as "NetCDF: HDF error", so the
+/// space left on the file system is looked up and named when it has run out: the user must learn
+/// to free space, not to suspect the library.
+fn write_error(path: &Path, message: String) -> Error {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let full = free_bytes(dir).is_some_and(|free| free < FULL_BELOW);
+    let note = if full { " (No space left on device: the file system is full)" } else { "" };
+    Error::Other(format!("{}: {message}{note}", path.display()))
+}
+
+/// Below this many free bytes a file system counts as full: HDF5 writes in blocks of this order.
+const FULL_BELOW: u64 = 1 << 20;
+
+/// Bytes an unprivileged writer may still use on the file system holding `dir`.
+fn free_bytes(dir: &Path) -> Option<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
+    let mut st = std::mem::MaybeUninit::<libc::statvfs>::uninit();
+    // SAFETY: a valid NUL-terminated path and a buffer of the right type, read only on success.
+    let st = unsafe { (libc::statvfs(c.as_ptr(), st.as_mut_ptr()) == 0).then(|| st.assume_init())? };
+    Some(st.f_bavail as u64 * st.f_frsize as u64)
 }
 
 /// Chunks of one step along the leading (time, member) dimensions and whole trailing (spatial)
@@ -235,5 +310,15 @@ mod tests {
         let big = chunk_shape(&[3, 4096, 4096]);
         assert!(big.iter().product::<usize>() <= MAX_CHUNK_ELEMS);
         assert_eq!(big[0], 1);
+    }
+
+    #[test]
+    fn wide_integer_attributes_become_int_or_double() {
+        use AttributeValue as A;
+        assert_eq!(cf_attribute(A::Longlong(7)), A::Int(7));
+        assert_eq!(cf_attribute(A::Longlongs(vec![1, -2])), A::Ints(vec![1, -2]));
+        assert_eq!(cf_attribute(A::Ulonglong(1 << 40)), A::Double((1u64 << 40) as f64));
+        assert_eq!(cf_attribute(A::Uints(vec![1, u32::MAX])), A::Doubles(vec![1.0, u32::MAX as f64]));
+        assert_eq!(cf_attribute(A::Schars(vec![0, 1])), A::Schars(vec![0, 1]));
     }
 }

@@ -45,14 +45,22 @@ pub struct Resolved<T> {
 
 impl Layers {
     /// Name of the highest-precedence layer that sets `key` (e.g. a file path or an environment
-    /// variable), or "configs/default.toml" when none does.
+    /// variable); for a key no layer sets (a required key left out, a stage's option under the
+    /// stage's name), that of its nearest ancestor, the table that lacks it; else
+    /// "configs/default.toml".
     pub fn origin(&self, key: &str) -> String {
-        for layer in self.0.iter().rev() {
-            if layer.source.get::<config::Value>(key).is_ok() {
-                return if layer.is_env { env_var_name(key) } else { layer.name.clone() };
+        let mut k = key;
+        loop {
+            for layer in self.0.iter().rev() {
+                if layer.source.get::<config::Value>(k).is_ok() {
+                    return if layer.is_env { env_var_name(k) } else { layer.name.clone() };
+                }
+            }
+            match k.rfind(['.', '[']) {
+                Some(i) => k = &k[..i],
+                None => return DEFAULT_NAME.to_string(),
             }
         }
-        DEFAULT_NAME.to_string()
     }
 }
 

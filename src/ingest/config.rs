@@ -211,13 +211,23 @@ pub struct ObservationConfig {
 }
 
 /// `[ingest.qc]`: checks beyond the files' own fill values and valid ranges.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct QcConfig {
     /// `[min, max]` of x/longitude of observation positions; empty: no check.
     pub domain_x: Vec<f64>,
     /// `[min, max]` of y/latitude; empty: no check.
     pub domain_y: Vec<f64>,
+    /// The run fails when quality control drops more than this fraction of the state snapshots,
+    /// or of one source's observations (fixes, times or values), as missing or invalid: a loss that
+    /// large means a broken input, not a few bad records.
+    pub max_dropped_fraction: f64,
+}
+
+impl Default for QcConfig {
+    fn default() -> Self {
+        QcConfig { domain_x: Vec::new(), domain_y: Vec::new(), max_dropped_fraction: 0.5 }
+    }
 }
 
 /// `[ingest.split]`: fractions of contiguous time blocks per split.
@@ -321,6 +331,7 @@ impl IngestConfig {
         check_limits(p, "ingest.state.limits", &s.limits, &s.variables);
         check_domain(p, "ingest.qc.domain_x", &self.qc.domain_x);
         check_domain(p, "ingest.qc.domain_y", &self.qc.domain_y);
+        p.range("ingest.qc.max_dropped_fraction", self.qc.max_dropped_fraction, 0.0, 1.0);
         let sp = &self.split;
         for (k, v) in [("train", sp.train), ("validation", sp.validation), ("test", sp.test)] {
             p.range(&format!("ingest.split.{k}"), v, 0.0, 1.0);

@@ -36,7 +36,7 @@
 //! Writing is streamed: the `sample` dimension is unlimited and rows are appended chunk by chunk;
 //! [`Dataset::load`] reads the state rows in chunks too.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use ndarray::{Array1, Array2};
 use netcdf::AttributeValue;
@@ -186,6 +186,7 @@ pub struct EofBasis {
 /// `dataset.nc` being written.
 pub struct DatasetWriter {
     w: NcWriter,
+    path: PathBuf,
     rows: usize,
     state_dim: usize,
     obs_dim: usize,
@@ -196,8 +197,21 @@ fn text(s: impl Into<String>) -> AttributeValue {
     AttributeValue::Str(s.into())
 }
 
+/// `flag_values` 0, 1, ... and `flag_meanings` `names` of an int variable (CF wants the values in
+/// the type of the variable they describe).
 fn flags(names: &[String]) -> Vec<Attr<'static>> {
     vec![("flag_values", AttributeValue::Ints((0..names.len() as i32).collect())), ("flag_meanings", text(names.join(" ")))]
+}
+
+/// `value` as a 32-bit integer: CF-1.8 has no 64-bit integer type, so an index or count that does
+/// not fit cannot be written as one.
+fn int32(path: &Path, what: &str, value: i64) -> Result<i32> {
+    i32::try_from(value).map_err(|_| Error::Other(format!("{}: {what} is {value}, beyond the 32-bit integers of CF-1.8", path.display())))
+}
+
+/// [`int32`] of every value of the index variable `name`.
+fn int32s(path: &Path, name: &str, values: &[i64]) -> Result<Vec<i32>> {
+    values.iter().map(|&v| int32(path, &format!("variable `{name}`"), v)).collect()
 }
 
 fn row_chunks(dim: usize) -> [usize; 2] {
@@ -253,7 +267,9 @@ impl DatasetWriter {
             per_var.push((format!("var{k}_long_name"), text(g.long_name.clone())));
             per_var.push((format!("var{k}_level_dim"), text(g.level_dim.clone().unwrap_or_default())));
             per_var.push((format!("var{k}_point_dims"), text(g.point_dims.join(" "))));
-            per_var.push((format!("var{k}_point_shape"), AttributeValue::Longlongs(g.point_shape.iter().map(|&n| n as i64).collect())));
+            let what = format!("attribute `var{k}_point_shape` of `state_variable`");
+            let shape = g.point_shape.iter().map(|&n| int32(path, &what, n as i64)).collect::<Result<_>>()?;
+            per_var.push((format!("var{k}_point_shape"), AttributeValue::Ints(shape)));
         }
         let mut vattrs: Vec<Attr<'_>> = flags(&vnames);
         vattrs.push(("long_name", text("state variable of each state element")));
@@ -263,8 +279,8 @@ impl DatasetWriter {
         w.var_f64("state_x", &["state_dim"], &h.state.x, vec![("long_name", text("x or longitude of the state element"))])?;
         w.var_f64("state_y", &["state_dim"], &h.state.y, vec![("long_name", text("y or latitude of the state element"))])?;
         w.var_f64("state_z", &["state_dim"], &h.state.z, vec![("long_name", text("level coordinate of the state element"))])?;
-        w.define::<i64>("state_index", &["state_dim"], &[], vec![("long_name", text("row-major flat index over the variable's point dimensions"))])?;
-        w.write_slab("state_index", &[0], &[sd], &h.state.index)?;
+        let state_index = int32s(path, "state_index", &h.state.index)?;
+        w.var_i32("state_index", &["state_dim"], &state_index, vec![("long_name", text("row-major flat index over the variable's point dimensions"))])?;
         if od > 0 {
             w.dim("obs_dim", od)?;
             let chunks = row_chunks(od);
@@ -275,7 +291,7 @@ impl DatasetWriter {
                 &chunks,
                 vec![("long_name", text("observation vector, physical units (see obs_variable); fill where obs_mask is 0"))],
             )?;
-            let mut mask_attrs = flags(&["missing".to_string(), "observed".to_string()]);
+            let mut mask_attrs = vec![("flag_values", AttributeValue::Schars(vec![0, 1])), ("flag_meanings", text("missing observed"))];
             mask_attrs.push(("long_name", text("1 where the observation exists and passed quality control")));
             w.define::<i8>("obs_mask", &["sample", "obs_dim"], &chunks, mask_attrs)?;
             let mut per_src: Vec<(String, AttributeValue)> = Vec::new();
@@ -294,8 +310,8 @@ impl DatasetWriter {
             oattrs.push(("long_name", text("observed variable (source.variable) of each observation element")));
             oattrs.extend(units.iter().map(|(k, v)| (k.as_str(), v.clone())));
             w.var_i32("obs_variable", &["obs_dim"], &h.obs.variable, oattrs)?;
-            w.define::<i64>("obs_index", &["obs_dim"], &[], vec![("long_name", text("grid point, station, or track * points + point within the source"))])?;
-            w.write_slab("obs_index", &[0], &[od], &h.obs.index)?;
+            let obs_index = int32s(path, "obs_index", &h.obs.index)?;
+            w.var_i32("obs_index", &["obs_dim"], &obs_index, vec![("long_name", text("grid point, station, or track * points + point within the source"))])?;
             w.var_f64("obs_x", &["obs_dim"], &h.obs.x, vec![("long_name", text("x or longitude of a gridded point or station"))])?;
             w.var_f64("obs_y", &["obs_dim"], &h.obs.y, vec![("long_name", text("y or latitude of a gridded point or station"))])?;
             w.var_f64(
@@ -311,7 +327,7 @@ impl DatasetWriter {
                 vec![("long_name", text("observation error standard deviation, in the variable's units"))],
             )?;
         }
-        Ok(DatasetWriter { w, rows: 0, state_dim: sd, obs_dim: od, members: h.member_dim.is_some() })
+        Ok(DatasetWriter { w, path: path.to_path_buf(), rows: 0, state_dim: sd, obs_dim: od, members: h.member_dim.is_some() })
     }
 
     /// Appends rows, all but their state vectors (those go to a [`super::state_rows::StatesWriter`]).
@@ -348,9 +364,10 @@ impl DatasetWriter {
                 states.file, states.rows, states.cols, self.rows, self.state_dim
             )));
         }
-        let w = &mut self.w;
+        let (w, path) = (&mut self.w, self.path.as_path());
         w.global("states_file", states.file.as_str())?;
-        w.global("states_file_bytes", AttributeValue::Longlong(states.bytes as i64))?;
+        // A double, exact to 2^53 bytes: CF-1.8 has no 64-bit integer, and a file may pass 2^31.
+        w.global("states_file_bytes", AttributeValue::Double(states.bytes as f64))?;
         w.global("states_file_xxh3_128", states.xxh3_128.as_str())?;
         w.var_f64("state_mean", &["state_dim"], s.state_mean, vec![("long_name", text("mean of the state element over the training split"))])?;
         w.var_f64("state_std", &["state_dim"], s.state_std, vec![("long_name", text("standard deviation of the state element over the training split"))])?;
@@ -371,8 +388,8 @@ impl DatasetWriter {
             let attrs = vec![
                 ("long_name", text("variance of the normalised states along each EOF (divisor n - 1)")),
                 ("total_variance", AttributeValue::Double(e.total_variance)),
-                ("snapshots", AttributeValue::Longlong(e.snapshots as i64)),
-                ("training_snapshots", AttributeValue::Longlong(e.training_snapshots as i64)),
+                ("snapshots", AttributeValue::Int(int32(path, "attribute `snapshots` of `eof_variance`", e.snapshots as i64)?)),
+                ("training_snapshots", AttributeValue::Int(int32(path, "attribute `training_snapshots` of `eof_variance`", e.training_snapshots as i64)?)),
                 (
                     "method",
                     text(if e.snapshots < e.training_snapshots { "seeded uniform subsample of the training snapshots" } else { "all training snapshots" }),

@@ -100,6 +100,15 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
         plan.report.dropped_incomplete,
         plan.report.padded
     );
+    if plan.report.dropped_incomplete > 0 {
+        let per: Vec<String> = plan.report.sources.iter().filter(|s| s.incomplete > 0).map(|s| format!("`{}`: {}", s.name, s.incomplete)).collect();
+        tracing::warn!(
+            "ingest: {} of {} state times dropped: an observation window is incomplete ({}); ingest.incomplete = \"pad\" keeps them with the observations masked",
+            plan.report.dropped_incomplete,
+            plan.report.state_times,
+            per.join(", ")
+        );
+    }
     if plan.candidates.is_empty() {
         let per: Vec<String> = plan
             .report
@@ -129,6 +138,10 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
     let split_seed = derive_seed(seed, "split");
     let labels = split::assign(&times, before, after, &cfg.split, split_seed);
     let samples = SampleCounts { dropped_split_guard: labels.iter().filter(|l| l.is_none()).count(), ..Default::default() };
+    if samples.dropped_split_guard > 0 {
+        // A consequence of the split design, not of the data: said, but not as a warning.
+        tracing::info!("ingest: {} of {} paired state times left out so that no observation window is in two splits", samples.dropped_split_guard, times.len());
+    }
     let kept: Vec<(&Candidate, Split)> = plan.candidates.iter().zip(&labels).filter_map(|(c, l)| l.map(|l| (c, l))).collect();
 
     let obs_layout = observations::obs_layout(&sources);
@@ -174,7 +187,11 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
     timings.pass = c.elapsed().as_secs_f64();
     let Pass { state_moments, obs_moments, reservoir, mut samples, state_qc, train_rows } = pass;
     samples.written = writer.rows();
+    check_pass(&state, &state_qc, &samples, &sources, cfg.qc.max_dropped_fraction)?;
     if samples.written == 0 {
+        if let Some(e) = sources.iter().find_map(Source::all_missing) {
+            return Err(e);
+        }
         return Err(Error::input(
             &inputs.state[0],
             format!(
@@ -270,6 +287,37 @@ pub fn run(cfg: &IngestConfig, io: &IoConfig, inputs: &IngestInputs, out: &Path,
     }))
 }
 
+/// After the data pass: warns of the snapshots and observations quality control left out, and
+/// fails when more than `limit` of the snapshots (or of a source's values) were.
+fn check_pass(state: &StateSource, qc: &StateQc, samples: &SampleCounts, sources: &[Source], limit: f64) -> Result<()> {
+    let files = qc::join(&state.paths);
+    let read = samples.snapshots_read;
+    if qc.snapshots_incomplete > 0 {
+        tracing::warn!(
+            "ingest: states: {} of {read} snapshots dropped: a kept element missing ({} values) or outside valid_range ({} values) ({files})",
+            qc.snapshots_incomplete,
+            qc.values_missing,
+            qc.values_outside_valid_range
+        );
+    }
+    if qc.snapshots_outside_limits > 0 {
+        tracing::warn!(
+            "ingest: states: {} of {read} snapshots dropped: {} values outside ingest.state.limits ({files})",
+            qc.snapshots_outside_limits,
+            qc.values_outside_limits
+        );
+    }
+    if samples.dropped_no_observations > 0 {
+        tracing::warn!(
+            "ingest: {} of {read} snapshots dropped: no observation value in their windows survived quality control",
+            samples.dropped_no_observations
+        );
+    }
+    let why = format!("{} incomplete, {} outside ingest.state.limits; files {files}", qc.snapshots_incomplete, qc.snapshots_outside_limits);
+    qc::check_loss("states", samples.dropped_state_qc, read, "snapshots", limit, &state.paths[0], &why)?;
+    sources.iter().try_for_each(|s| s.check_values(limit))
+}
+
 /// Where the time of a run went, in seconds (in the manifest summary): the data pass is bounded
 /// below by reading the states (netcdf-c); QC, statistics and conversion run on a worker thread
 /// and the state rows are written on a writer thread, both beside the reading.
@@ -340,19 +388,19 @@ fn stream(
     timings: &mut Timings,
 ) -> Result<()> {
     let per_chunk = state.times_per_chunk(cfg.chunk_mb);
-    let mut groups: Vec<std::ops::Range<usize>> = Vec::new();
+    // Kept candidates by chunk: consecutive ones of one file whose indices span fewer than
+    // `per_chunk` times (sorted times may come from indices out of order), with that span.
+    let mut groups: Vec<(std::ops::Range<usize>, std::ops::RangeInclusive<usize>)> = Vec::new();
     for (k, (cand, _)) in kept.iter().enumerate() {
         let e = state.timeline.entries[cand.entry];
         match groups.last_mut() {
-            Some(g)
-                if {
-                    let first = state.timeline.entries[kept[g.start].0.entry];
-                    first.file == e.file && e.index - first.index < per_chunk
-                } =>
+            Some((g, span))
+                if state.timeline.entries[kept[g.start].0.entry].file == e.file && e.index.max(*span.end()) - e.index.min(*span.start()) < per_chunk =>
             {
-                g.end = k + 1
+                g.end = k + 1;
+                *span = e.index.min(*span.start())..=e.index.max(*span.end());
             }
-            _ => groups.push(k..k + 1),
+            _ => groups.push((k..k + 1, e.index..=e.index)),
         }
     }
     let od: usize = sources.iter().map(Source::width).sum();
@@ -402,12 +450,12 @@ fn stream(
         };
         let mut pending = 0;
         let mut result = Ok(true);
-        for g in &groups {
+        for (g, span) in &groups {
             let mut work = spare_work.try_recv().unwrap_or_default();
             let read = (|| -> Result<()> {
-                let (a, b) = (state.timeline.entries[kept[g.start].0.entry], state.timeline.entries[kept[g.end - 1].0.entry]);
+                let file = state.timeline.entries[kept[g.start].0.entry].file;
                 let c = Instant::now();
-                state.read_chunk(a.file, a.index, b.index - a.index + 1, &mut work.chunk)?;
+                state.read_chunk(file, *span.start(), span.end() - span.start() + 1, &mut work.chunk)?;
                 timings.read_states += c.elapsed().as_secs_f64();
                 let c = Instant::now();
                 work.kept = g.clone();

@@ -17,6 +17,7 @@ use serde::Serialize;
 use super::config::{Combine, ObsKind, ObservationConfig, QcConfig, error_std, in_domain};
 use super::field::{FieldLayout, Gather, Projection, Roles, Selection, Slab};
 use super::layout::ObsLayout;
+use super::qc::{check_loss, join};
 use super::ragged_stations::RaggedStations;
 use super::state::{X_NAMES, Y_NAMES, coordinate, nonempty};
 use super::timeline::{self, TimeQc, Timeline};
@@ -65,6 +66,8 @@ struct FieldVariable {
     rules: Vec<MaskRule>,
     limits: Option<(f64, f64)>,
     error_std: f64,
+    /// Values read that survived quality control.
+    valid: usize,
 }
 
 /// A gridded or stations source.
@@ -115,10 +118,12 @@ impl FieldSource {
         let per_observation = kind == ObsKind::Stations && !(dims.iter().any(|d| d == &time_dim) && dims.iter().any(|d| d == station_dim));
         let (timeline, ragged) = if per_observation {
             let (timeline, ragged) = RaggedStations::open(&files, cfg, station_dim, tolerance, &mut qc.time)?;
+            let what = format!("source `{}`", cfg.name);
+            check_loss(&what, qc.time.missing_time, qc.time.times, "observations", qc_cfg.max_dropped_fraction, &paths[0], "time missing")?;
             (timeline, Some(ragged))
         } else {
             let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &time_dim, &cfg.time_var)).collect::<Result<_>>()?;
-            (timeline::build(&files, &time_vars, tolerance, &mut qc.time)?, None)
+            (timeline::build(&files, &time_vars, tolerance, &format!("source `{}`", cfg.name), &mut qc.time)?, None)
         };
         let roles = Roles { time: &time_dim, member: None, level: None };
         let mut variables = Vec::new();
@@ -155,6 +160,7 @@ impl FieldSource {
                 units: files[0].attr_str(Some(name), "units").unwrap_or_default(),
                 limits: cfg.limits.iter().find(|l| &l.variable == name).map(|l| (l.min, l.max)),
                 error_std: error_std(&files[0], name, cfg)?,
+                valid: 0,
                 rules: files.iter().map(|f| f.mask_rule(name)).collect(),
                 layouts,
             });
@@ -213,6 +219,14 @@ impl FieldSource {
         }
         if kept.is_empty() {
             return Err(Error::input(&paths[0], format!("source `{}`: no point or station is left after the mask and the domain check", cfg.name)));
+        }
+        let items = if kind == ObsKind::Stations { "stations" } else { "points" };
+        for (n, why) in
+            [(qc.elements_without_position, "position missing"), (qc.elements_outside_domain, "outside the domain ([ingest.qc] domain_x, domain_y)")]
+        {
+            if n > 0 {
+                tracing::warn!("ingest: source `{}`: {n} of {} {items} dropped: {why} ({})", cfg.name, elements.len(), join(paths));
+            }
         }
         Ok(Self::assemble(cfg, paths, files, (timeline, ragged), variables, kept, xs, ys, qc))
     }
@@ -291,7 +305,7 @@ impl FieldSource {
             }
             let row0 = at + (k - first_new) * len;
             let ne = self.elements.len();
-            for (vi, (v, g)) in self.variables.iter().zip(&mut self.gathers).enumerate() {
+            for (vi, (v, g)) in self.variables.iter_mut().zip(&mut self.gathers).enumerate() {
                 if self.ragged.is_none() {
                     v.layouts[e.file].read(&self.files[e.file], e.index, n, (0, 0), &mut self.slab)?;
                 }
@@ -310,6 +324,7 @@ impl FieldSource {
                             self.qc.values_outside_limits += 1;
                         }
                     }
+                    v.valid += dst.iter().filter(|x| !x.is_nan()).count();
                 }
             }
             self.qc.values_read += n * len;
@@ -348,6 +363,44 @@ impl FieldSource {
             mask[c] = u8::from(!value.is_nan());
         }
         Ok(())
+    }
+
+    /// After the data pass: warns of the values quality control masked, and fails when they are
+    /// more than `limit` of those read. Missing values are not counted: observations are often
+    /// sparse (clouds, gaps), and what is absent was never lost.
+    fn check_values(&self, limit: f64) -> Result<()> {
+        let what = format!("source `{}`", self.name);
+        let q = &self.qc;
+        for (n, why) in [(q.values_outside_valid_range, "outside the file's valid_range"), (q.values_outside_limits, "outside the configured limits")] {
+            if n > 0 {
+                tracing::warn!("ingest: {what}: {n} of {} values read masked: {why} ({})", q.values_read, join(&self.paths));
+            }
+        }
+        let bad = q.values_outside_valid_range + q.values_outside_limits;
+        check_loss(&what, bad, q.values_read, "values", limit, &self.paths[0], "outside valid_range or the configured limits")?;
+        for v in self.variables.iter().filter(|v| v.valid == 0 && q.values_read > 0) {
+            tracing::warn!(
+                "ingest: {what}: every value of `{}` read is missing or masked ({}); its observations are masked in every sample",
+                v.name,
+                join(&self.paths)
+            );
+        }
+        Ok(())
+    }
+
+    /// The error for a source with a variable of which no value survived: why no sample could
+    /// be written, when that is the case.
+    fn all_missing(&self) -> Option<Error> {
+        let v = self.variables.iter().find(|v| v.valid == 0 && self.qc.values_read > 0)?;
+        Some(Error::input(
+            &self.paths[0],
+            format!(
+                "source `{}`, variable `{}`: every value read for the paired state times is missing (_FillValue, NaN, valid_range or the configured limits; files {}); expected observations",
+                self.name,
+                v.name,
+                join(&self.paths)
+            ),
+        ))
     }
 
     fn describe_layout(&self, s: i32, layout: &mut ObsLayout) {
@@ -441,6 +494,24 @@ impl Source {
         match self {
             Source::Field(f) => SourceQc::Field(f.qc),
             Source::Tracks(t) => SourceQc::Tracks(t.qc),
+        }
+    }
+
+    /// After the data pass: warnings of what quality control masked, and the loss limit (see
+    /// [`FieldSource::check_values`]; a trajectories source was checked when opened).
+    pub fn check_values(&self, limit: f64) -> Result<()> {
+        match self {
+            Source::Field(f) => f.check_values(limit),
+            Source::Tracks(_) => Ok(()),
+        }
+    }
+
+    /// The error naming this source when a variable of it has no value that survived quality
+    /// control (why no sample could be written).
+    pub fn all_missing(&self) -> Option<Error> {
+        match self {
+            Source::Field(f) => f.all_missing(),
+            Source::Tracks(_) => None,
         }
     }
 

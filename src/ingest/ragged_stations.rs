@@ -10,11 +10,13 @@
 //! exactly as for a `(time, station)` file.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 
 use super::config::ObservationConfig;
 use super::field::FieldLayout;
+use super::qc::join;
 use super::state::{X_NAMES, Y_NAMES, coordinate, nonempty};
-use super::timeline::{TimeEntry, TimeQc, Timeline};
+use super::timeline::{MISSING_TIME, TimeEntry, TimeQc, Timeline};
 use crate::cf::dsg::{instance_ids, read_station_samples};
 use crate::cf::time::TimeUnits;
 use crate::cf::{MaskCounts, MaskRule, NcFile};
@@ -162,6 +164,19 @@ impl RaggedStations {
             }
         }
         starts.push(records.len());
+        let what = format!("source `{}`", cfg.name);
+        let paths: Vec<PathBuf> = files.iter().map(|f| f.path().to_path_buf()).collect();
+        if qc.missing_time > 0 {
+            tracing::warn!("ingest: {what}: {} of {} observations dropped: time missing ({MISSING_TIME}) ({})", qc.missing_time, qc.times, join(&paths));
+        }
+        if qc.duplicate_time > 0 {
+            tracing::warn!(
+                "ingest: {what}: {} of {} observations dropped: a station's second record at one time, the first kept ({})",
+                qc.duplicate_time,
+                qc.times,
+                join(&paths)
+            );
+        }
         let store = RaggedStations { starts, records, values, stations, sample_dim, x, y, columns: vec![None; stations] };
         Ok((Timeline { units, entries }, store))
     }

@@ -102,9 +102,9 @@ impl StateSource {
     pub fn open(cfg: &StateConfig, paths: &[PathBuf], tolerance: f64, qc: &mut StateQc) -> Result<StateSource> {
         let files: Vec<NcFile> = paths.iter().map(NcFile::open).collect::<Result<_>>()?;
         let time_vars: Vec<String> = files.iter().map(|f| timeline::time_var(f, &cfg.time_dim, &cfg.time_var)).collect::<Result<_>>()?;
-        let timeline = timeline::build(&files, &time_vars, tolerance, &mut qc.time)?;
+        let timeline = timeline::build(&files, &time_vars, tolerance, "states", &mut qc.time)?;
         if timeline.entries.is_empty() {
-            return Err(Error::input(&paths[0], format!("variable `{}`: no usable time (all missing)", time_vars[0])));
+            return Err(Error::input(&paths[0], format!("variable `{}`: no time (its dimension is empty); expected at least one state", time_vars[0])));
         }
         let opt = |s: &str| (!s.is_empty()).then(|| s.to_string());
         let roles = Roles { time: &cfg.time_dim, member: nonempty(&cfg.member_dim), level: nonempty(&cfg.level_dim) };

@@ -1,10 +1,13 @@
 //! The ordered times of a source spread over one or more files, after quality control.
 //!
-//! Files of one source are concatenated in the order given (sorted names for a pattern). Each
-//! time is expressed in the first file's units (the files must share a calendar); a time that is
-//! missing, equal (within the tolerance) to the last kept time, or earlier than it, is left out and
-//! counted: duplicate times appear where archives overlap, e.g. restart files written twice.
+//! Files of one source are concatenated in the order given (sorted names for a pattern) and their
+//! times sorted. Each time is expressed in the first file's units (the files must share a
+//! calendar). A time coordinate may not have missing values (CF 1.8, section 5), and two records of
+//! one file at the same time are ambiguous: both are errors. The same time in two files is where
+//! archives overlap (restart files written twice): the earlier file's record is kept and the other
+//! left out, with a warning, as is a sort of times out of order.
 
+use std::collections::BTreeSet;
 use std::ops::Range;
 
 use serde::Serialize;
@@ -38,11 +41,11 @@ pub struct Timeline {
 pub struct TimeQc {
     /// Times in the files.
     pub times: usize,
-    /// Missing (fill or NaN) times.
+    /// Missing (fill or NaN) times, left out (only where a record may lack a time: ragged stations).
     pub missing_time: usize,
-    /// Times equal to the previous kept time.
+    /// Times equal to a kept time of an earlier file (or, ragged stations, of the same station), left out.
     pub duplicate_time: usize,
-    /// Times earlier than the previous kept time.
+    /// Times that sorting moved: out of order in the files, kept.
     pub out_of_order_time: usize,
 }
 
@@ -71,11 +74,16 @@ pub fn time_var(file: &NcFile, time_dim: &str, configured: &str) -> Result<Strin
         })
 }
 
-/// Builds the timeline of `files` from their time variables `vars` (one per file), leaving out
-/// and counting missing, duplicate and out-of-order times; `tolerance` is in seconds.
-pub fn build(files: &[NcFile], vars: &[String], tolerance: f64, qc: &mut TimeQc) -> Result<Timeline> {
+/// Why a time counts as missing, for messages.
+pub const MISSING_TIME: &str =
+    "_FillValue, NaN, or a value no calendar decodes, such as the netCDF default fill 9.97e36 of a variable without a _FillValue attribute";
+
+/// Builds the timeline of `files` from their time variables `vars` (one per file), sorted, with
+/// the duplicates of earlier files left out (see the module notes); `tolerance` is in seconds and
+/// `what` names the source in warnings ("states", "source `sst`").
+pub fn build(files: &[NcFile], vars: &[String], tolerance: f64, what: &str, qc: &mut TimeQc) -> Result<Timeline> {
     let mut units: Option<TimeUnits> = None;
-    let mut entries: Vec<TimeEntry> = Vec::new();
+    let mut all: Vec<TimeEntry> = Vec::new();
     for (k, (file, var)) in files.iter().zip(vars).enumerate() {
         let (file_units, values) = file.read_time_values(var)?;
         let reference = units.get_or_insert_with(|| file_units.clone()).clone();
@@ -90,21 +98,59 @@ pub fn build(files: &[NcFile], vars: &[String], tolerance: f64, qc: &mut TimeQc)
                 ),
             ));
         }
-        let tol = tolerance / reference.unit_seconds;
         qc.times += values.len();
-        for (index, &raw) in values.iter().enumerate() {
-            let Some(value) = file_units.recode(raw, &reference) else {
-                qc.missing_time += 1;
-                continue;
+        let recoded: Vec<Option<f64>> = values.iter().map(|&raw| file_units.recode(raw, &reference)).collect();
+        if let Some(i) = recoded.iter().position(Option::is_none) {
+            let message = if recoded.iter().all(Option::is_none) {
+                format!("every value is missing ({MISSING_TIME}); expected the time of each record")
+            } else {
+                format!("time value {i} is missing ({MISSING_TIME}); a time coordinate may not have missing values: expected every record's time")
             };
-            match entries.last() {
-                Some(last) if (value - last.value).abs() <= tol => qc.duplicate_time += 1,
-                Some(last) if value < last.value => qc.out_of_order_time += 1,
-                _ => entries.push(TimeEntry { file: k, index, value }),
-            }
+            return Err(file.var_error(var, message));
         }
+        all.extend(recoded.into_iter().flatten().enumerate().map(|(index, value)| TimeEntry { file: k, index, value }));
     }
     let units = units.ok_or_else(|| Error::Other("a source without files".into()))?;
+    let tol = tolerance / units.unit_seconds;
+    let mut sorted = all.clone();
+    // Stable: of equal times, the earlier file's record comes first and is the one kept.
+    sorted.sort_by(|a, b| a.value.total_cmp(&b.value));
+    let moved: BTreeSet<usize> = sorted.iter().zip(&all).filter(|(s, a)| s != a).map(|(s, _)| s.file).collect();
+    qc.out_of_order_time += sorted.iter().zip(&all).filter(|(s, a)| s != a).count();
+    let mut entries: Vec<TimeEntry> = Vec::with_capacity(sorted.len());
+    let mut duplicated = BTreeSet::new();
+    for e in sorted {
+        match entries.last() {
+            Some(last) if e.value - last.value <= tol && last.file == e.file => {
+                let (a, b) = (last.index.min(e.index), last.index.max(e.index));
+                return Err(files[e.file].var_error(
+                    &vars[e.file],
+                    format!(
+                        "values {a} and {b} are the same time, {}; expected unique times, since either record could be meant (the same time in two files, where archives overlap, is fine: the earlier file's record is kept)",
+                        describe(&units, e.value)
+                    ),
+                ));
+            }
+            Some(last) if e.value - last.value <= tol => {
+                qc.duplicate_time += 1;
+                duplicated.insert(e.file);
+            }
+            _ => entries.push(e),
+        }
+    }
+    let place =
+        |which: &BTreeSet<usize>| which.iter().map(|&k| format!("{} (variable `{}`)", files[k].path().display(), vars[k])).collect::<Vec<_>>().join(", ");
+    if qc.duplicate_time > 0 {
+        tracing::warn!(
+            "ingest: {what}: {} of {} times dropped: the same time as a record of an earlier file, which is kept, in {}",
+            qc.duplicate_time,
+            qc.times,
+            place(&duplicated)
+        );
+    }
+    if qc.out_of_order_time > 0 {
+        tracing::warn!("ingest: {what}: {} of {} times out of order in {}; sorted by time, none dropped", qc.out_of_order_time, qc.times, place(&moved));
+    }
     Ok(Timeline { units, entries })
 }
 

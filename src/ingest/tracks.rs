@@ -18,11 +18,13 @@ use serde::Serialize;
 
 use super::config::{ObservationConfig, QcConfig, error_std, in_domain, seconds};
 use super::layout::ObsLayout;
+use super::qc::{Drops, check_loss};
 use super::state::nonempty;
+use super::timeline::MISSING_TIME;
 use crate::cf::NcFile;
-use crate::cf::dsg::{DsgNames, Layout, read_trajectories};
+use crate::cf::dsg::{DsgNames, Layout, read_trajectories_counted};
 use crate::cf::time::TimeUnits;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// One drifter's kept fixes, times in the source's units.
 #[derive(Debug, Clone)]
@@ -37,14 +39,17 @@ struct Track {
 pub struct TrackQc {
     /// Trajectories in the files.
     pub trajectories: usize,
+    /// Fixes in the files (not counting the padding of the multidimensional layout).
+    pub fixes_stored: usize,
     /// Fixes kept.
     pub fixes: usize,
-    /// Fixes whose time or position is missing (for the multidimensional layout this includes
-    /// the padding after each track).
+    /// Fixes whose time or position is missing (fill, NaN, or a time no calendar decodes).
     pub fixes_missing: usize,
+    /// Fixes whose position is infinite.
+    pub fixes_not_finite: usize,
     /// Fixes at the same time as the previous fix of their track.
     pub fixes_duplicate_time: usize,
-    /// Fixes earlier than the previous fix of their track.
+    /// Fixes out of time order in their track, which sorting moved (kept).
     pub fixes_out_of_order: usize,
     /// Fixes outside the domain.
     pub fixes_outside_domain: usize,
@@ -86,11 +91,14 @@ impl TrackSource {
         let names =
             DsgNames { time: nonempty(&cfg.time_var).map(String::from), x: nonempty(&cfg.x_var).map(String::from), y: nonempty(&cfg.y_var).map(String::from) };
         let mut qc = TrackQc::default();
+        let (mut drops, mut later) = (Drops::default(), Drops::default());
         let mut reference: Option<(TimeUnits, [String; 2], [String; 2], f64)> = None;
         let mut tracks = Vec::new();
+        let what = format!("source `{}`", cfg.name);
+        let mut sorted_tracks = 0;
         for path in paths {
             let file = NcFile::open(path)?;
-            let set = read_trajectories(&file, &names)?;
+            let (set, dropped) = read_trajectories_counted(&file, &names)?;
             let [tv, xv, yv] = &set.names;
             if reference.is_none() {
                 let units_of = |v: &str| file.attr_str(Some(v), "units").unwrap_or_default();
@@ -108,29 +116,42 @@ impl TrackSource {
                     ),
                 ));
             }
-            let stored: usize = file.var_dims(tv)?.iter().map(|d| file.dim_len(d)).collect::<Result<Vec<_>>>()?.iter().product();
-            let read: usize = set.trajectories.iter().map(|t| t.time.len()).sum();
-            qc.fixes_missing += stored - read;
             if set.layout == Layout::Multidimensional {
-                tracing::debug!("{}: multidimensional trajectories; padding is counted as missing fixes", path.display());
+                tracing::debug!("{}: multidimensional trajectories; {} padding values are no fixes", path.display(), dropped.padding);
             }
+            let stored = set.trajectories.iter().map(|t| t.time.len()).sum::<usize>() + dropped.time + dropped.x + dropped.y;
+            qc.fixes_stored += stored;
             qc.trajectories += set.trajectories.len();
             let tol = tolerance / units.unit_seconds;
+            let (mut no_time, mut infinite) = (dropped.time, [0, 0]);
+            let (duplicates, outside) = (qc.fixes_duplicate_time, qc.fixes_outside_domain);
             for t in set.trajectories {
-                let mut track = Track { time: Vec::new(), x: Vec::new(), y: Vec::new() };
+                let mut fixes: Vec<(f64, f64, f64)> = Vec::with_capacity(t.time.len());
                 for k in 0..t.time.len() {
-                    let Some(time) = set.time_units.recode(t.time[k], units) else {
-                        qc.fixes_missing += 1;
-                        continue;
-                    };
+                    match set.time_units.recode(t.time[k], units) {
+                        None => no_time += 1,
+                        Some(_) if !t.x[k].is_finite() => infinite[0] += 1,
+                        Some(_) if !t.y[k].is_finite() => infinite[1] += 1,
+                        Some(time) => fixes.push((time, t.x[k], t.y[k])),
+                    }
+                }
+                // Fixes out of order are sorted rather than dropped: one swapped pair would
+                // otherwise cost every fix up to the later of the two.
+                if fixes.windows(2).any(|w| w[1].0 < w[0].0) {
+                    let before = fixes.clone();
+                    fixes.sort_by(|a, b| a.0.total_cmp(&b.0));
+                    qc.fixes_out_of_order += fixes.iter().zip(&before).filter(|(a, b)| a != b).count();
+                    sorted_tracks += 1;
+                }
+                let mut track = Track { time: Vec::new(), x: Vec::new(), y: Vec::new() };
+                for (time, x, y) in fixes {
                     match track.time.last() {
-                        Some(&last) if (time - last).abs() <= tol => qc.fixes_duplicate_time += 1,
-                        Some(&last) if time < last => qc.fixes_out_of_order += 1,
-                        _ if !in_domain(qc_cfg, t.x[k], t.y[k]) => qc.fixes_outside_domain += 1,
+                        Some(&last) if time - last <= tol => qc.fixes_duplicate_time += 1,
+                        _ if !in_domain(qc_cfg, x, y) => qc.fixes_outside_domain += 1,
                         _ => {
                             track.time.push(time);
-                            track.x.push(t.x[k]);
-                            track.y.push(t.y[k]);
+                            track.x.push(x);
+                            track.y.push(y);
                         }
                     }
                 }
@@ -141,6 +162,38 @@ impl TrackSource {
                     tracks.push(track);
                 }
             }
+            if stored > 0 && no_time == stored {
+                return Err(file.var_error(tv, format!("every value is missing ({MISSING_TIME}); expected the time of each fix")));
+            }
+            qc.fixes_missing += no_time + dropped.x + dropped.y;
+            qc.fixes_not_finite += infinite[0] + infinite[1];
+            drops.add(format!("`{tv}` missing ({MISSING_TIME})"), no_time, path);
+            drops.add(format!("`{xv}` missing (_FillValue or NaN)"), dropped.x, path);
+            drops.add(format!("`{yv}` missing (_FillValue or NaN)"), dropped.y, path);
+            drops.add(format!("`{xv}` not finite"), infinite[0], path);
+            drops.add(format!("`{yv}` not finite"), infinite[1], path);
+            // Not losses (the fix is there, or the domain was chosen): warned of, not limited.
+            later.add("the same time as the fix before it in its trajectory", qc.fixes_duplicate_time - duplicates, path);
+            later.add("outside the domain ([ingest.qc] domain_x, domain_y)", qc.fixes_outside_domain - outside, path);
+        }
+        let lost = qc.fixes_missing + qc.fixes_not_finite;
+        if qc.fixes == 0 {
+            let why = if lost > 0 { drops.summary() } else { "none was stored, or every one is a duplicate or outside the domain".into() };
+            return Err(Error::input(&paths[0], format!("{what}: no fix is left of {} in the files ({why}); expected drifter positions", qc.fixes_stored)));
+        }
+        check_loss(&what, lost, qc.fixes_stored, "fixes", qc_cfg.max_dropped_fraction, &paths[0], &drops.summary())?;
+        drops.warn(&what, qc.fixes_stored, "fixes");
+        later.warn(&what, qc.fixes_stored, "fixes");
+        if qc.fixes_out_of_order > 0 {
+            tracing::warn!(
+                "ingest: {what}: {} of {} fixes out of time order in {sorted_tracks} trajectories ({}); sorted by time, none dropped",
+                qc.fixes_out_of_order,
+                qc.fixes_stored,
+                super::qc::join(paths)
+            );
+        }
+        if qc.trajectories_empty > 0 {
+            tracing::warn!("ingest: {what}: {} of {} trajectories have no fix left, left out", qc.trajectories_empty, qc.trajectories);
         }
         let (units, names, units_xy, error_std) = reference.expect("at least one file");
         let mut by_start: Vec<usize> = (0..tracks.len()).collect();

@@ -18,9 +18,9 @@ pub struct RunLock {
 impl RunLock {
     /// Takes the lock on `run_dir` without waiting; [`Error::Locked`] names the holder otherwise.
     pub fn acquire(run_dir: &Path) -> Result<RunLock> {
-        std::fs::create_dir_all(run_dir).map_err(|e| Error::io(run_dir, e))?;
+        std::fs::create_dir_all(run_dir).map_err(|e| Error::output_dir(run_dir, e))?;
         let path = run_dir.join(".lock");
-        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| Error::io(&path, e))?;
+        let mut file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(&path).map_err(|e| Error::output_dir(run_dir, e))?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {

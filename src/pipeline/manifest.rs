@@ -91,9 +91,26 @@ pub fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T> {
     serde_json::from_str(&text).map_err(|e| Error::input(path, format!("not a contrada record: {e}")))
 }
 
-/// Writes JSON atomically (temporary name, fsync, rename).
+/// Writes JSON atomically (temporary name, fsync, rename). On failure the temporary file is
+/// removed and `path` keeps its previous content.
 pub fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<()> {
     let tmp: PathBuf = path.with_extension("json.tmp");
     let text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?;
-    std::fs::write(&tmp, text).and_then(|_| std::fs::File::open(&tmp)?.sync_all()).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| Error::io(path, e))
+    std::fs::write(&tmp, text).and_then(|_| std::fs::File::open(&tmp)?.sync_all()).and_then(|_| std::fs::rename(&tmp, path)).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        Error::io(path, e)
+    })
+}
+
+/// Overwrites the existing file `path` in place with `value`, padded with spaces to the old length
+/// (trailing whitespace is valid JSON). The last resort for recording a failure on a full disk,
+/// where [`write_json`] cannot create its temporary file: blocks already allocated to `path` are
+/// reused, so a record no longer than a block more than the old one still fits. Not atomic.
+pub fn overwrite_json_in_place<T: Serialize>(path: &Path, value: &T) -> Result<()> {
+    use std::io::Write;
+    let mut text = serde_json::to_string_pretty(value).map_err(|e| Error::Other(e.to_string()))?.into_bytes();
+    let mut file = std::fs::OpenOptions::new().write(true).open(path).map_err(|e| Error::io(path, e))?;
+    let old = file.metadata().map_err(|e| Error::io(path, e))?.len() as usize;
+    text.resize(text.len().max(old), b' ');
+    file.write_all(&text).and_then(|_| file.sync_all()).map_err(|e| Error::io(path, e))
 }

@@ -21,7 +21,7 @@ impl Staging {
         if dir.exists() {
             fs::remove_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
         }
-        fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+        fs::create_dir_all(&dir).map_err(|e| Error::output_dir(target, e))?;
         Ok(Staging { dir, target: target.to_path_buf() })
     }
 
@@ -52,7 +52,7 @@ impl Staging {
     /// files, e.g. a user's `--out` directory), replacing files of the same name.
     pub fn commit_files(self) -> Result<Vec<PathBuf>> {
         sync_tree(&self.dir)?;
-        fs::create_dir_all(&self.target).map_err(|e| Error::io(&self.target, e))?;
+        fs::create_dir_all(&self.target).map_err(|e| Error::output_dir(&self.target, e))?;
         let mut moved = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(|e| Error::io(&self.dir, e))? {
             let entry = entry.map_err(|e| Error::io(&self.dir, e))?;

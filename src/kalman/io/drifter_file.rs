@@ -170,6 +170,18 @@ pub fn load(file: &NcFile, prior: &NcFile, n_state: usize, slots: FlowSlots, spe
                 ),
             ));
         }
+        // Checked here, not by the operator, so that the message names the variable at fault.
+        for (var, values) in [(&set.names[1], &traj.x), (&set.names[2], &traj.y)] {
+            if let Some(k) = values.iter().position(|v| !v.is_finite()) {
+                return Err(file.var_error(
+                    var,
+                    format!(
+                        "trajectory {t}, point {k}: position {} is not finite; expected a finite position, or _FillValue where a fix is missing",
+                        values[k]
+                    ),
+                ));
+            }
+        }
         let positions = traj.x.iter().zip(&traj.y).map(|(&x, &y)| [x, y]).collect();
         tracks.push(DrifterTrack { release: [rx[d], ry[d]], release_time: -duration, times, positions });
     }

@@ -108,9 +108,11 @@ pub fn write_states(path: &Path, cfg: &LagrangianConfig, samples: &[LagrangianSa
     if cfg.fields {
         let g = cfg.grid;
         let axis: Vec<f64> = (0..g).map(|j| j as f64 / g as f64).collect();
+        // No `axis` X/Y: CF-1.8 section 5.6 asks a horizontal grid marked so for its true latitude
+        // and longitude unless a projection standard name says it is a plane in metres, and this
+        // nondimensional plane has neither; the long name says which axis it is.
         for (name, long) in [("x", "x position on the periodic unit square"), ("y", "y position on the periodic unit square")] {
-            let ax = name.to_uppercase();
-            w.coord(name, &axis, vec![("long_name", long.into()), ("units", "1".into()), ("axis", ax.into())])?;
+            w.coord(name, &axis, vec![("long_name", long.into()), ("units", "1".into())])?;
         }
         let names = [
             ("psi", "streamfunction at the time stamp"),
