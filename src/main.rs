@@ -5,7 +5,7 @@ mod cli;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 fn main() -> ExitCode {
     quiet_graphics_stack();
@@ -13,7 +13,9 @@ fn main() -> ExitCode {
     // Like other Unix tools, end quietly when the reader of stdout goes away (`contrada status | head`).
     // SAFETY: restoring the default disposition of a signal before any thread exists.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    let args = match cli::Cli::try_parse() {
+    // `--obs-error-std -0.5` must reach the option's own range check, not be taken for a flag.
+    let command = cli::Cli::command().mut_subcommands(|c| c.allow_negative_numbers(true));
+    let args = match command.try_get_matches().and_then(|m| cli::Cli::from_arg_matches(&m)) {
         Ok(args) => args,
         Err(e) => {
             // clap prints help/version to stdout (exit 0) and usage errors to stderr (exit 2).

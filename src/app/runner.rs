@@ -63,6 +63,13 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
     for (spec, stage) in stages.iter().zip(&impls) {
         stage.check(spec)?;
     }
+    // So are the files the stages read from outside the run: a missing input of the last stage
+    // must not cost the run of the others (nor leave their outputs behind as if it had worked).
+    for spec in stages.iter().filter(|s| opts.only_stage.as_ref().is_none_or(|only| only == &s.name)) {
+        for (name, value) in spec.inputs.iter().filter(|(_, v)| !v.starts_with("stage:")) {
+            expand_input(name, Path::new(value), &input_context(spec, name))?;
+        }
+    }
 
     let _lock = RunLock::acquire(&opts.run_dir)?;
     let stale = remove_stale(&opts.run_dir)?;
@@ -196,10 +203,14 @@ fn resolve_inputs(config: &Config, opts: &RunOptions, spec: &StageSpec) -> Resul
             }
             None => PathBuf::from(value),
         };
-        let context = format!("input `{name}` of stage `{}` (pipeline.stages.{}.inputs.{name})", spec.name, spec.name);
-        out.extend(expand_input(name, &path, &context)?);
+        out.extend(expand_input(name, &path, &input_context(spec, name))?);
     }
     Ok(out)
+}
+
+/// How errors name input `name` of stage `spec`.
+fn input_context(spec: &StageSpec, name: &str) -> String {
+    format!("input `{name}` of stage `{}` (pipeline.stages.{}.inputs.{name})", spec.name, spec.name)
 }
 
 /// The files an input names: `path` itself under the key `name` when it exists, or, when it is a

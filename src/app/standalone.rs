@@ -50,7 +50,7 @@ pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<(serde_json
         }
     }
     let declared = StageSpec { inputs: run.inputs.keys().map(|k| (k.clone(), String::new())).collect(), ..spec.clone() };
-    stage.check(&declared).map_err(flag_names)?;
+    stage.check(&declared).map_err(|e| flag_names(run.kind, e))?;
     let seed = derive_seed(config.run.seed, run.kind);
     let sections = config.sections(stage.config_sections())?;
     let checkpoint = if run.resumable {
@@ -72,7 +72,7 @@ pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<(serde_json
         cache_dir: run.cache_dir.as_deref(),
     };
     // On an error the staging directory is dropped, and with it every partial output.
-    let summary = stage.run(&ctx).map_err(flag_names)?;
+    let summary = stage.run(&ctx).map_err(|e| flag_names(run.kind, e))?;
     let files = staging.commit_files()?;
     if let Some(c) = checkpoint {
         c.remove()?;
@@ -80,13 +80,16 @@ pub fn run_standalone(config: &Config, run: StandaloneRun) -> Result<(serde_json
     Ok((summary, files))
 }
 
-/// Option problems named by their command-line flags (`pipeline.stages.x.options.retrieve_k` ->
-/// `--retrieve-k`): outside a pipeline there is no pipeline file to point at.
-fn flag_names(e: Error) -> Error {
+/// Option and input problems named by their command-line flags
+/// (`pipeline.stages.x.options.retrieve_k` -> `--retrieve-k`, `pipeline.stages.x.inputs.analysis`
+/// -> `--analysis`; `--input NAME` for `ingest`, whose inputs are named by the configuration):
+/// outside a pipeline there is no pipeline file to point at.
+fn flag_names(kind: &str, e: Error) -> Error {
     match e {
-        Error::Config { key, message, .. } if key.contains(".options.") => {
+        Error::Config { key, message, .. } if key.contains(".options.") || key.contains(".inputs.") => {
             let last = key.rsplit('.').next().unwrap_or(&key);
             let flag = last.split('[').next().unwrap_or(last).replace('_', "-");
+            let flag = if kind == "ingest" && key.contains(".inputs.") { format!("input {last}") } else { flag };
             Error::Usage(format!("--{flag}: {message}"))
         }
         other => other,

@@ -34,6 +34,19 @@ impl Stage for IngestStage {
         let inputs = IngestInputs::from_map(&cfg, &ctx.inputs, |name| {
             Error::config("pipeline file", format!("pipeline.stages.{}.inputs.{name}", ctx.spec.name), "this input is required (named in [ingest])")
         })?;
+        // An input [ingest] does not name would be ignored: a misspelt source name, or a file the
+        // user believes is ingested.
+        let known: Vec<&str> = std::iter::once(cfg.state.input.as_str()).chain(cfg.observations.iter().map(|o| o.input_name())).collect();
+        for name in ctx.inputs.keys() {
+            let base = name.rsplit_once('.').filter(|(_, i)| i.parse::<usize>().is_ok()).map_or(name.as_str(), |(b, _)| b);
+            if !known.contains(&base) {
+                return Err(Error::config(
+                    "pipeline file",
+                    format!("pipeline.stages.{}.inputs.{base}", ctx.spec.name),
+                    format!("[ingest] reads no input of this name; it reads {}", known.join(", ")),
+                ));
+            }
+        }
         run(&cfg, &ctx.section("io")?, &inputs, ctx.out, ctx.seed)
     }
 }
