@@ -11,7 +11,16 @@ export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-$(mktemp -d)}"
 export HDF5_USE_FILE_LOCKING="${HDF5_USE_FILE_LOCKING:-FALSE}"
 # The dev profile, as `scripts/demo.sh` (`cargo run`) uses: both commands then share one build
 # (`cargo test` alone builds every dependency a second time, in its own `test` profile).
-cargo test --profile dev --no-fail-fast "$@"
+cargo test --profile dev --no-fail-fast "$@" -- --skip hostile_corpus
+# The hostile-input corpus on its own, so that its figure (cases meeting the standard / total) shows.
+corpus_log=$(mktemp)
+if ! cargo test --profile dev --test integration hostile_corpus -- --nocapture >"$corpus_log" 2>&1; then
+    tail -n 60 "$corpus_log" >&2
+    echo "test.sh: the hostile-input corpus failed" >&2
+    exit 1
+fi
+grep -E "^hostile corpus|^test result" "$corpus_log" | head -n 2
+rm -f "$corpus_log"
 # Every kind of NetCDF file contrada writes against the IOOS compliance checker (CF-1.8, no
 # high-priority failure): every synthetic flow's files, and every output of the demo pipeline
 # (ingest's dataset.nc, the analyses of assimilate and baseline). Needs PyPI for the checker;
