@@ -641,3 +641,16 @@ fn read_obs_layout(f: &NcFile) -> Result<(ObsLayout, Vec<SourceMeta>)> {
     };
     Ok((layout, sources))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_beyond_int32_is_an_error_naming_the_variable() {
+        let path = Path::new("dataset.nc");
+        assert_eq!(int32s(path, "state_index", &[0, i32::MAX as i64]).unwrap(), vec![0, i32::MAX]);
+        let e = int32s(path, "obs_index", &[1, i32::MAX as i64 + 1]).unwrap_err().to_string();
+        assert!(e.contains("`obs_index`") && e.contains("2147483648"), "{e}");
+    }
+}
