@@ -104,7 +104,7 @@ impl Drops {
         }
     }
 
-    /// The reasons and their counts, for an error message: `3 with `y` not finite; ...`.
+    /// The counts and their reasons, for an error message: "3: `y` not finite; 1: ...".
     pub fn summary(&self) -> String {
         self.0.iter().map(|(reason, n, _)| format!("{n}: {reason}")).collect::<Vec<_>>().join("; ")
     }

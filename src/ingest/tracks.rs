@@ -91,7 +91,8 @@ impl TrackSource {
         let names =
             DsgNames { time: nonempty(&cfg.time_var).map(String::from), x: nonempty(&cfg.x_var).map(String::from), y: nonempty(&cfg.y_var).map(String::from) };
         let mut qc = TrackQc::default();
-        let (mut drops, mut later) = (Drops::default(), Drops::default());
+        // Losses (missing or invalid data) count towards the limit; the other drops are only warned of.
+        let (mut losses, mut others) = (Drops::default(), Drops::default());
         let mut reference: Option<(TimeUnits, [String; 2], [String; 2], f64)> = None;
         let mut tracks = Vec::new();
         let what = format!("source `{}`", cfg.name);
@@ -167,23 +168,22 @@ impl TrackSource {
             }
             qc.fixes_missing += no_time + dropped.x + dropped.y;
             qc.fixes_not_finite += infinite[0] + infinite[1];
-            drops.add(format!("`{tv}` missing ({MISSING_TIME})"), no_time, path);
-            drops.add(format!("`{xv}` missing (_FillValue or NaN)"), dropped.x, path);
-            drops.add(format!("`{yv}` missing (_FillValue or NaN)"), dropped.y, path);
-            drops.add(format!("`{xv}` not finite"), infinite[0], path);
-            drops.add(format!("`{yv}` not finite"), infinite[1], path);
-            // Not losses (the fix is there, or the domain was chosen): warned of, not limited.
-            later.add("the same time as the fix before it in its trajectory", qc.fixes_duplicate_time - duplicates, path);
-            later.add("outside the domain ([ingest.qc] domain_x, domain_y)", qc.fixes_outside_domain - outside, path);
+            losses.add(format!("`{tv}` missing ({MISSING_TIME})"), no_time, path);
+            losses.add(format!("`{xv}` missing (_FillValue or NaN)"), dropped.x, path);
+            losses.add(format!("`{yv}` missing (_FillValue or NaN)"), dropped.y, path);
+            losses.add(format!("`{xv}` not finite"), infinite[0], path);
+            losses.add(format!("`{yv}` not finite"), infinite[1], path);
+            others.add("the same time as the fix before it in its trajectory", qc.fixes_duplicate_time - duplicates, path);
+            others.add("outside the domain ([ingest.qc] domain_x, domain_y)", qc.fixes_outside_domain - outside, path);
         }
         let lost = qc.fixes_missing + qc.fixes_not_finite;
         if qc.fixes == 0 {
-            let why = if lost > 0 { drops.summary() } else { "none was stored, or every one is a duplicate or outside the domain".into() };
+            let why = if lost > 0 { losses.summary() } else { "none was stored, or every one is a duplicate or outside the domain".into() };
             return Err(Error::input(&paths[0], format!("{what}: no fix is left of {} in the files ({why}); expected drifter positions", qc.fixes_stored)));
         }
-        check_loss(&what, lost, qc.fixes_stored, "fixes", qc_cfg.max_dropped_fraction, &paths[0], &drops.summary())?;
-        drops.warn(&what, qc.fixes_stored, "fixes");
-        later.warn(&what, qc.fixes_stored, "fixes");
+        check_loss(&what, lost, qc.fixes_stored, "fixes", qc_cfg.max_dropped_fraction, &paths[0], &losses.summary())?;
+        losses.warn(&what, qc.fixes_stored, "fixes");
+        others.warn(&what, qc.fixes_stored, "fixes");
         if qc.fixes_out_of_order > 0 {
             tracing::warn!(
                 "ingest: {what}: {} of {} fixes out of time order in {sorted_tracks} trajectories ({}); sorted by time, none dropped",
