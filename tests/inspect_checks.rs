@@ -162,7 +162,25 @@ fn non_finite_grid_coordinate() {
 fn nan_in_dsg_position() {
     let dir = tempfile::tempdir().unwrap();
     let path = ragged(dir.path(), Some("trajectory"), &[&[(0.0, 10.0), (1.0, f64::NAN), (2.0, 11.0)]]);
-    assert_problem(&inspect(&path), &["variable `lat`: 1 value(s) are NaN or infinite (first: index 1, NaN)"]);
+    assert_problem(&inspect(&path), &["variable `lat`: 1 value(s) are NaN, infinite or missing (first: index 1, NaN)", "every sample"]);
+}
+
+#[test]
+fn padding_of_a_multidimensional_dsg_is_no_problem() {
+    // Its (trajectory, obs) arrays are padded with fill values, which CF allows; a ragged array
+    // has no padding, so a missing position there is a problem.
+    let out = common::contrada(&["inspect", &common::fixture("drifters_multidim.nc")]);
+    assert!(out.status.success(), "{}{}", stdout(&out), stderr(&out));
+    assert!(stdout(&out).contains("CF problems: none found"), "{}", stdout(&out));
+    let dir = tempfile::tempdir().unwrap();
+    let path = write(dir.path(), "dsg.nc", |w| {
+        w.global("featureType", "trajectory").unwrap();
+        w.dim("obs", 3).unwrap();
+        w.var_f64("time", &["obs"], &[0.0, 1.0, 2.0], time_attrs()).unwrap();
+        w.var_f64("lat", &["obs"], &[0.0, 1.0, 2.0], lat_attrs()).unwrap();
+        w.var_f64("lon", &["obs"], &[0.0, f64::NAN, 2.0], lon_attrs()).unwrap();
+    });
+    assert_problem(&inspect(&path), &["variable `lon`: 1 value(s) are NaN, infinite or missing (first: index 1, NaN)"]);
 }
 
 #[test]

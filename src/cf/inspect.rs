@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::dsg::{DsgNames, instance_ids, read_station_samples, read_trajectories};
-use super::read::NcFile;
+use super::read::{NcFile, available_memory_bytes};
 use super::time::TimeUnits;
 use crate::error::{Error, Result};
 
@@ -182,12 +182,21 @@ pub fn inspect(path: &Path) -> Result<Report> {
         if is_data && scan.count > 0 && scan.valid == 0 {
             problems.push(format!("variable `{name}`: every value is missing (_FillValue, missing_value or outside valid_range); expected data"));
         }
-        if is_coord && !is_time && (scan.non_finite.n > 0 || scan.missing.n > 0) {
-            let (n, (i, x)) = (scan.non_finite.n + scan.missing.n, scan.non_finite.first.or(scan.missing.first).unwrap_or_default());
-            problems.push(format!(
-                "variable `{name}`: {n} value(s) are NaN, infinite or missing (first: index {i}, {x}); expected a finite value at every point of a coordinate variable"
-            ));
-        } else if !strict_time && let Some((i, x)) = scan.non_finite.first {
+        // CF forbids missing values in coordinate variables, and in the auxiliary coordinates of a
+        // discrete sampling geometry except as the padding of a multidimensional array (9.6).
+        let every_point = is_coord || (!feature.is_empty() && v.dims.len() == 1);
+        let expected = if is_coord {
+            "a finite value at every point of a coordinate variable"
+        } else {
+            "a finite value at every sample of a discrete sampling geometry (CF allows missing coordinates only as the padding of a multidimensional array)"
+        };
+        let located = is_position || (is_time && !strict_time);
+        if located
+            && every_point
+            && let Some((i, x)) = scan.unset.first
+        {
+            problems.push(format!("variable `{name}`: {} value(s) are NaN, infinite or missing (first: index {i}, {x}); expected {expected}", scan.unset.n));
+        } else if located && let Some((i, x)) = scan.non_finite.first {
             problems.push(format!(
                 "variable `{name}`: {} value(s) are NaN or infinite (first: index {i}, {x}); expected finite positions and times, missing ones written as _FillValue",
                 scan.non_finite.n
@@ -295,22 +304,16 @@ fn backwards(var: &str, units: &TimeUnits, kind: &str, id: &str, times: &[f64]) 
 fn ensure_fits(file: &NcFile, v: &VarInfo, bytes_per_value: u64) -> Result<()> {
     let n = v.dims.iter().map(|d| file.dim_len(d).map(|l| l as u64)).try_fold(1u64, |acc, l| l.map(|l| acc.saturating_mul(l)))?;
     let bytes = n.saturating_mul(bytes_per_value);
-    match mem_available() {
-        Some(available) if bytes > available => Err(file.var_error(
+    let available = available_memory_bytes();
+    if bytes > available {
+        return Err(file.var_error(
             &v.name,
             format!(
-                "its {n} values would need about {bytes} bytes of memory to inspect, more than the {available} bytes available (MemAvailable in /proc/meminfo); expected a file whose dimensions fit in memory"
+                "its {n} values would need about {bytes} bytes of memory to inspect, more than the {available} bytes available (MemAvailable in /proc/meminfo, or the cgroup's limit); expected a file whose dimensions fit in memory"
             ),
-        )),
-        _ => Ok(()),
+        ));
     }
-}
-
-/// `MemAvailable` of /proc/meminfo in bytes; None where there is no such file.
-fn mem_available() -> Option<u64> {
-    let text = std::fs::read_to_string("/proc/meminfo").ok()?;
-    let kib = text.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?.trim().trim_end_matches("kB").trim().parse::<u64>().ok()?;
-    Some(kib.saturating_mul(1024))
+    Ok(())
 }
 
 /// A mask or flag variable (`flag_meanings`, a name containing "mask", or named by another
@@ -363,6 +366,8 @@ struct Scan {
     missing: Tally,
     /// Stored NaN or infinity that the variable does not declare as its fill or missing value.
     non_finite: Tally,
+    /// Values either missing or non-finite, each counted once.
+    unset: Tally,
     /// Set values outside [-90, 90], when the variable is a latitude.
     bad_latitude: Tally,
     /// The first `(index, value, previous value)` where a value is not greater than the one before.
@@ -381,6 +386,7 @@ impl Scan {
             max: f64::NEG_INFINITY,
             missing: Tally::default(),
             non_finite: Tally::default(),
+            unset: Tally::default(),
             bad_latitude: Tally::default(),
             not_increasing: None,
         };
@@ -389,8 +395,12 @@ impl Scan {
             for (k, (&r, &x)) in raw.iter().zip(masked).enumerate() {
                 let i = at + k;
                 let is_declared = if r.is_nan() { declared_nan } else { declared.contains(&r) };
-                if !r.is_finite() && !is_declared {
+                let bad = !r.is_finite() && !is_declared;
+                if bad {
                     s.non_finite.add(i, r);
+                }
+                if bad || x.is_nan() {
+                    s.unset.add(i, if bad { r } else { x });
                 }
                 if x.is_nan() {
                     s.missing.add(i, r);
