@@ -358,7 +358,13 @@ fn run(args: RunArgs) -> Result<()> {
         extra.push(("run.run_dir".to_string(), dir.display().to_string()));
     }
     let resolved = resolve(Some(&args.pipeline), &args.overrides.set, extra)?;
-    let opts = RunOptions { run_dir: runner::default_run_dir(&resolved.config), window, only_stage: args.stage, force: args.force };
+    let opts = RunOptions {
+        run_dir: runner::default_run_dir(&resolved.config),
+        window,
+        only_stage: args.stage,
+        force: args.force,
+        pipeline_file: args.pipeline.clone(),
+    };
     let outcomes = runner::run(&resolved.config, &opts)?;
     let ran = outcomes.iter().filter(|o| o.status == "done").count();
     if ran == 0 {

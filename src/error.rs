@@ -89,6 +89,18 @@ impl Error {
         Error::Config { origin: origin.into(), key: key.into(), message: message.into() }
     }
 
+    /// `self` with the origin "pipeline file" (all that code deep in a stage knows) replaced by the
+    /// pipeline file's path, so that a cron log says which file to fix.
+    pub fn in_pipeline(self, path: &Path) -> Self {
+        match self {
+            Error::Config { origin, key, message } if origin == "pipeline file" && !path.as_os_str().is_empty() => {
+                Error::Config { origin: path.display().to_string(), key, message }
+            }
+            Error::Stage { stage, source } => Error::Stage { stage, source: Box::new(source.in_pipeline(path)) },
+            other => other,
+        }
+    }
+
     /// An I/O error on `path`.
     pub fn io(path: impl AsRef<Path>, source: std::io::Error) -> Self {
         Error::Io { path: path.as_ref().to_path_buf(), source }

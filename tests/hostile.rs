@@ -524,6 +524,57 @@ fn corpus() -> Vec<Case> {
             case("ingest: Inf drifter y", drift("dr.nc", Drifters { y: |_| f64::INFINITY, ..Drifters::good() }), &[], &["dr.nc", "`y`"]),
             ingest_args("drifters.toml", &["states=states.nc", "drifters=dr.nc"]),
         ),
+        // ---- ingest: what quality control drops or mends is said, and too much is refused ----
+        warned(ing(
+            "ingest: state times out of order",
+            grid("s.nc", Grid { times: (0..NT).map(|t| [1, 0, 3, 2].get(t).map_or(t, |&u| u) as f64).collect(), ..Grid::states() }),
+            &["states=s.nc", "obs=obs.nc"],
+            &["s.nc", "out of order", "sorted"],
+        )),
+        warned(with_args(
+            case(
+                "ingest: one swapped drifter-fix pair",
+                drift(
+                    "dr.nc",
+                    Drifters {
+                        time: |i| {
+                            1.0 + (match i % 50 {
+                                10 => 11,
+                                11 => 10,
+                                k => k,
+                            }) as f64
+                                / 48.0
+                        },
+                        ..Drifters::good()
+                    },
+                ),
+                &[],
+                &["dr.nc", "out of time order", "sorted"],
+            ),
+            ingest_args("drifters.toml", &["states=states.nc", "drifters=dr.nc"]),
+        )),
+        warned(with_args(
+            case(
+                "ingest: NaN drifter positions",
+                drift("dr.nc", Drifters { x: |i| if i % 25 == 3 { f64::NAN } else { 100.0 + 30.0 * (i % 50) as f64 }, ..Drifters::good() }),
+                &[],
+                &["dr.nc", "4 of 100 fixes"],
+            ),
+            ingest_args("drifters.toml", &["states=states.nc", "drifters=dr.nc"]),
+        )),
+        with_args(
+            case(
+                "ingest: more lost than max_dropped_fraction",
+                drift("dr.nc", Drifters { x: |i| if i % 25 == 3 { f64::NAN } else { 100.0 + 30.0 * (i % 50) as f64 }, ..Drifters::good() }),
+                &[],
+                &["dr.nc", "max_dropped_fraction", "4 of 100"],
+            ),
+            {
+                let mut a = ingest_args("drifters.toml", &["states=states.nc", "drifters=dr.nc"]);
+                a.extend(["--set".into(), "ingest.qc.max_dropped_fraction=0.01".into()]);
+                a
+            },
+        ),
         // ---- train ----
         case("train: dataset missing", none, &["train", "--dataset", "absent/dataset.nc", "--out", "out"], &["absent/dataset.nc", "not found"]),
         case(
@@ -533,8 +584,9 @@ fn corpus() -> Vec<Case> {
             &["dataset.nc", "not a NetCDF file"],
         ),
         case("train: a states file given as the dataset", none, &["train", "--dataset", "states.nc", "--out", "out"], &["states.nc"]),
-        case("train: zero epochs", none, &["train", "--dataset", "states.nc", "--out", "out", "--epochs", "0"], &["--epochs"]),
-        case("train: zero batch size", none, &["train", "--dataset", "states.nc", "--out", "out", "--batch-size", "0"], &["--batch-size"]),
+        case("train: zero epochs", none, &["train", "--dataset", "states.nc", "--out", "out", "--set", "train.epochs=0"], &["train.epochs"]),
+        case("train: zero batch size", none, &["train", "--dataset", "states.nc", "--out", "out", "--set", "train.batch_size=0"], &["train.batch_size"]),
+        case("train: unknown flag", none, &["train", "--dataset", "states.nc", "--out", "out", "--epochs", "3"], &["--epochs"]),
         case("train: negative learning rate", none, &["train", "--dataset", "states.nc", "--out", "out", "--set", "train.lr=-1"], &["train.lr"]),
         case(
             "train: unknown tilting",

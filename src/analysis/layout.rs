@@ -7,6 +7,9 @@ use netcdf::AttributeValue;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::Result;
 
+/// Attributes read from a file, owned, as the layout-copying helpers pass them to a writer.
+pub type OwnedAttrs = Vec<(String, AttributeValue)>;
+
 /// Attributes that describe packing or validity of the input values, not the analysed ones.
 const DROPPED_ATTRIBUTES: &[&str] = &["_FillValue", "missing_value", "scale_factor", "add_offset", "valid_range", "valid_min", "valid_max"];
 
@@ -26,7 +29,7 @@ pub fn copied_attributes(file: &NcFile, var: &str) -> Result<Vec<(String, Attrib
 /// has none of; a projection standard name marks a plane in metres, but none fits a
 /// nondimensional one (a periodic unit square), so there the `axis` X/Y is dropped and the
 /// `long_name` says which axis it is. Without any name the `long_name` is the variable's name.
-pub fn coordinate_attributes(file: &NcFile, var: &str) -> Result<Vec<(String, AttributeValue)>> {
+pub fn coordinate_attributes(file: &NcFile, var: &str) -> Result<OwnedAttrs> {
     // `bounds` and `climatology` name variables that not every analysis writer copies.
     let mut attrs: Vec<_> = copied_attributes(file, var)?.into_iter().filter(|(k, _)| k != "bounds" && k != "climatology").collect();
     let get = |attrs: &[(String, AttributeValue)], key: &str| {

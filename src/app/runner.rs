@@ -39,6 +39,8 @@ pub struct RunOptions {
     pub only_stage: Option<String>,
     /// Rerun stages even when they are already done.
     pub force: bool,
+    /// The pipeline file, named in errors about its keys (empty: "pipeline file").
+    pub pipeline_file: PathBuf,
 }
 
 /// The run directory a configuration asks for: `run.run_dir`, or `runs/<pipeline name>`.
@@ -48,6 +50,10 @@ pub fn default_run_dir(config: &Config) -> PathBuf {
 
 /// Runs the pipeline; returns each stage's outcome. Stops at the first failing stage.
 pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
+    run_stages(config, opts).map_err(|e| e.in_pipeline(&opts.pipeline_file))
+}
+
+fn run_stages(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
     let stages = &config.pipeline.stages;
     if stages.is_empty() {
         return Err(Error::config("pipeline file", "pipeline.stages", "the pipeline has no stages"));
@@ -86,7 +92,7 @@ pub fn run(config: &Config, opts: &RunOptions) -> Result<Vec<StageOutcome>> {
             continue;
         }
         let t0 = Instant::now();
-        let result = run_stage(config, opts, spec, stage.as_ref());
+        let result = run_stage(config, opts, spec, stage.as_ref()).map_err(|e| e.in_pipeline(&opts.pipeline_file));
         let (status, message) = match &result {
             Ok(true) => ("done", None),
             Ok(false) => ("skipped", None),

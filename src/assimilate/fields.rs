@@ -58,7 +58,7 @@ pub struct BankFields<T = f64> {
     /// The variables.
     pub vars: Vec<BankVariable<T>>,
     /// Coordinate variables of the dimensions (name, values, attributes as an analysis writes them).
-    pub coords: BTreeMap<String, (Vec<f64>, Vec<(String, netcdf::AttributeValue)>)>,
+    pub coords: BTreeMap<String, (Vec<f64>, crate::analysis::layout::OwnedAttrs)>,
 }
 
 /// What the analysis file records about itself.

@@ -241,15 +241,17 @@ impl NcFile {
 
     /// Refuses a read of `n` values of `size` bytes that the machine cannot hold: a file may declare
     /// a dimension of billions (costing no disk while unwritten), and allocating for it would abort
-    /// the process instead of naming the variable.
+    /// the process instead of naming the variable. Half the available memory is the limit: every
+    /// caller makes at least one more array of the same length from what it reads (masks, f64
+    /// conversions, the values it keeps).
     fn check_fits_in_memory(&self, name: &str, n: usize, size: usize) -> Result<()> {
         let bytes = n.saturating_mul(size) as u64;
         let available = available_memory_bytes();
-        if bytes > available {
+        if bytes > available / 2 {
             let shape = self.var(name)?.dimensions().iter().map(|d| format!("{} = {}", d.name(), d.len())).collect::<Vec<_>>().join(", ");
             return Err(self.var_error(
                 name,
-                format!("reading it needs {bytes} bytes ({shape}) but only {available} bytes of memory are available; expected a variable that fits in memory"),
+                format!("reading it needs {bytes} bytes ({shape}), more than half the {available} bytes of memory available; expected a variable that fits in memory"),
             ));
         }
         Ok(())
@@ -349,7 +351,10 @@ impl MaskRule {
         if let Some(v) = get("valid_max").and_then(|v| v.first().copied()) {
             hi = v;
         }
-        let fill = get("_FillValue").and_then(|v| v.first().copied());
+        // Without a `_FillValue` attribute, netCDF's default fill of the type marks the values never
+        // written (netCDF user guide; netCDF4-python masks them too): an unwritten time axis is
+        // missing, not a run of 9.97e36. Bytes are left alone: their default fill is a real value.
+        let fill = get("_FillValue").and_then(|v| v.first().copied()).or_else(|| file.var(var).ok().and_then(|v| default_fill(&v.vartype())));
         let missing = get("missing_value").unwrap_or_default();
         let scale = get("scale_factor").and_then(|v| v.first().copied()).unwrap_or(1.0);
         let offset = get("add_offset").and_then(|v| v.first().copied()).unwrap_or(0.0);
@@ -481,6 +486,19 @@ fn attr_to_f64s(v: &AttributeValue) -> Option<Vec<f64>> {
         A::Doubles(x) => x.clone(),
         A::Str(_) | A::Strs(_) => return None,
     })
+}
+
+/// netCDF's default fill value of a variable type (`NC_FILL_DOUBLE` and friends); None for bytes.
+fn default_fill(t: &netcdf::types::NcVariableType) -> Option<f64> {
+    use netcdf::types::{FloatType, IntType, NcVariableType as T};
+    match t {
+        T::Float(FloatType::F64) => Some(9.969_209_968_386_869e36),
+        T::Float(FloatType::F32) => Some(f64::from(9.969_21e36_f32)),
+        T::Int(IntType::I16) => Some(-32767.0),
+        T::Int(IntType::I32) => Some(-2_147_483_647.0),
+        T::Int(IntType::I64) => Some(-9_223_372_036_854_775_806.0),
+        _ => None,
+    }
 }
 
 /// Memory this process may still allocate: `MemAvailable` from /proc/meminfo, lowered by a cgroup

@@ -74,17 +74,24 @@ pub fn save(dir: &Path, state: &TrainState, order: &[usize], model: &Contrastive
     if tmp.exists() {
         fs::remove_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
     }
-    fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
-    let saving = |what: &str, e: burn::store::RecordError| Error::Other(format!("writing the training checkpoint {}: {what}: {e:?}", tmp.display()));
-    model.clone().save_file(tmp.join(MODEL)).map_err(|e| saving(MODEL, e))?;
-    optim.save(tmp.join(OPTIM)).map_err(|e| saving(OPTIM, e))?;
-    if let Some(best) = best {
-        best.clone().save_file(tmp.join(BEST)).map_err(|e| saving(BEST, e))?;
+    let write = || -> Result<()> {
+        fs::create_dir_all(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        let saving = |what: &str, e: burn::store::RecordError| Error::Other(format!("writing the training checkpoint {}: {what}: {e:?}", tmp.display()));
+        model.clone().save_file(tmp.join(MODEL)).map_err(|e| saving(MODEL, e))?;
+        optim.save(tmp.join(OPTIM)).map_err(|e| saving(OPTIM, e))?;
+        if let Some(best) = best {
+            best.clone().save_file(tmp.join(BEST)).map_err(|e| saving(BEST, e))?;
+        }
+        let file = StateFile::from_state(state, order_digest(order));
+        let text = serde_json::to_string(&file).map_err(|e| Error::Other(e.to_string()))?;
+        fs::write(tmp.join(STATE), text).map_err(|e| Error::io(tmp.join(STATE), e))?;
+        sync_tree(&tmp)
+    };
+    // A checkpoint that could not be written whole (a full disk) is not left half-written.
+    if let Err(e) = write() {
+        let _ = fs::remove_dir_all(&tmp);
+        return Err(e);
     }
-    let file = StateFile::from_state(state, order_digest(order));
-    let text = serde_json::to_string(&file).map_err(|e| Error::Other(e.to_string()))?;
-    fs::write(tmp.join(STATE), text).map_err(|e| Error::io(tmp.join(STATE), e))?;
-    sync_tree(&tmp)?;
     let target = dir.join(&name);
     if target.exists() {
         fs::remove_dir_all(&target).map_err(|e| Error::io(&target, e))?;
