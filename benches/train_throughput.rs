@@ -71,30 +71,23 @@ fn ours(device: &Device, u: &Array2<f32>, v: &Array2<f32>) -> (f64, f64) {
     ((N * EPOCHS) as f64 / seconds, trained.history.last().expect("epochs ran").train_loss)
 }
 
-fn main() {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
-    println!("contrastive training throughput: {N} pairs, d_u {D_U}, d_v {D_V}, batch {BATCH}, {EPOCHS} timed epochs, {threads} threads");
-    let (u, v) = data();
-    let mut results = Vec::new();
-    let cpu = backend::cpu();
-    let (rate, loss) = ours(&cpu.device, &u, &v);
-    println!("contrada {cpu}: {rate:9.0} samples/s (final loss {loss:.4})");
-    results.push(("cpu", rate));
-    if std::env::var_os("CONTRADA_BENCH_WGPU").is_some() {
-        match backend::select(contrada::config::BackendChoice::Wgpu, "CONTRADA_BENCH_WGPU") {
-            Ok(gpu) if gpu.kind == BackendKind::Wgpu => {
-                let (rate, loss) = ours(&gpu.device, &u, &v);
-                println!("contrada {gpu}: {rate:9.0} samples/s (final loss {loss:.4})");
-                results.push(("wgpu", rate));
-            }
-            Ok(other) => println!("wgpu not selected ({other})"),
-            Err(e) => println!("wgpu unavailable: {e}"),
-        }
+/// The 1-, 5- and 15-minute load averages.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into())
+}
+
+/// Prints the load average; a ratio taken under load is not a result (other jobs slowed the two
+/// sides unequally: a run at load 8 once read 2.24 where a quiet machine gives about 0.3).
+fn print_load(when: &str) {
+    let load = load_average();
+    println!("load average {when}: {load}");
+    if load.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).is_some_and(|l| l > 1.0) {
+        println!("WARNING: 1-minute load average above 1: other jobs share the CPUs; the ratio is not a result");
     }
-    if std::env::var_os("CONTRADA_BENCH_NO_TORCH").is_some() {
-        println!("PyTorch skipped (CONTRADA_BENCH_NO_TORCH is set)");
-        return;
-    }
+}
+
+/// One PyTorch run of the same model and step: (samples/s, final loss, framework label).
+fn pytorch(threads: usize) -> Result<(f64, f64, String), String> {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/bench_pytorch.sh");
     let args = [
         "--n".to_string(),
@@ -118,21 +111,75 @@ fn main() {
     ];
     let output = match Command::new("bash").arg(script).args(&args).output() {
         Ok(o) if o.status.success() => o,
-        Ok(o) => return println!("PyTorch run failed ({}); no ratio. stderr:\n{}", o.status, String::from_utf8_lossy(&o.stderr)),
-        Err(e) => return println!("cannot run {script}: {e}; no ratio"),
+        Ok(o) => return Err(format!("PyTorch run failed ({}); stderr:\n{}", o.status, String::from_utf8_lossy(&o.stderr))),
+        Err(e) => return Err(format!("cannot run {script}: {e}")),
     };
     let stdout = String::from_utf8_lossy(&output.stdout);
     let Some(torch) = stdout.lines().filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()).find(|v| v["samples_per_s"].is_number()) else {
-        return println!("no result line from PyTorch:\n{stdout}");
+        return Err(format!("no result line from PyTorch:\n{stdout}"));
     };
-    let rate = torch["samples_per_s"].as_f64().unwrap_or(f64::NAN);
+    let label = format!("{} ({} threads)", torch["framework"].as_str().unwrap_or("pytorch"), torch["threads"]);
+    Ok((torch["samples_per_s"].as_f64().unwrap_or(f64::NAN), torch["final_loss"].as_f64().unwrap_or(f64::NAN), label))
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs[xs.len() / 2]
+}
+
+fn main() {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let rounds: usize = std::env::var("CONTRADA_BENCH_ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
     println!(
-        "{} ({} threads): {rate:9.0} samples/s (final loss {:.4})",
-        torch["framework"].as_str().unwrap_or("pytorch"),
-        torch["threads"],
-        torch["final_loss"].as_f64().unwrap_or(f64::NAN)
+        "contrastive training throughput: {N} pairs, d_u {D_U}, d_v {D_V}, batch {BATCH}, {EPOCHS} timed epochs, {threads} threads, {rounds} rounds (medians)"
     );
-    for (name, ours) in results {
-        println!("ratio contrada {name} / PyTorch CPU: {:.2}", ours / rate);
+    print_load("before");
+    let (u, v) = data();
+    let cpu = backend::cpu();
+    let gpu = std::env::var_os("CONTRADA_BENCH_WGPU").and_then(|_| match backend::select(contrada::config::BackendChoice::Wgpu, "CONTRADA_BENCH_WGPU") {
+        Ok(gpu) if gpu.kind == BackendKind::Wgpu => Some(gpu),
+        Ok(other) => {
+            println!("wgpu not selected ({other})");
+            None
+        }
+        Err(e) => {
+            println!("wgpu unavailable: {e}");
+            None
+        }
+    });
+    let with_torch = std::env::var_os("CONTRADA_BENCH_NO_TORCH").is_none();
+    let (mut ours_cpu, mut ours_gpu, mut theirs) = (Vec::new(), Vec::new(), Vec::new());
+    // The two sides alternate round by round, so that a drift in the machine's load touches both.
+    for round in 1..=rounds {
+        let (rate, loss) = ours(&cpu.device, &u, &v);
+        println!("round {round}: contrada {cpu}: {rate:9.0} samples/s (final loss {loss:.4})");
+        ours_cpu.push(rate);
+        if let Some(gpu) = &gpu {
+            let (rate, loss) = ours(&gpu.device, &u, &v);
+            println!("round {round}: contrada {gpu}: {rate:9.0} samples/s (final loss {loss:.4})");
+            ours_gpu.push(rate);
+        }
+        if with_torch {
+            match pytorch(threads) {
+                Ok((rate, loss, label)) => {
+                    println!("round {round}: {label}: {rate:9.0} samples/s (final loss {loss:.4})");
+                    theirs.push(rate);
+                }
+                Err(e) => println!("{e}; no ratio"),
+            }
+        }
+    }
+    print_load("after");
+    let cpu_rate = median(ours_cpu);
+    println!("median contrada cpu: {cpu_rate:.0} samples/s");
+    if theirs.is_empty() {
+        println!("PyTorch not run ({}); no ratio", if with_torch { "it failed" } else { "CONTRADA_BENCH_NO_TORCH is set" });
+        return;
+    }
+    let torch_rate = median(theirs);
+    println!("median PyTorch CPU: {torch_rate:.0} samples/s");
+    println!("ratio contrada cpu / PyTorch CPU: {:.2}", cpu_rate / torch_rate);
+    if !ours_gpu.is_empty() {
+        println!("ratio contrada wgpu / PyTorch CPU: {:.2}", median(ours_gpu) / torch_rate);
     }
 }
