@@ -105,7 +105,8 @@ fn main() {
         })
         .collect();
     let axis: Vec<f64> = (0..SIDE).map(|i| i as f64 / SIDE as f64).collect();
-    let coords = [("x".to_string(), (axis.clone(), "1".to_string())), ("y".to_string(), (axis, "1".to_string()))].into_iter().collect();
+    let units = || vec![("units".to_string(), netcdf::AttributeValue::from("1"))];
+    let coords = [("x".to_string(), (axis.clone(), units())), ("y".to_string(), (axis, units()))].into_iter().collect();
     let bank = BankFields { vars, coords };
     let mut rng = rand::rngs::StdRng::seed_from_u64(SEED);
     let codes = Array2::from_shape_fn((n, CODE_DIM), |_| rng.sample::<f64, _>(StandardNormal));

@@ -9,6 +9,9 @@
 //! `scripts/pyqg_step.py` times pyqg's `QGModel` on the same grids in the same invocation, and the
 //! ratio is printed. Commands and recorded figures: BENCHMARKS.md.
 
+mod common;
+use common::print_load;
+
 use std::hint::black_box;
 use std::process::Command;
 use std::time::Instant;
@@ -20,18 +23,6 @@ use rand::rngs::StdRng;
 use realfft::RealFftPlanner;
 use realfft::num_complex::Complex64;
 use rustfft::FftPlanner;
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into())
-}
-
-fn print_load(when: &str) {
-    let load = load_average();
-    println!("load average {when}: {load}");
-    if load.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).is_some_and(|l| l > 1.0) {
-        println!("WARNING: 1-minute load average above 1: other jobs share the CPUs and the timings are pessimistic");
-    }
-}
 
 /// Milliseconds per step of the default regime at `n x n`: the best and the median of `rounds`
 /// timed runs of `steps` steps each, after a spin-up of 100 steps from a small random state.

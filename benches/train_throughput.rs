@@ -11,6 +11,9 @@
 //! speed, so each side draws its own data. `CONTRADA_BENCH_NO_TORCH=1` skips PyTorch.
 //! Commands and recorded figures: BENCHMARKS.md.
 
+mod common;
+use common::print_load;
+
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -69,21 +72,6 @@ fn ours(device: &Device, u: &Array2<f32>, v: &Array2<f32>) -> (f64, f64) {
     let trained = train_split(&config(EPOCHS), pairs, None, device, 7).expect("timed epochs");
     let seconds = start.elapsed().as_secs_f64();
     ((N * EPOCHS) as f64 / seconds, trained.history.last().expect("epochs ran").train_loss)
-}
-
-/// The 1-, 5- and 15-minute load averages.
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg").map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" ")).unwrap_or_else(|_| "unknown".into())
-}
-
-/// Prints the load average; a ratio taken under load is not a result (other jobs slowed the two
-/// sides unequally: a run at load 8 once read 2.24 where a quiet machine gives about 0.3).
-fn print_load(when: &str) {
-    let load = load_average();
-    println!("load average {when}: {load}");
-    if load.split_whitespace().next().and_then(|l| l.parse::<f64>().ok()).is_some_and(|l| l > 1.0) {
-        println!("WARNING: 1-minute load average above 1: other jobs share the CPUs; the ratio is not a result");
-    }
 }
 
 /// One PyTorch run of the same model and step: (samples/s, final loss, framework label).
