@@ -11,7 +11,7 @@ use std::fmt;
 use std::path::Path;
 
 use super::dsg::{DsgNames, instance_ids, read_station_samples, read_trajectories};
-use super::read::{NcFile, available_memory_bytes};
+use super::read::NcFile;
 use super::time::TimeUnits;
 use crate::error::{Error, Result};
 
@@ -299,21 +299,11 @@ fn backwards(var: &str, units: &TimeUnits, kind: &str, id: &str, times: &[f64]) 
     ))
 }
 
-/// Refuses a whole read of `v` (and what is built from it) that would not fit in the memory
-/// available, before allocating anything: a file may declare billions of values it never wrote.
+/// Refuses a whole read of `v` (and what is built from it, `bytes_per_value` for each of its
+/// values) that would not fit in memory, before allocating anything.
 fn ensure_fits(file: &NcFile, v: &VarInfo, bytes_per_value: u64) -> Result<()> {
     let n = v.dims.iter().map(|d| file.dim_len(d).map(|l| l as u64)).try_fold(1u64, |acc, l| l.map(|l| acc.saturating_mul(l)))?;
-    let bytes = n.saturating_mul(bytes_per_value);
-    let available = available_memory_bytes();
-    if bytes > available {
-        return Err(file.var_error(
-            &v.name,
-            format!(
-                "its {n} values would need about {bytes} bytes of memory to inspect, more than the {available} bytes available (MemAvailable in /proc/meminfo, or the cgroup's limit); expected a file whose dimensions fit in memory"
-            ),
-        ));
-    }
-    Ok(())
+    file.check_fits_in_memory(&v.name, n, n.saturating_mul(bytes_per_value))
 }
 
 /// A mask or flag variable (`flag_meanings`, a name containing "mask", or named by another

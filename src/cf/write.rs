@@ -22,9 +22,14 @@ const MAX_CHUNK_ELEMS: usize = 1 << 19;
 
 /// A NetCDF-4 file being written.
 pub struct NcWriter {
-    /// Closed by [`NcWriter::finish`]; left open when dropped unfinished (see the Drop impl).
+    /// Closed by [`NcWriter::finish`]. A writer dropped unfinished is on an error path, often a
+    /// write that failed on a full disk, its file in a staging directory about to be removed; the
+    /// file is then left to HDF5 as it is. Dropping it would `nc_close` it, which flushes again and
+    /// fails again, and netcdf-c's `nc_abort` crashed (SIGSEGV) reporting the objects still open.
+    /// The handle lasts until the process exits, which an error soon makes it do; HDF5's exit
+    /// handler, which would try the flush once more and crashed too, is off
+    /// (`cf::quiet_hdf5_errors`).
     file: ManuallyDrop<netcdf::FileMut>,
-    finished: bool,
     path: PathBuf,
     deflate: i32,
     shuffle: bool,
@@ -90,7 +95,7 @@ impl NcWriter {
     pub fn create(path: &Path, io: &IoConfig, title: &str) -> Result<NcWriter> {
         super::quiet_hdf5_errors();
         let file = netcdf::create(path).map_err(|e| write_error(path, format!("cannot create NetCDF file: {e}")))?;
-        let mut w = NcWriter { file: ManuallyDrop::new(file), finished: false, path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
+        let mut w = NcWriter { file: ManuallyDrop::new(file), path: path.to_path_buf(), deflate: io.deflate_level, shuffle: io.shuffle };
         let command: Vec<String> = std::env::args().collect();
         let history = format!("{} {}", chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ"), command.join(" "));
         let source = format!("contrada {} (git {})", env!("CARGO_PKG_VERSION"), crate::GIT_REVISION);
@@ -235,26 +240,9 @@ impl NcWriter {
     }
 
     /// Flushes and closes the file.
-    pub fn finish(mut self) -> Result<()> {
-        self.finished = true;
-        // SAFETY: taken once; `finished` keeps Drop from touching it again.
-        let file = unsafe { ManuallyDrop::take(&mut self.file) };
-        file.close().map_err(|e| write_error(&self.path, format!("closing: {e}")))
-    }
-}
-
-impl Drop for NcWriter {
-    /// A writer dropped unfinished is on an error path, often a write that failed on a full disk;
-    /// its file is in a staging directory about to be removed. It is left to HDF5 as it is: the
-    /// netcdf crate would `nc_close` it, which flushes again and fails again, and netcdf-c's
-    /// `nc_abort` crashed (SIGSEGV) reporting the objects still open. The handle and its memory
-    /// last until the process exits, which an error soon makes it do; HDF5's exit handler, which
-    /// would try the flush once more and crashed too, is off (`cf::quiet_hdf5_errors`).
-    fn drop(&mut self) {
-        if !self.finished {
-            // SAFETY: taken once, here; `finished` is false so `finish` has not taken it.
-            std::mem::forget(unsafe { ManuallyDrop::take(&mut self.file) });
-        }
+    pub fn finish(self) -> Result<()> {
+        let path = self.path;
+        ManuallyDrop::into_inner(self.file).close().map_err(|e| write_error(&path, format!("closing: {e}")))
     }
 }
 
