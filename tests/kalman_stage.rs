@@ -176,7 +176,7 @@ fn baseline_stage_matches_the_kalman_update() {
     let summary = &manifest["summary"];
     // Points 1, 5 (also land) and 9 are unobserved at time 1: 9 observations.
     assert_eq!(summary["observations"], 9);
-    assert_eq!(summary["observations_dropped"], 3);
+    assert_eq!(summary["observations_dropped"]["missing"], 3);
     assert!(summary["innovation_analysis"]["rms"].as_f64().unwrap() < summary["innovation_prior"]["rms"].as_f64().unwrap());
 }
 

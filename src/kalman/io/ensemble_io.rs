@@ -137,9 +137,27 @@ impl PriorEnsemble {
         original.as_standard_layout().iter().copied().collect()
     }
 
+    /// Number of horizontal grid points (the last two state dimensions, or the last one).
+    pub fn horizontal_len(&self) -> usize {
+        let n = self.state_shape.len();
+        self.state_shape[n - n.min(2)..].iter().product()
+    }
+
+    /// Number of horizontal fields in the state: levels (and any time of length one) above
+    /// each grid point.
+    pub fn levels(&self) -> usize {
+        self.state_len() / self.horizontal_len()
+    }
+
     /// The horizontal grid of the state (x = last state dimension, y = the one before, if any),
     /// with the water mask of the first level, and the distance the LETKF localises with.
     pub fn grid(&self, file: &NcFile, kind: GeometryKind) -> Result<(Grid, Distance)> {
+        self.grid_at_level(file, kind, 0)
+    }
+
+    /// [`PriorEnsemble::grid`] with the water mask of horizontal field `level` (see
+    /// [`PriorEnsemble::levels`]): observations of that level interpolate over its water only.
+    pub fn grid_at_level(&self, file: &NcFile, kind: GeometryKind, level: usize) -> Result<(Grid, Distance)> {
         let nd = self.state_dims.len();
         let x_dim = &self.state_dims[nd - 1];
         let y_dim = (nd >= 2).then(|| &self.state_dims[nd - 2]);
@@ -166,11 +184,11 @@ impl PriorEnsemble {
             GeometryKind::Auto => GeometryKind::Plane,
             other => other,
         };
-        let level = nx * ny;
+        let plane = nx * ny;
         let water: Vec<bool> = {
-            let mut w = vec![false; level];
-            for &j in self.wet.iter().take_while(|&&j| j < level) {
-                w[j] = true;
+            let mut w = vec![false; plane];
+            for &j in self.wet.iter().filter(|&&j| j / plane == level) {
+                w[j % plane] = true;
             }
             w
         };
@@ -211,5 +229,96 @@ impl PriorEnsemble {
             pos[j] = Some(k);
         }
         pos
+    }
+}
+
+/// A multivariate prior: several variables of one file sharing the member dimension and the
+/// horizontal grid, analysed jointly as one state vector (the blocks one after the other). The
+/// variables may have different levels (e.g. sea-surface height over `(y, x)` beside temperature
+/// over `(depth, y, x)`); each keeps its own land mask.
+#[derive(Debug, Clone)]
+pub struct StateEnsemble {
+    /// One block per variable, in the order given; their `ensemble` fields are emptied once
+    /// joined into [`StateEnsemble::ensemble`].
+    pub blocks: Vec<PriorEnsemble>,
+    /// First state-vector column of each block, and the total as a last entry.
+    pub offsets: Vec<usize>,
+    /// Members x (wet elements of every block).
+    pub ensemble: Array2<f64>,
+}
+
+impl StateEnsemble {
+    /// Reads `variables` of `file` along member dimension `member_dim`. Every variable must have
+    /// the same number of members and the same two horizontal (last) dimensions.
+    pub fn read(file: &NcFile, variables: &[String], member_dim: &str) -> Result<StateEnsemble> {
+        let mut blocks = Vec::with_capacity(variables.len());
+        for (i, variable) in variables.iter().enumerate() {
+            if variables[..i].contains(variable) {
+                return Err(file.var_error(variable, "is listed twice among the analysed variables"));
+            }
+            let block = PriorEnsemble::read(file, variable, member_dim)?;
+            if let Some(first) = blocks.first() {
+                Self::check_compatible(file, first, &block)?;
+            }
+            blocks.push(block);
+        }
+        let mut offsets = vec![0];
+        for b in &blocks {
+            offsets.push(offsets.last().expect("starts with 0") + b.wet.len());
+        }
+        let members = blocks.first().map_or(0, |b| b.ensemble.nrows());
+        let mut ensemble = Array2::zeros((members, *offsets.last().expect("starts with 0")));
+        for (b, w) in blocks.iter_mut().zip(offsets.windows(2)) {
+            ensemble.slice_mut(ndarray::s![.., w[0]..w[1]]).assign(&b.ensemble);
+            b.ensemble = Array2::zeros((0, 0));
+        }
+        Ok(StateEnsemble { blocks, offsets, ensemble })
+    }
+
+    fn check_compatible(file: &NcFile, first: &PriorEnsemble, block: &PriorEnsemble) -> Result<()> {
+        let horizontal = |b: &PriorEnsemble| {
+            let n = b.state_dims.len();
+            let k = n.min(2);
+            (b.state_dims[n - k..].to_vec(), b.state_shape[n - k..].to_vec())
+        };
+        let members = |b: &PriorEnsemble| b.shape[b.member_axis];
+        if members(block) != members(first) {
+            return Err(file.var_error(
+                &block.variable,
+                format!("has {} members; `{}` has {}: the analysed variables must share the member dimension", members(block), first.variable, members(first)),
+            ));
+        }
+        if horizontal(block) != horizontal(first) {
+            return Err(file.var_error(
+                &block.variable,
+                format!(
+                    "has horizontal dimensions ({}); `{}` has ({}): the analysed variables must share the grid",
+                    horizontal(block).0.join(", "),
+                    first.variable,
+                    horizontal(first).0.join(", ")
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The block of variable `name` and its index.
+    pub fn block(&self, name: &str) -> Option<(usize, &PriorEnsemble)> {
+        self.blocks.iter().enumerate().find(|(_, b)| b.variable == name)
+    }
+
+    /// Names of the analysed variables.
+    pub fn variables(&self) -> Vec<&str> {
+        self.blocks.iter().map(|b| b.variable.as_str()).collect()
+    }
+
+    /// Location of every state element on `grid` (the horizontal grid all blocks share).
+    pub fn locations(&self, grid: &Grid) -> Vec<crate::kalman::localization::Point> {
+        self.blocks.iter().flat_map(|b| b.locations(grid)).collect()
+    }
+
+    /// The columns of block `b` in a members x state matrix (or a state vector).
+    pub fn columns(&self, b: usize) -> std::ops::Range<usize> {
+        self.offsets[b]..self.offsets[b + 1]
     }
 }

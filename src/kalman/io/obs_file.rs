@@ -1,33 +1,48 @@
 //! Observations for one analysis, read from a CF NetCDF file and turned into an observation
-//! operator on a prior ensemble's state. Two layouts (the full, configurable ingest is its own
-//! issue; this reads what `synth` and simple user files hold):
+//! operator on a (multivariate) prior ensemble's state, with the sanity checks an operational
+//! system makes before it lets an observation near the state. Layouts:
 //!
-//! - **gridded**: the observed variable has the state's dimensions (plus, optionally, a leading
-//!   time dimension, of which one time is used); missing values are unobserved points, and the
-//!   operator selects the observed elements;
-//! - **points**: the observed variable runs along one dimension, with x/longitude and
-//!   y/latitude coordinate variables along it; the operator interpolates the state bilinearly to
-//!   each point (land corners excluded). Points outside the grid or surrounded by land are dropped
-//!   and counted.
+//! - **gridded**: the observed variable has the observed state variable's dimensions, or only its
+//!   two horizontal ones (a surface field or a satellite swath, of the level `obs_level`);
+//!   either may follow a time dimension. Missing values are unobserved points; the operator
+//!   selects the observed elements;
+//! - **points**: the observed variable runs along one dimension of points, with x/longitude and
+//!   y/latitude coordinate variables along it; the operator interpolates the level `obs_level`
+//!   bilinearly to each point (land corners excluded). A time coordinate along the same dimension
+//!   (a CF DSG `point` file) dates each observation;
+//! - **stations**: CF DSG `timeSeries` in either orthogonal layout, `(time, station)` or
+//!   `(station, time)`, with x/y coordinates along the station dimension: the points layout at
+//!   the selected times.
 //!
-//! Observation errors come from a per-observation standard-deviation variable or one value for all.
+//! **Time.** When the prior has a valid time (a scalar or length-one time coordinate) and the
+//! observations have times, only observations within `obs_time_tolerance` of the valid time are
+//! used (all of them, as observations at the analysis time); none there is an error naming the
+//! nearest time, and so is an explicit `obs_time_index` outside the window: an observation a year
+//! away from its prior is a mistake, not data.
+//!
+//! **Checks.** The observed variable's `units` must equal the state variable's (an error naming
+//! both); points outside the grid, surrounded by land, or at impossible latitudes are dropped and
+//! counted by reason (the stage prints one WARN line per reason). Observation errors come from a
+//! per-observation standard-deviation variable or one value for all.
 
 use serde::{Deserialize, Serialize};
 
-use super::ensemble_io::PriorEnsemble;
+use super::ensemble_io::StateEnsemble;
 use crate::cf::NcFile;
+use crate::cf::time::TimeUnits;
 use crate::error::{Error, Result};
 use crate::kalman::localization::Point;
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{Grid, LinearObs};
+use crate::kalman::obs::obs_operator::{Grid, GridKind, LinearObs};
 
-/// Where the observations are in the file (part of the stage options).
+/// Where the observations are in the file and which part of the state they observe (part of the
+/// stage options).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ObsSpec {
     /// The observed variable.
     pub variable: String,
-    /// Which time to use when the variable has a leading time dimension longer than one.
+    /// Which time to use when the variable has a time dimension.
     pub time_index: Option<usize>,
     /// Observation-error standard deviation for every observation.
     pub error_std: Option<f64>,
@@ -37,136 +52,372 @@ pub struct ObsSpec {
     pub x: Option<String>,
     /// Points layout: the y/latitude variable.
     pub y: Option<String>,
+    /// Which horizontal field (level index) of the observed state variable horizontal and point
+    /// observations see; needed when the variable has more than one.
+    pub level: Option<usize>,
+    /// Largest distance in time between an observation and the prior's valid time, seconds.
+    pub time_tolerance_s: f64,
+}
+
+/// The prior's valid time, in its own units.
+#[derive(Debug, Clone)]
+pub struct ValidTime {
+    /// The prior's time units.
+    pub units: TimeUnits,
+    /// The valid time in those units.
+    pub value: f64,
+}
+
+impl ValidTime {
+    /// The valid time of `file`: its `time` coordinate (or the variable with `standard_name =
+    /// "time"`) when it holds one value; `None` when there is none, several, or no CF units.
+    pub fn of(file: &NcFile) -> Option<ValidTime> {
+        let name = Some("time".to_string()).filter(|n| file.has_var(n)).or_else(|| file.find_var_by_attr("standard_name", "time"))?;
+        // A time without CF units cannot be compared with anything: no window check then.
+        let (units, values) = file.read_time_values(&name).ok()?;
+        match values.as_slice() {
+            [v] if v.is_finite() => Some(ValidTime { units, value: *v }),
+            _ => None,
+        }
+    }
+
+    /// Seconds from the valid time to `value` in `units` (None when not comparable).
+    fn seconds_to(&self, units: &TimeUnits, value: f64) -> Option<f64> {
+        units.recode(value, &self.units).map(|v| (v - self.value) * self.units.unit_seconds)
+    }
+
+    fn describe(&self) -> String {
+        self.units.try_decode(self.value).map_or_else(|| format!("{}", self.value), |t| t.to_string())
+    }
+}
+
+/// What the observations are read against: the state, which of its variables they observe, on
+/// which grid, and when the prior is valid.
+pub struct Target<'a> {
+    /// The prior ensemble.
+    pub state: &'a StateEnsemble,
+    /// Index of the observed block (variable) in `state`.
+    pub block: usize,
+    /// The horizontal grid with the water mask of the observed level.
+    pub grid: &'a Grid,
+    /// The prior's valid time, when known.
+    pub valid_time: Option<ValidTime>,
+    /// The observed state variable's units, when it has them.
+    pub units: Option<String>,
+}
+
+/// Observations dropped before the analysis, by reason.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Dropped {
+    /// Missing values or missing/non-positive errors (unobserved points of a gridded field).
+    pub missing: usize,
+    /// Over land, or with only land around them.
+    pub land: usize,
+    /// Outside a bounded grid.
+    pub outside_domain: usize,
+    /// Latitudes beyond +-90 degrees.
+    pub impossible_latitude: usize,
+    /// Point observations dated outside the time window.
+    pub outside_time_window: usize,
 }
 
 /// Observations ready for an analysis.
 pub struct LoadedObs {
-    /// The operator on the prior's (wet) state.
+    /// The operator on the prior's (wet, joint) state.
     pub op: LinearObs,
     /// Values and error variances.
     pub obs: Observations,
-    /// `"gridded"` or `"points"`.
+    /// `"gridded"`, `"points"` or `"stations"`.
     pub layout: &'static str,
-    /// Points dropped because they lie outside the grid or on land.
-    pub dropped: usize,
+    /// What was dropped, by reason.
+    pub dropped: Dropped,
+    /// The observation times used (decoded), when the file has them.
+    pub times: Vec<String>,
 }
 
-fn values(file: &NcFile, name: &str, time: Option<(usize, usize)>) -> Result<Vec<f64>> {
+/// A time dimension of the observed variable: its axis, length, and decoded coordinate.
+struct TimeDim {
+    axis: usize,
+    len: usize,
+    coordinate: Option<(TimeUnits, Vec<f64>)>,
+}
+
+/// Reads `name` with axis `fixed.0` held at index `fixed.1` (or whole), flattened.
+fn read_at(file: &NcFile, name: &str, fixed: Option<(usize, usize)>) -> Result<Vec<f64>> {
     let dims = file.var_dims(name)?;
-    let lens: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
-    let (start, count) = match time {
-        Some((index, _)) => {
-            let mut start = vec![0; dims.len()];
-            start[0] = index;
-            let mut count = lens.clone();
-            count[0] = 1;
-            (start, count)
-        }
-        None => (vec![0; dims.len()], lens),
-    };
+    let mut count: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
+    let mut start = vec![0; dims.len()];
+    if let Some((axis, index)) = fixed {
+        start[axis] = index;
+        count[axis] = 1;
+    }
     Ok(file.read_slab(name, &start, &count)?.data.iter().copied().collect())
 }
 
-/// Reads the observations `spec` names from `file` for `prior` on `grid`.
-pub fn load(file: &NcFile, spec: &ObsSpec, prior: &PriorEnsemble, grid: &Grid, options_key: &str) -> Result<LoadedObs> {
+/// The time coordinate of dimension `dim`, when `file` has one with CF time units.
+fn time_coordinate(file: &NcFile, dim: &str) -> Option<(TimeUnits, Vec<f64>)> {
+    if !file.has_var(dim) || file.var_dims(dim).ok()? != [dim.to_string()] || !file.attr_str(Some(dim), "units")?.contains(" since ") {
+        return None;
+    }
+    file.read_time_values(dim).ok()
+}
+
+/// Units compared as written, apart from blanks and `^` (`m^2 s^-1` is `m2 s-1`).
+fn same_units(a: &str, b: &str) -> bool {
+    let canonical = |s: &str| s.chars().filter(|c| !c.is_whitespace() && *c != '^').collect::<String>().to_lowercase();
+    canonical(a) == canonical(b)
+}
+
+/// Reads the observations `spec` names from `file` for `target`. Configuration errors name keys
+/// under `options_key`.
+pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -> Result<LoadedObs> {
     let var = spec.variable.as_str();
+    let block = &target.state.blocks[target.block];
+    let err_config = |k: &str, msg: String| Error::config("pipeline file", format!("{options_key}.{k}"), msg);
+    if let (Some(theirs), Some(ours)) = (file.attr_str(Some(var), "units"), &target.units)
+        && !same_units(&theirs, ours)
+    {
+        return Err(file.var_error(var, format!("has units `{theirs}`; the state variable `{}` has `{ours}`: convert one of them", block.variable)));
+    }
     let dims = file.var_dims(var)?;
-    let key = |k: &str| format!("{options_key}.{k}");
-    let err_config = |k: &str, msg: String| Error::config("pipeline file", key(k), msg);
-    // Gridded observations have the state's dimensions, either with one more leading (time)
-    // dimension or with a longer first dimension where the prior has a single time.
     let lens: Vec<usize> = dims.iter().map(|d| file.dim_len(d)).collect::<Result<_>>()?;
-    let extra_leading = dims.len() == prior.state_dims.len() + 1 && dims[1..] == prior.state_dims[..];
-    let longer_first = dims == prior.state_dims && prior.state_shape[0] == 1 && lens[0] > 1;
-    let time = if extra_leading || longer_first {
-        let n = lens[0];
-        let index = match spec.time_index {
-            Some(i) if i < n => i,
-            Some(i) => return Err(err_config("obs_time_index", format!("{i} is out of range; `{var}` has {n} times (0 to {})", n - 1))),
-            None if n == 1 => 0,
-            None => return Err(err_config("obs_time_index", format!("`{var}` has {n} times along `{}`; set which one to assimilate", dims[0]))),
-        };
-        Some((index, n))
+    let n_state_dims = block.state_dims.len();
+    let horizontal = &block.state_dims[n_state_dims - n_state_dims.min(2)..];
+    // The state's dimensions without a time of length one, which an observation file may carry
+    // with several times.
+    let squeezed: Vec<&String> = block.state_dims.iter().zip(&block.state_shape).filter(|(d, n)| !(**n == 1 && dims.first() == Some(*d))).map(|(d, _)| d).collect();
+    let time_axis = dims.iter().position(|d| time_coordinate(file, d).is_some()).or_else(|| {
+        // Without a time coordinate: a leading dimension the state does not have (or has with
+        // length one) in front of the state's or the horizontal dimensions.
+        let rest: Vec<&String> = dims.iter().skip(1).collect();
+        let leading = dims.len() > 1 && (rest == squeezed || rest.iter().map(|s| s.as_str()).eq(horizontal.iter().map(String::as_str)));
+        leading.then_some(0)
+    });
+    let time = time_axis.map(|axis| TimeDim { axis, len: lens[axis], coordinate: time_coordinate(file, &dims[axis]) });
+    let other: Vec<&String> = dims.iter().enumerate().filter(|(a, _)| Some(*a) != time_axis).map(|(_, d)| d).collect();
+    let full = other == squeezed || other.iter().copied().eq(block.state_dims.iter());
+    let surface = !full && other.iter().map(|s| s.as_str()).eq(horizontal.iter().map(String::as_str));
+    let points = !full && !surface && other.len() == 1;
+    if !(full || surface || points) {
+        return Err(file.var_error(
+            var,
+            format!(
+                "has dimensions ({}); expected the dimensions of `{}` ({}) or its horizontal ones, optionally with a time dimension, or points (one dimension, or time and station)",
+                dims.join(", "),
+                block.variable,
+                block.state_dims.join(", ")
+            ),
+        ));
+    }
+    let levels = block.levels();
+    let level = if full {
+        0
+    } else {
+        match spec.level {
+            Some(l) if l < levels => l,
+            Some(l) => return Err(err_config("obs_level", format!("{l} is out of range: `{}` has {levels} horizontal field(s) (0 to {})", block.variable, levels - 1))),
+            None if levels == 1 => 0,
+            None => {
+                return Err(err_config(
+                    "obs_level",
+                    format!("`{}` has {levels} horizontal fields ({}); set which one `{var}` observes (0 to {})", block.variable, block.state_dims[..n_state_dims - 2].join(", "), levels - 1),
+                ));
+            }
+        }
+    };
+    let selected = select_times(file, spec, &time, target.valid_time.as_ref(), var, &err_config)?;
+    let times: Vec<String> = match &time {
+        Some(TimeDim { coordinate: Some((units, values)), .. }) => {
+            selected.iter().map(|&t| units.try_decode(values[t]).map_or_else(|| values[t].to_string(), |d| d.to_string())).collect()
+        }
+        _ => Vec::new(),
+    };
+
+    let errors_for = |fixed: Option<(usize, usize)>, n: usize| -> Result<Vec<f64>> {
+        match (&spec.error_variable, spec.error_std) {
+            (Some(name), _) => {
+                if file.var_dims(name)? != dims {
+                    return Err(file.var_error(name, format!("expected the dimensions of `{var}` ({})", dims.join(", "))));
+                }
+                read_at(file, name, fixed)
+            }
+            (None, Some(std)) if std.is_finite() && std > 0.0 => Ok(vec![std; n]),
+            (None, Some(std)) => Err(err_config("obs_error_std", format!("{std} must be finite and > 0"))),
+            (None, None) => Err(err_config("obs_error_std", "set the observation-error standard deviation (or obs_error_variable)".into())),
+        }
+    };
+    let fixed_at = |t: Option<usize>| time.as_ref().zip(t).map(|(td, t)| (td.axis, t));
+    let slices: Vec<Option<usize>> = if time.is_some() { selected.iter().map(|&t| Some(t)).collect() } else { vec![None] };
+    let mut dropped = Dropped::default();
+    let mut obs = Observations::default();
+    let offset = target.state.offsets[target.block];
+    let positions = block.positions();
+    let plane = block.horizontal_len();
+
+    if full || surface {
+        let mut indices = Vec::new();
+        for t in slices {
+            let y = read_at(file, var, fixed_at(t))?;
+            let expected = if full { block.state_len() } else { plane };
+            if y.len() != expected {
+                return Err(file.var_error(var, format!("has {} values per time; expected {expected} for `{}`", y.len(), block.variable)));
+            }
+            let errors = errors_for(fixed_at(t), y.len())?;
+            for k in 0..y.len() {
+                if !(y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0) {
+                    dropped.missing += 1;
+                    continue;
+                }
+                let j = if full { k } else { level * plane + k };
+                match positions[j] {
+                    Some(p) => {
+                        indices.push(offset + p);
+                        obs.values.push(y[k]);
+                        obs.variance.push(errors[k] * errors[k]);
+                    }
+                    None => dropped.land += 1,
+                }
+            }
+        }
+        let locations = target.state.locations(target.grid);
+        let op = LinearObs::selection(&locations, &indices).map_err(|e| Error::input(file.path(), e))?;
+        return Ok(LoadedObs { op, obs, layout: "gridded", dropped, times });
+    }
+
+    let points_dim = other[0].as_str();
+    let find = |given: &Option<String>, rules: &[(&str, &str)], key: &str, what: &str| -> Result<String> {
+        match given {
+            Some(name) => Ok(name.clone()),
+            None => rules.iter().find_map(|(a, v)| file.find_var_by_attr(a, v).filter(|n| file.var_dims(n).is_ok_and(|d| d == [points_dim]))).ok_or_else(|| {
+                err_config(key, format!("no {what} coordinate along `{points_dim}` found in the observation file; name it"))
+            }),
+        }
+    };
+    let x_name = find(&spec.x, &[("standard_name", "longitude"), ("standard_name", "projection_x_coordinate"), ("axis", "X")], "obs_x", "x")?;
+    let y_name = find(&spec.y, &[("standard_name", "latitude"), ("standard_name", "projection_y_coordinate"), ("axis", "Y")], "obs_y", "y")?;
+    let (px, py) = (read_at(file, &x_name, None)?, read_at(file, &y_name, None)?);
+    let n_points = lens[dims.iter().position(|d| d == points_dim).expect("one of the dimensions")];
+    if px.len() != n_points || py.len() != n_points {
+        return Err(file.var_error(&x_name, format!("expected {n_points} values, one per point along `{points_dim}`")));
+    }
+    // A DSG point file dates each observation: a time variable along the points.
+    let point_times = if time.is_none() {
+        file.var_names()
+            .into_iter()
+            .find(|n| file.var_dims(n).is_ok_and(|d| d == [points_dim]) && file.attr_str(Some(n), "units").is_some_and(|u| u.contains(" since ")))
+            .map(|n| file.read_time_values(&n))
+            .transpose()?
     } else {
         None
     };
-    let gridded = time.is_some() || dims == prior.state_dims;
-    let y = values(file, var, time)?;
-    let errors: Vec<f64> = match (&spec.error_variable, spec.error_std) {
-        (Some(name), _) => {
-            if file.var_dims(name)? != dims {
-                return Err(file.var_error(name, format!("expected the dimensions of `{var}` ({})", dims.join(", "))));
-            }
-            values(file, name, time)?
-        }
-        (None, Some(std)) if std.is_finite() && std > 0.0 => vec![std; y.len()],
-        (None, Some(std)) => return Err(err_config("obs_error_std", format!("{std} must be finite and > 0"))),
-        (None, None) => return Err(err_config("obs_error_std", "set the observation-error standard deviation (or obs_error_variable)".into())),
+    let in_window = |k: usize| match (&point_times, &target.valid_time) {
+        (Some((units, values)), Some(valid)) => valid.seconds_to(units, values[k]).is_some_and(|s| s.abs() <= spec.time_tolerance_s),
+        _ => true,
     };
-    let usable = |k: usize| y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0;
-
-    if gridded {
-        if y.len() != prior.state_len() {
-            return Err(
-                file.var_error(var, format!("has {} values per time; the prior's `{}` has {} state elements", y.len(), prior.variable, prior.state_len()))
-            );
-        }
-        let positions = prior.positions();
-        let locations = prior.locations(grid);
-        let (mut indices, mut obs) = (Vec::new(), Observations::default());
-        for k in (0..y.len()).filter(|&k| usable(k)) {
-            // An observation over land has no state to observe.
-            if let Some(p) = positions[k] {
-                indices.push(p);
+    let latlon = target.grid.kind == GridKind::LatLon;
+    let mut chosen = Vec::<Point>::new();
+    for t in slices {
+        let y = read_at(file, var, fixed_at(t))?;
+        let errors = errors_for(fixed_at(t), y.len())?;
+        for k in 0..y.len() {
+            let p = [px[k], py[k]];
+            let usable = y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0 && p[0].is_finite() && p[1].is_finite();
+            if !usable {
+                dropped.missing += 1;
+            } else if !in_window(k) {
+                dropped.outside_time_window += 1;
+            } else if latlon && p[1].abs() > 90.0 {
+                dropped.impossible_latitude += 1;
+            } else if let Err(why) = target.grid.interpolation_weights(p) {
+                if why.contains("land") {
+                    dropped.land += 1;
+                } else {
+                    dropped.outside_domain += 1;
+                }
+            } else {
+                chosen.push(p);
                 obs.values.push(y[k]);
                 obs.variance.push(errors[k] * errors[k]);
             }
         }
-        let op = LinearObs::selection(&locations, &indices).map_err(|e| Error::input(file.path(), e))?;
-        let dropped = y.len() - indices.len();
-        return Ok(LoadedObs { op, obs, layout: "gridded", dropped });
     }
+    // Columns of the bilinear operator are points of the level's plane; map them into the state.
+    let level_positions: Vec<Option<usize>> = (0..plane).map(|k| positions[level * plane + k].map(|p| offset + p)).collect();
+    let n_state = *target.state.offsets.last().expect("starts with 0");
+    let op = LinearObs::bilinear(target.grid, &chosen).and_then(|op| op.on_subset(&level_positions, n_state)).map_err(|e| Error::input(file.path(), e))?;
+    let layout = if time.is_some() { "stations" } else { "points" };
+    Ok(LoadedObs { op, obs, layout, dropped, times })
+}
 
-    if dims.len() != 1 {
-        return Err(file.var_error(
-            var,
-            format!(
-                "has dimensions ({}); expected the state's ({}), optionally after a time dimension, or one dimension of points",
-                dims.join(", "),
-                prior.state_dims.join(", ")
-            ),
-        ));
-    }
-    if prior.state_len() != grid.len() {
-        return Err(file.var_error(var, "point observations need a state with a single level (one horizontal field)"));
-    }
-    let find = |given: &Option<String>, rules: &[(&str, &str)], what: &str| -> Result<String> {
-        match given {
-            Some(name) => Ok(name.clone()),
-            None => rules.iter().find_map(|(a, v)| file.find_var_by_attr(a, v).filter(|n| file.var_dims(n).is_ok_and(|d| d == dims))).ok_or_else(|| {
-                err_config(
-                    if what == "x" { "obs_x" } else { "obs_y" },
-                    format!("no {what} coordinate along `{}` found in the observation file; name it", dims[0]),
-                )
-            }),
+/// The time indices to assimilate: `obs_time_index` if given (checked against the window), else
+/// every time within the tolerance of the prior's valid time, else the only one.
+fn select_times(
+    file: &NcFile,
+    spec: &ObsSpec,
+    time: &Option<TimeDim>,
+    valid: Option<&ValidTime>,
+    var: &str,
+    err_config: &dyn Fn(&str, String) -> Error,
+) -> Result<Vec<usize>> {
+    let Some(td) = time else {
+        if let Some(i) = spec.time_index {
+            return Err(err_config("obs_time_index", format!("{i} given, but `{var}` has no time dimension")));
         }
+        return Ok(Vec::new());
     };
-    let x_name = find(&spec.x, &[("standard_name", "longitude"), ("standard_name", "projection_x_coordinate"), ("axis", "X")], "x")?;
-    let y_name = find(&spec.y, &[("standard_name", "latitude"), ("standard_name", "projection_y_coordinate"), ("axis", "Y")], "y")?;
-    let (px, py) = (values(file, &x_name, None)?, values(file, &y_name, None)?);
-    if px.len() != y.len() || py.len() != y.len() {
-        return Err(file.var_error(&x_name, format!("expected {} values, one per observation", y.len())));
-    }
-    let (mut points, mut obs) = (Vec::<Point>::new(), Observations::default());
-    for k in (0..y.len()).filter(|&k| usable(k)) {
-        let p = [px[k], py[k]];
-        if grid.can_observe(p) {
-            points.push(p);
-            obs.values.push(y[k]);
-            obs.variance.push(errors[k] * errors[k]);
+    let n = td.len;
+    let hours = |s: f64| s / 3600.0;
+    let offsets: Option<Vec<Option<f64>>> = match (&td.coordinate, valid) {
+        (Some((units, values)), Some(valid)) => Some(values.iter().map(|&v| valid.seconds_to(units, v)).collect()),
+        _ => None,
+    };
+    let describe = |t: usize| match &td.coordinate {
+        Some((units, values)) => units.try_decode(values[t]).map_or_else(|| values[t].to_string(), |d| d.to_string()),
+        None => format!("index {t}"),
+    };
+    if let Some(i) = spec.time_index {
+        if i >= n {
+            return Err(err_config("obs_time_index", format!("{i} is out of range; `{var}` has {n} times (0 to {})", n - 1)));
         }
+        if let (Some(offsets), Some(valid)) = (&offsets, valid) {
+            match offsets[i] {
+                Some(s) if s.abs() <= spec.time_tolerance_s => {}
+                _ => {
+                    return Err(err_config(
+                        "obs_time_index",
+                        format!(
+                            "selects {} of `{var}` in {}, {} hours from the prior's valid time {}; obs_time_tolerance allows {} hours",
+                            describe(i),
+                            file.path().display(),
+                            offsets[i].map_or_else(|| "an undecodable number of".to_string(), |s| format!("{:.1}", hours(s))),
+                            valid.describe(),
+                            hours(spec.time_tolerance_s)
+                        ),
+                    ));
+                }
+            }
+        }
+        return Ok(vec![i]);
     }
-    let dropped = y.len() - points.len();
-    let op = LinearObs::bilinear(grid, &points).and_then(|op| op.on_subset(&prior.positions(), prior.wet.len())).map_err(|e| Error::input(file.path(), e))?;
-    Ok(LoadedObs { op, obs, layout: "points", dropped })
+    if let (Some(offsets), Some(valid)) = (&offsets, valid) {
+        let chosen: Vec<usize> = (0..n).filter(|&t| offsets[t].is_some_and(|s| s.abs() <= spec.time_tolerance_s)).collect();
+        if chosen.is_empty() {
+            let nearest = (0..n).filter(|&t| offsets[t].is_some()).min_by(|&a, &b| offsets[a].unwrap().abs().total_cmp(&offsets[b].unwrap().abs()));
+            return Err(Error::input(
+                file.path(),
+                format!(
+                    "variable `{var}`: no observation time within {} hours of the prior's valid time {} (nearest: {}); widen obs_time_tolerance or pair the files of the same day",
+                    hours(spec.time_tolerance_s),
+                    valid.describe(),
+                    nearest.map_or_else(|| "none decodable".to_string(), |t| describe(t))
+                ),
+            ));
+        }
+        return Ok(chosen);
+    }
+    if n == 1 {
+        return Ok(vec![0]);
+    }
+    let dim = file.var_dims(var)?.swap_remove(td.axis);
+    Err(err_config("obs_time_index", format!("`{var}` has {n} times along `{dim}` and the prior no single valid time to match them with; set which one to assimilate")))
 }

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use super::ensemble::{mean_into, spread_per_element};
 
 /// Relaxation of the analysis anomalies towards the prior ones.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Relaxation {
     /// No relaxation.

@@ -5,6 +5,7 @@
 
 pub mod drifter_obs;
 pub mod obs_operator;
+pub mod screening;
 
 use crate::error::{Error, Result};
 
@@ -18,6 +19,14 @@ pub struct Observations {
 }
 
 impl Observations {
+    /// Keeps the observations whose `keep` entry is true.
+    pub fn retain(&mut self, keep: &[bool]) {
+        let mut k = keep.iter();
+        self.values.retain(|_| *k.next().expect("one flag per observation"));
+        let mut k = keep.iter();
+        self.variance.retain(|_| *k.next().expect("one flag per observation"));
+    }
+
     /// Checks there are `m` finite values with finite positive variances.
     pub fn check(&self, m: usize) -> Result<()> {
         if self.values.len() != m || self.variance.len() != m {

@@ -118,6 +118,19 @@ impl LinearObs {
 }
 
 impl LinearObs {
+    /// The operator of the observations whose `keep` entry is true.
+    pub fn retain_rows(&self, keep: &[bool]) -> LinearObs {
+        let rows = (0..self.n_obs())
+            .filter(|&k| keep[k])
+            .map(|k| {
+                let range = self.starts[k]..self.starts[k + 1];
+                self.cols[range.clone()].iter().copied().zip(self.weights[range].iter().copied()).collect()
+            })
+            .collect();
+        let locations = self.locations.iter().zip(keep).filter(|(_, k)| **k).map(|(p, _)| *p).collect();
+        Self::from_rows(self.n_state, rows, locations)
+    }
+
     /// The same operator on a subset of the state: column `j` becomes `position[j]`, and the
     /// state has `n_subset` elements. Every column used must be in the subset.
     pub fn on_subset(&self, position: &[Option<usize>], n_subset: usize) -> Result<LinearObs, String> {
@@ -240,8 +253,9 @@ impl Grid {
         Ok((i - 1, i, (v - axis[i - 1]) / (axis[i] - axis[i - 1])))
     }
 
-    /// Interpolation weights `(state index, weight)` for point `p`.
-    fn interpolation_weights(&self, p: Point) -> Result<Vec<(usize, f64)>, String> {
+    /// Interpolation weights `(state index, weight)` for point `p`, or why it cannot be observed
+    /// (the message says "land" when only land surrounds it).
+    pub fn interpolation_weights(&self, p: Point) -> Result<Vec<(usize, f64)>, String> {
         let y_period = match self.kind {
             GridKind::Periodic { ly, .. } => Some(ly),
             _ => None,

@@ -61,9 +61,7 @@ impl Stage for BaselineStage {
         let options_key = format!("pipeline.stages.{}.options", ctx.spec.name);
         options.check(&options_key)?;
         let mut config: BaselineConfig = ctx.section("baseline")?;
-        if let Some(m) = options.method {
-            config.method = m;
-        }
+        options.apply(&mut config);
         match options.obs_operator {
             OperatorKind::Auto => gridded::run(ctx, &options, &config, &options_key),
             OperatorKind::Drifters => drifter::run(ctx, &options, &config, &options_key),

@@ -3,9 +3,30 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cf::time::parse_duration;
 use crate::error::{Error, Result};
-use crate::kalman::Method;
 use crate::kalman::io::ensemble_io::GeometryKind;
+use crate::kalman::methods::inflation::Relaxation;
+use crate::kalman::{BaselineConfig, Method};
+
+/// The default `obs_time_tolerance`: observations up to 3 hours from the prior's valid time.
+const DEFAULT_TIME_TOLERANCE: &str = "3 hours";
+/// The default `outlier_threshold` (DART's customary 3 standard deviations).
+const DEFAULT_OUTLIER_THRESHOLD: f64 = 3.0;
+
+/// One name or a list of names (`variable = "psi"` or `variable = ["psi", "u", "v"]`).
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(s) => vec![s],
+        OneOrMany::Many(v) => v,
+    })
+}
 
 /// Which observation operator a `baseline` stage builds.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
@@ -30,9 +51,45 @@ pub struct BaselineOptions {
     /// Observation operator: `auto` (gridded or point observations) or `drifters`.
     #[arg(long, value_enum, default_value_t = OperatorKind::default())]
     pub obs_operator: OperatorKind,
-    /// The analysed variable of the prior file (`auto` only).
+    /// The analysed variables of the prior file (`auto` only): one name or a list, updated
+    /// jointly (e.g. `["psi", "u", "v"]`: observations of psi correct the velocities too). They
+    /// share the member dimension and the horizontal grid; levels may differ.
+    #[arg(long, value_delimiter = ',')]
+    #[serde(deserialize_with = "one_or_many")]
+    pub variable: Vec<String>,
+    /// The analysed variable the observations measure (`auto` only; default: the one named like
+    /// `obs_variable`, else the first).
     #[arg(long)]
-    pub variable: Option<String>,
+    pub observed: Option<String>,
+    /// Which horizontal field (level index, counting the dimensions before y and x) of the
+    /// observed variable surface, swath and station observations see (`auto` only; needed when
+    /// it has several).
+    #[arg(long)]
+    pub obs_level: Option<usize>,
+    /// Largest time between an observation and the prior's valid time, e.g. "3 hours" (`auto`
+    /// only; default "3 hours").
+    #[arg(long)]
+    pub obs_time_tolerance: Option<String>,
+    /// Background check: observations whose innovation exceeds this many standard deviations
+    /// `sqrt(var(Hx) + R)` are rejected (`auto` only; default 3; 0 turns the check off).
+    #[arg(long)]
+    pub outlier_threshold: Option<f64>,
+    /// Overrides `baseline.localization_radius`.
+    #[arg(long)]
+    pub localization_radius: Option<f64>,
+    /// Overrides `baseline.inflation`.
+    #[arg(long)]
+    pub inflation: Option<f64>,
+    /// Overrides `baseline.relax` (none | rtpp | rtps).
+    #[arg(long, value_enum)]
+    pub relax: Option<Relaxation>,
+    /// Overrides `baseline.relax_alpha`.
+    #[arg(long)]
+    pub relax_alpha: Option<f64>,
+    /// EnOI: the member dimension of the `static` file (default: `member_dim`), e.g. `time` for
+    /// an archive of states.
+    #[arg(long)]
+    pub static_member_dim: Option<String>,
     /// The prior's member dimension (default `member`; `time` for `drifters`).
     #[arg(long)]
     pub member_dim: Option<String>,
@@ -79,6 +136,35 @@ pub struct BaselineOptions {
 }
 
 impl BaselineOptions {
+    /// The time window around the prior's valid time, seconds.
+    pub fn obs_time_tolerance_s(&self) -> f64 {
+        parse_duration(self.obs_time_tolerance.as_deref().unwrap_or(DEFAULT_TIME_TOLERANCE)).expect("checked")
+    }
+
+    /// The background-check threshold (0: off).
+    pub fn outlier_threshold(&self) -> f64 {
+        self.outlier_threshold.unwrap_or(DEFAULT_OUTLIER_THRESHOLD)
+    }
+
+    /// `config` with this stage's overrides.
+    pub fn apply(&self, config: &mut BaselineConfig) {
+        if let Some(m) = self.method {
+            config.method = m;
+        }
+        if let Some(r) = self.localization_radius {
+            config.localization_radius = r;
+        }
+        if let Some(i) = self.inflation {
+            config.inflation = i;
+        }
+        if let Some(r) = self.relax {
+            config.relax = r;
+        }
+        if let Some(a) = self.relax_alpha {
+            config.relax_alpha = a;
+        }
+    }
+
     /// Whether the drifter operator restarts each gap at the observed position (the default).
     pub fn drifter_restart(&self) -> bool {
         self.drifter_restart.unwrap_or(true)
@@ -87,12 +173,34 @@ impl BaselineOptions {
     /// Checks that the options given fit the operator; errors name the key under `prefix`.
     pub(super) fn check(&self, prefix: &str) -> Result<()> {
         let bad = |k: &str, why: &str| Error::config("pipeline file", format!("{prefix}.{k}"), why.to_string());
+        let ranges = [
+            ("localization_radius", self.localization_radius, 0.0, f64::INFINITY, false),
+            ("inflation", self.inflation, 1.0, 10.0, true),
+            ("relax_alpha", self.relax_alpha, 0.0, 1.0, true),
+            ("outlier_threshold", self.outlier_threshold, 0.0, f64::INFINITY, true),
+        ];
+        for (k, value, lo, hi, closed) in ranges {
+            if let Some(v) = value
+                && !(v.is_finite() && v <= hi && if closed { v >= lo } else { v > lo })
+            {
+                let why = if hi.is_finite() { format!("{v} is outside [{lo}, {hi}]") } else { format!("{v}: expected a finite number {} {lo}", if closed { ">=" } else { ">" }) };
+                return Err(bad(k, &why));
+            }
+        }
+        if let Some(t) = &self.obs_time_tolerance {
+            parse_duration(t).map_err(|e| bad("obs_time_tolerance", &e))?;
+        }
         match self.obs_operator {
             OperatorKind::Auto => {
-                for (k, missing) in [("variable", self.variable.is_none()), ("obs_variable", self.obs_variable.is_none())] {
+                for (k, missing) in [("variable", self.variable.is_empty()), ("obs_variable", self.obs_variable.is_none())] {
                     if missing {
                         return Err(bad(k, "this option is required (or set obs_operator = \"drifters\")"));
                     }
+                }
+                if let Some(o) = &self.observed
+                    && !self.variable.contains(o)
+                {
+                    return Err(bad("observed", &format!("`{o}` is not among the analysed variables ({})", self.variable.join(", "))));
                 }
                 let drifter_only = [
                     ("members", self.members.is_some()),
@@ -106,7 +214,12 @@ impl BaselineOptions {
             }
             OperatorKind::Drifters => {
                 let gridded_only = [
-                    ("variable", self.variable.is_some()),
+                    ("variable", !self.variable.is_empty()),
+                    ("observed", self.observed.is_some()),
+                    ("obs_level", self.obs_level.is_some()),
+                    ("obs_time_tolerance", self.obs_time_tolerance.is_some()),
+                    ("outlier_threshold", self.outlier_threshold.is_some()),
+                    ("static_member_dim", self.static_member_dim.is_some()),
                     ("obs_variable", self.obs_variable.is_some()),
                     ("obs_error_variable", self.obs_error_variable.is_some()),
                     ("obs_x", self.obs_x.is_some()),

@@ -1,0 +1,210 @@
+//! The `baseline` stage on the two-layer QG ocean of `sample_data/qg/` (a 12-member forecast of
+//! `psi`, `u`, `v` over `(member, layer, y, x)` with a scalar valid time; stations as CF DSG
+//! `timeSeries` in both layouts; a daily swath): multivariate analyses, station and swath
+//! operators at a level, and the checks made before an observation is used.
+
+use std::path::{Path, PathBuf};
+
+use contrada::cf::{NcFile, NcWriter};
+use contrada::config::IoConfig;
+use ndarray::{Array2, Axis};
+use ndarray_linalg::Inverse;
+
+use crate::common::{contrada, stderr};
+
+const QG: &str = "sample_data/qg";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Runs `contrada baseline` on the 2000-04-01 forecast with `args` added; returns the output
+/// directory and the process output.
+/// The geometry is periodic unless `args` say otherwise.
+fn baseline(out: &Path, observations: &str, args: &[&str]) -> std::process::Output {
+    let prior = format!("{QG}/forecast_20000401.nc");
+    let out_s = out.to_str().unwrap();
+    let mut all = vec!["baseline", "--prior", &prior, "--observations", observations, "--out", out_s];
+    all.extend_from_slice(&["--variable", "psi,u,v", "--obs-variable", "psi", "--obs-error-std", "100"]);
+    if !args.contains(&"--geometry") {
+        all.extend_from_slice(&["--geometry", "periodic"]);
+    }
+    all.extend_from_slice(args);
+    contrada(&all)
+}
+
+/// `var` of `path` as members x state (the member dimension first in these files).
+fn members(path: &Path, var: &str) -> Array2<f64> {
+    let a = NcFile::open(path).unwrap().read(var).unwrap().data;
+    let (n, len) = (a.shape()[0], a.len());
+    a.into_shape_with_order((n, len / n)).unwrap().into_dimensionality().unwrap()
+}
+
+fn diagnostics(dir: &Path, method: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join(format!("diagnostics_{method}.json"))).unwrap()).unwrap()
+}
+
+/// The ETKF analysis is one linear combination of the prior members per analysis member
+/// (`E_a = M E_b`) for every state element: with psi, u and v analysed jointly, the `M` that psi
+/// reveals (by least squares over its 2,048 values) predicts the analysed u and v. A univariate
+/// update (u, v left as the prior's, the bug this replaces) fails this, and so does an update of
+/// u and v with weights of their own.
+#[test]
+fn a_multivariate_etkf_moves_the_velocities_with_the_streamfunction() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = baseline(dir.path(), &format!("{QG}/qg_stations.nc"), &["--method", "etkf", "--obs-level", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let prior = root().join(QG).join("forecast_20000401.nc");
+    let analysis = dir.path().join("analysis_etkf.nc");
+    let (pb, pa) = (members(&prior, "psi"), members(&analysis, "psi"));
+    // M^T = (P P^T)^-1 P Pa^T, P = prior psi (members x state).
+    let gram_inv = pb.dot(&pb.t()).inv().unwrap();
+    let m = gram_inv.dot(&pb.dot(&pa.t())).reversed_axes();
+    for var in ["u", "v"] {
+        let (ub, ua) = (members(&prior, var), members(&analysis, var));
+        let increment = (&ua - &ub).iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let misfit = (&ua - &m.dot(&ub)).iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(increment > 1e-4, "{var}: the analysis left it (almost) as the prior (largest change {increment:e})");
+        // float32 storage of prior and analysis bounds how well M is recovered.
+        assert!(misfit < 1e-3 * increment, "{var}: misfit {misfit:e} of the psi weights against an increment of {increment:e}");
+    }
+    // The prior's layout and dtype, and the fields of every analysed variable.
+    let (a, p) = (NcFile::open(&analysis).unwrap(), NcFile::open(&prior).unwrap());
+    for var in ["psi", "u", "v"] {
+        assert_eq!(a.var_dims(var).unwrap(), p.var_dims(var).unwrap(), "{var}");
+        assert!(a.is_f32(var).unwrap(), "{var}: the prior is float32");
+        for statistic in ["mean", "spread", "increment"] {
+            assert_eq!(a.var_dims(&format!("{var}_{statistic}")).unwrap(), ["layer", "y", "x"]);
+        }
+    }
+    assert!(a.has_var("layer_thickness") && a.var_dims("time").unwrap().is_empty(), "coordinates and the scalar time are kept");
+}
+
+/// Writes the stations of 2000-04-01 12:00 as a gridded upper-layer field, missing elsewhere.
+fn stations_as_grid(path: &Path) {
+    let st = NcFile::open(root().join(QG).join("qg_stations.nc")).unwrap();
+    let times = st.read_time("time").unwrap();
+    let t = times.times.iter().position(|d| d.to_string() == "2000-04-01 12:00:00").unwrap();
+    let prior = NcFile::open(root().join(QG).join("forecast_20000401.nc")).unwrap();
+    let (gx, gy) = (prior.read_values("x").unwrap(), prior.read_values("y").unwrap());
+    let (sx, sy, psi) = (st.read_values("x").unwrap(), st.read_values("y").unwrap(), st.read("psi").unwrap().data);
+    let mut field = vec![f64::NAN; gx.len() * gy.len()];
+    for s in 0..sx.len() {
+        let ix = gx.iter().position(|&x| x == sx[s]).expect("stations sit on grid points");
+        let iy = gy.iter().position(|&y| y == sy[s]).expect("stations sit on grid points");
+        field[iy * gx.len() + ix] = psi[[t, s]];
+    }
+    let mut w = NcWriter::create(path, &IoConfig::default(), "stations on the grid").unwrap();
+    w.dim("time", 1).unwrap();
+    w.var_f64("time", &["time"], &[times.values[t]], vec![("units", "hours since 2000-01-01 00:00:00".into()), ("standard_name", "time".into())]).unwrap();
+    w.coord("x", &gx, vec![("units", "m".into()), ("standard_name", "projection_x_coordinate".into())]).unwrap();
+    w.coord("y", &gy, vec![("units", "m".into()), ("standard_name", "projection_y_coordinate".into())]).unwrap();
+    w.var_f64("psi", &["time", "y", "x"], &field, vec![("units", "m2 s-1".into())]).unwrap();
+    w.finish().unwrap();
+}
+
+/// Stations in `(time, station)` and `(station, time)` layouts, and the same values as a masked
+/// upper-layer grid, are one set of observations: the three LETKF analyses agree (to float32
+/// rounding; the observation order differs). An operator that read the lower layer, or the wrong
+/// time of the series, would not.
+#[test]
+fn stations_in_either_layout_and_as_a_masked_grid_give_one_analysis() {
+    let dir = tempfile::tempdir().unwrap();
+    let grid_obs = dir.path().join("grid.nc");
+    stations_as_grid(&grid_obs);
+    let layouts = [format!("{QG}/qg_stations.nc"), format!("{QG}/qg_stations_by_station.nc"), grid_obs.to_str().unwrap().to_string()];
+    let mut analyses = Vec::new();
+    for (k, obs) in layouts.iter().enumerate() {
+        let out = dir.path().join(format!("out{k}"));
+        let o = baseline(&out, obs, &["--method", "letkf", "--obs-level", "0", "--localization-radius", "60000"]);
+        assert!(o.status.success(), "{obs}: {}", stderr(&o));
+        let d = diagnostics(&out, "letkf");
+        assert_eq!(d["observations"], 20, "{obs}: {d}");
+        assert_eq!(d["observation_times"][0], "2000-04-01 12:00:00", "{obs}");
+        analyses.push(members(&out.join("analysis_letkf.nc"), "u"));
+    }
+    let prior_u = members(&root().join(QG).join("forecast_20000401.nc"), "u");
+    let scale = (&analyses[0] - &prior_u).iter().fold(0.0f64, |a, v| a.max(v.abs()));
+    assert!(scale > 1e-4, "u unchanged by the analysis");
+    for other in &analyses[1..] {
+        let diff = (&analyses[0] - other).iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        assert!(diff < 1e-5 * scale, "layouts disagree by {diff:e} (increment scale {scale:e})");
+    }
+}
+
+/// The checks before the analysis: each refusal exits 2 with one line naming the key or file.
+#[test]
+fn observations_at_the_wrong_time_level_or_units_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let stations = format!("{QG}/qg_stations.nc");
+    let cases: [(&[&str], &str); 4] = [
+        (&["--method", "etkf"], "--obs-level: `psi` has 2 horizontal fields"),
+        (&["--method", "etkf", "--obs-level", "0", "--obs-time-index", "0"], "-42.0 hours from the prior's valid time 2000-04-01 12:00:00"),
+        (&["--method", "etkf", "--obs-level", "2"], "--obs-level: 2 is out of range"),
+        (&["--method", "etkf", "--obs-level", "0", "--observed", "u"], "has units `m2 s-1`; the state variable `u` has `m s-1`"),
+    ];
+    for (k, (args, expected)) in cases.iter().enumerate() {
+        let out = dir.path().join(format!("out{k}"));
+        let o = baseline(&out, &stations, args);
+        let err = stderr(&o);
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains(expected) && err.trim().lines().count() == 1, "{args:?}: {err}");
+        assert!(!out.join("analysis_etkf.nc").exists(), "{args:?}: an analysis was written");
+    }
+    // The forecast of the next day has no observation time within the window.
+    let swath_day = dir.path().join("swath.nc");
+    let src = NcFile::open(root().join(QG).join("qg_swath.nc")).unwrap();
+    let times = src.read_time("time").unwrap();
+    let mut w = NcWriter::create(&swath_day, &IoConfig::default(), "one swath a year later").unwrap();
+    w.dim("time", 1).unwrap();
+    w.var_f64("time", &["time"], &[times.values[1] + 24.0 * 365.0], vec![("units", "hours since 2000-01-01 00:00:00".into()), ("standard_name", "time".into())]).unwrap();
+    w.coord("x", &src.read_values("x").unwrap(), vec![("units", "m".into())]).unwrap();
+    w.coord("y", &src.read_values("y").unwrap(), vec![("units", "m".into())]).unwrap();
+    let psi = src.read("psi").unwrap().data.index_axis(Axis(0), 1).iter().copied().collect::<Vec<_>>();
+    w.var_f64("psi", &["time", "y", "x"], &psi, vec![("units", "m2 s-1".into())]).unwrap();
+    w.finish().unwrap();
+    let o = baseline(&dir.path().join("late"), swath_day.to_str().unwrap(), &["--method", "etkf", "--obs-level", "0"]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("no observation time within 3 hours of the prior's valid time 2000-04-01 12:00:00 (nearest: 2001-04-01 12:00:00)"), "{}", stderr(&o));
+}
+
+/// A stuck station (psi off by 1e5 m^2/s, 500 standard deviations) is rejected by the background
+/// check and a station outside a bounded grid is dropped, each with a WARN line and a count; the
+/// other 18 are assimilated. Without the check the LETKF would pull the upper layer towards the
+/// bad value: its analysis innovation there is what shows it.
+#[test]
+fn gross_errors_and_stations_outside_the_grid_are_dropped_with_a_warning() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = NcFile::open(root().join(QG).join("qg_stations.nc")).unwrap();
+    let mut psi = src.read("psi").unwrap().data;
+    psi.index_axis_mut(Axis(1), 3).mapv_inplace(|v| v + 1e5);
+    let mut x = src.read_values("x").unwrap();
+    x[7] = 1e9;
+    let path = dir.path().join("stations.nc");
+    let mut w = NcWriter::create(&path, &IoConfig::default(), "stations with a gross error").unwrap();
+    w.dim("time", psi.shape()[0]).unwrap();
+    w.dim("station", psi.shape()[1]).unwrap();
+    let time_attrs = || vec![("units", "hours since 2000-01-01 00:00:00".into()), ("standard_name", "time".into())];
+    w.var_f64("time", &["time"], &src.read_values("time").unwrap(), time_attrs()).unwrap();
+    w.var_f64("x", &["station"], &x, vec![("units", "m".into()), ("standard_name", "projection_x_coordinate".into())]).unwrap();
+    w.var_f64("y", &["station"], &src.read_values("y").unwrap(), vec![("units", "m".into()), ("standard_name", "projection_y_coordinate".into())]).unwrap();
+    w.var_f64("psi", &["time", "station"], psi.as_slice().unwrap(), vec![("units", "m2 s-1".into())]).unwrap();
+    w.finish().unwrap();
+
+    let out = dir.path().join("out");
+    let o = baseline(&out, path.to_str().unwrap(), &["--method", "letkf", "--obs-level", "0", "--localization-radius", "60000", "--geometry", "plane"]);
+    let err = stderr(&o);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("WARN") && err.contains("1 observations dropped: outside the prior's grid"), "{err}");
+    assert!(err.contains("1 of 19 observations rejected by the background check"), "{err}");
+    let d = diagnostics(&out, "letkf");
+    assert_eq!((d["observations"].as_u64(), d["observations_rejected_gross_error"].as_u64()), (Some(18), Some(1)), "{d}");
+    assert_eq!(d["observations_dropped"]["outside_domain"], 1, "{d}");
+    // With the check off the bad station is assimilated and drags the analysis: its innovation
+    // statistics grow by orders of magnitude.
+    let off = dir.path().join("off");
+    let o = baseline(&off, path.to_str().unwrap(), &["--method", "letkf", "--obs-level", "0", "--localization-radius", "60000", "--geometry", "plane", "--outlier-threshold", "0"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rms = |d: &serde_json::Value| d["innovation_analysis"]["rms"].as_f64().unwrap();
+    assert!(rms(&diagnostics(&off, "letkf")) > 20.0 * rms(&d), "the gross error hardly mattered: {} vs {}", rms(&diagnostics(&off, "letkf")), rms(&d));
+}
