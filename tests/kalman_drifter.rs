@@ -226,7 +226,9 @@ fn bad_drifter_inputs_are_clear_errors() {
         (p("no_omega.nc"), today.clone(), vec![], vec![p("no_omega.nc"), "variable `omega`".into()]),
         (p("no_coef.nc"), today.clone(), vec![], vec![p("no_coef.nc"), "variable `coef`".into()]),
         (archive.clone(), today.clone(), vec!["--members", "600"], vec!["--members".into(), "512 samples".into()]),
-        (archive.clone(), today.clone(), vec!["--variable", "psi"], vec!["--variable".into(), "drifters".into()]),
+        (archive.clone(), today.clone(), vec!["--obs-variable", "psi"], vec!["--obs-variable".into(), "drifters".into()]),
+        // `variable` selects drifters on a gridded prior, which must analyse the velocity.
+        (archive.clone(), today.clone(), vec!["--variable", "psi"], vec!["--velocity".into(), "not among the analysed variables (psi)".into()]),
     ];
     for (k, (prior, obs, extra, wanted)) in cases.iter().enumerate() {
         let out_dir = p(&format!("out{k}"));

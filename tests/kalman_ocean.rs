@@ -208,3 +208,39 @@ fn gross_errors_and_stations_outside_the_grid_are_dropped_with_a_warning() {
     let rms = |d: &serde_json::Value| d["innovation_analysis"]["rms"].as_f64().unwrap();
     assert!(rms(&diagnostics(&off, "letkf")) > 20.0 * rms(&d), "the gross error hardly mattered: {} vs {}", rms(&diagnostics(&off, "letkf")), rms(&d));
 }
+
+/// Drifters on the gridded QG model: each member's own upper-layer velocity advects every fix of
+/// the day to the next one. On the day's forecast the predicted positions miss by what the
+/// position errors explain (innovation RMS within 1.25 of `sqrt(var(Hx) + 2 sigma^2)`), while the
+/// same fixes through a broken operator (x and y velocity swapped) miss by far more; a fix dated
+/// outside the window is dropped with a WARN line.
+#[test]
+fn drifters_follow_each_members_velocity_on_a_gridded_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let drifters = format!("{QG}/drifters_20000401.nc");
+    let run = |name: &str, velocity: &str, tolerance: &str| {
+        let out = dir.path().join(name);
+        let args = ["--method", "letkf", "--obs-operator", "drifters", "--obs-level", "0", "--obs-time-tolerance", tolerance, "--velocity", velocity, "--outlier-threshold", "0"];
+        let prior = format!("{QG}/forecast_20000401.nc");
+        let mut all = vec!["baseline", "--prior", &prior, "--observations", &drifters, "--out", out.to_str().unwrap()];
+        all.extend_from_slice(&["--variable", "psi,u,v", "--obs-error-std", "500", "--geometry", "periodic", "--localization-radius", "60000"]);
+        all.extend_from_slice(&args);
+        let o = contrada(&all);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        (diagnostics(&out, "letkf"), stderr(&o))
+    };
+    let (good, _) = run("good", "u,v", "1 day");
+    let (swapped, _) = run("swapped", "v,u", "1 day");
+    let stat = |d: &serde_json::Value, k: &str| d["innovation_prior"][k].as_f64().unwrap();
+    assert_eq!((good["drifter_gaps"].as_u64(), good["drifter_tracks"].as_u64()), (Some(30), Some(10)), "{good}");
+    assert!(stat(&good, "rms") < 1.25 * stat(&good, "expected_rms"), "{good}");
+    assert!(stat(&swapped, "rms") > 1.3 * stat(&good, "rms"), "swapped velocity fits as well: {swapped}");
+    // The analysis moves the velocity.
+    let prior_u = members(&root().join(QG).join("forecast_20000401.nc"), "u");
+    let analysis_u = members(&dir.path().join("good/analysis_letkf.nc"), "u");
+    assert!((&analysis_u - &prior_u).iter().any(|v| v.abs() > 1e-5), "the drifters left u unchanged");
+    // With a 12-hour window the fixes from 18:00 the day before are outside: 10 dropped, loudly.
+    let (short, err) = run("short", "u,v", "12 hours");
+    assert_eq!(short["observations_dropped"]["outside_time_window"], 10, "{short}");
+    assert!(err.contains("WARN") && err.contains("10 observations dropped: dated outside obs_time_tolerance"), "{err}");
+}

@@ -82,11 +82,12 @@ impl ValidTime {
     }
 
     /// Seconds from the valid time to `value` in `units` (None when not comparable).
-    fn seconds_to(&self, units: &TimeUnits, value: f64) -> Option<f64> {
+    pub fn seconds_to(&self, units: &TimeUnits, value: f64) -> Option<f64> {
         units.recode(value, &self.units).map(|v| (v - self.value) * self.units.unit_seconds)
     }
 
-    fn describe(&self) -> String {
+    /// The valid time as a date and time.
+    pub fn describe(&self) -> String {
         self.units.try_decode(self.value).map_or_else(|| format!("{}", self.value), |t| t.to_string())
     }
 }

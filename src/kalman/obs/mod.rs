@@ -1,9 +1,12 @@
 //! What the analysis schemes are given besides the ensemble: the [`Observations`] (values and
 //! error variances) and the observation operator `H` that predicts them from a state
-//! ([`obs_operator`]: the trait and the gridded and point operators; [`drifter_obs`]: the drifter
-//! forward model of the Lagrangian flow, which runs [`crate::models::fourier_flow`]).
+//! ([`obs_operator`]: the trait and the gridded and point operators; [`grid_drifters`]: drifter
+//! positions through a gridded model's velocity; [`drifter_obs`]: the drifter forward model of the
+//! Lagrangian flow, which runs [`crate::models::fourier_flow`]), and the background check
+//! ([`screening`]).
 
 pub mod drifter_obs;
+pub mod grid_drifters;
 pub mod obs_operator;
 pub mod screening;
 

@@ -1,57 +1,127 @@
-//! The `baseline` stage with gridded or point observations (`obs_operator = "auto"`): a prior
-//! ensemble read from CF NetCDF (see [`crate::kalman::io::ensemble_io`]), observations of it (see
-//! [`crate::kalman::io::obs_file`]), and the analysis written in the prior's layout with the
-//! fields `<var>_mean`, `<var>_spread` and `<var>_increment` on the state grid.
+//! The `baseline` stage on a gridded prior: a (multivariate) prior ensemble read from CF NetCDF
+//! (see [`crate::kalman::io::ensemble_io`]), observations of it (gridded, point and station
+//! observations, see [`crate::kalman::io::obs_file`]; or, with `obs_operator = "drifters"`,
+//! drifter fixes through each member's velocity, see [`crate::kalman::io::grid_drifter_file`]),
+//! the background check, and the analysis written in the prior's layout with the fields
+//! `<var>_mean`, `<var>_spread` and `<var>_increment` of every analysed variable.
 
 use ndarray::Array2;
 use serde_json::json;
 
-use super::options::BaselineOptions;
+use super::options::{BaselineOptions, OperatorKind};
 use super::output::{AnalysisFields, analyse, analysis_file, check_members, staged, write_diagnostics};
 use crate::analysis::layout::{borrowed, copied_attributes, copy_globals, copy_variable, statistic_attrs};
+use crate::cf::dsg::DsgNames;
 use crate::cf::write::Precision;
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
 use crate::kalman::io::ensemble_io::StateEnsemble;
-use crate::kalman::io::obs_file::{self, Dropped, LoadedObs, ObsSpec, Target, ValidTime};
-use crate::kalman::obs::obs_operator::observe;
+use crate::kalman::io::grid_drifter_file::{self, GridDrifterSpec};
+use crate::kalman::io::obs_file::{self, Dropped, ObsSpec, Target, ValidTime};
+use crate::kalman::obs::Observations;
+use crate::kalman::obs::grid_drifters::GridDrifterObs;
+use crate::kalman::obs::obs_operator::{LinearObs, ObsOperator, observe};
 use crate::kalman::obs::screening::outliers;
 use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
 use crate::pipeline::stage::StageContext;
 
-/// The analysis of a gridded prior with gridded, point or station observations.
+/// Default longest RK4 step of the drifter operator on a gridded prior, seconds: a drifter at
+/// 1 m/s moves 900 m in a step, a fraction of any ocean model's grid spacing.
+const DEFAULT_DRIFTER_STEP_S: f64 = 900.0;
+
+/// The observation operators of a gridded prior.
+enum Operator {
+    /// Gridded, point and station observations.
+    Linear(LinearObs),
+    /// Drifter gaps (two observations, x and y, each).
+    Drifters(GridDrifterObs),
+}
+
+impl Operator {
+    fn as_dyn(&self) -> &dyn ObsOperator {
+        match self {
+            Operator::Linear(op) => op,
+            Operator::Drifters(op) => op,
+        }
+    }
+
+    /// Observations per unit that is kept or dropped whole (a drifter gap is x and y).
+    fn group(&self) -> usize {
+        match self {
+            Operator::Linear(_) => 1,
+            Operator::Drifters(_) => 2,
+        }
+    }
+
+    fn retain(&self, keep: &[bool]) -> Operator {
+        match self {
+            Operator::Linear(op) => Operator::Linear(op.retain_rows(keep)),
+            Operator::Drifters(op) => Operator::Drifters(op.retain_gaps(&keep.iter().step_by(2).copied().collect::<Vec<_>>())),
+        }
+    }
+}
+
+/// The analysis of a gridded prior with gridded, point, station or drifter observations.
 pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &BaselineConfig, options_key: &str) -> Result<serde_json::Value> {
     let started = std::time::Instant::now();
     let variables = &options.variable;
-    let obs_variable = options.obs_variable.clone().expect("checked: required for the auto operator");
     let member_dim = options.member_dim.as_deref().unwrap_or("member");
     let prior_path = ctx.input("prior")?;
     let prior_file = NcFile::open(prior_path)?;
     let prior = StateEnsemble::read(&prior_file, variables, member_dim)?;
-    let observed = options.observed.clone().unwrap_or_else(|| if variables.contains(&obs_variable) { obs_variable.clone() } else { variables[0].clone() });
-    let (block, observed_block) = prior.block(&observed).expect("checked: among the analysed variables");
+    let drifters = options.obs_operator == OperatorKind::Drifters;
+    let velocity = options.velocity();
+    let observed = match (&options.observed, &options.obs_variable) {
+        _ if drifters => velocity[0].to_string(),
+        (Some(o), _) => o.clone(),
+        (None, Some(v)) if variables.contains(v) => v.clone(),
+        _ => variables[0].clone(),
+    };
+    let (block, observed_block) = prior.block(&observed).ok_or_else(|| {
+        Error::config("pipeline file", format!("{options_key}.velocity"), format!("`{observed}` is not among the analysed variables ({})", variables.join(", ")))
+    })?;
     // Interpolation sees the water of the observed level; an out-of-range level is reported by
     // the reader, with the key.
     let level = options.obs_level.filter(|&l| l < observed_block.levels()).unwrap_or(0);
     let (grid, distance) = observed_block.grid_at_level(&prior_file, options.geometry, level)?;
     let obs_path = ctx.input("observations")?;
     let obs_file_nc = NcFile::open(obs_path)?;
-    let spec = ObsSpec {
-        variable: obs_variable.clone(),
-        time_index: options.obs_time_index,
-        error_std: options.obs_error_std,
-        error_variable: options.obs_error_variable.clone(),
-        x: options.obs_x.clone(),
-        y: options.obs_y.clone(),
-        level: options.obs_level,
-        time_tolerance_s: options.obs_time_tolerance_s(),
+    let valid_time = ValidTime::of(&prior_file);
+    let (mut op, mut obs, dropped, obs_details) = if drifters {
+        let x_dim = observed_block.state_dims.last().expect("state has dimensions");
+        let spec = GridDrifterSpec {
+            velocity,
+            level: options.obs_level,
+            error_std: options.obs_error_std.expect("checked: required for drifters"),
+            time_tolerance_s: options.obs_time_tolerance_s(),
+            max_step_s: options.drifter_dt.unwrap_or(DEFAULT_DRIFTER_STEP_S),
+            names: DsgNames { time: None, x: options.obs_x.clone(), y: options.obs_y.clone() },
+            options_key,
+        };
+        let loaded = grid_drifter_file::load(&obs_file_nc, &spec, &prior, &grid, valid_time, prior_file.attr_str(Some(x_dim), "units"))?;
+        let details = json!({ "observation_layout": "drifters", "drifter_gaps": loaded.op.gaps().len(), "drifter_tracks": loaded.tracks });
+        (Operator::Drifters(loaded.op), loaded.obs, loaded.dropped, details)
+    } else {
+        let spec = ObsSpec {
+            variable: options.obs_variable.clone().expect("checked: required for the auto operator"),
+            time_index: options.obs_time_index,
+            error_std: options.obs_error_std,
+            error_variable: options.obs_error_variable.clone(),
+            x: options.obs_x.clone(),
+            y: options.obs_y.clone(),
+            level: options.obs_level,
+            time_tolerance_s: options.obs_time_tolerance_s(),
+        };
+        let target = Target { state: &prior, block, grid: &grid, valid_time, units: prior_file.attr_str(Some(&observed), "units") };
+        let loaded = obs_file::load(&obs_file_nc, &spec, &target, options_key)?;
+        let details = json!({ "observation_layout": loaded.layout, "observation_times": loaded.times });
+        (Operator::Linear(loaded.op), loaded.obs, loaded.dropped, details)
     };
-    let target = Target { state: &prior, block, grid: &grid, valid_time: ValidTime::of(&prior_file), units: prior_file.attr_str(Some(&observed), "units") };
-    let mut loaded = obs_file::load(&obs_file_nc, &spec, &target, options_key)?;
-    warn_dropped(obs_path, &obs_variable, &loaded.dropped);
-    let gross_errors = screen(&mut loaded, &prior, options.outlier_threshold(), obs_path, &obs_variable);
-    if loaded.obs.values.is_empty() {
-        return Err(Error::input(obs_path, format!("variable `{obs_variable}`: no usable observation of the prior's `{observed}` (see the warnings above)")));
+    let what = if drifters { "drifter positions".to_string() } else { format!("variable `{}`", options.obs_variable.as_deref().unwrap_or_default()) };
+    warn_dropped(obs_path, &what, &dropped);
+    let gross_errors = screen(&mut op, &mut obs, &prior, options.outlier_threshold(), obs_path, &what);
+    if obs.values.is_empty() {
+        return Err(Error::input(obs_path, format!("{what}: no usable observation of the prior's `{observed}` (see the warnings above)")));
     }
     let statics = match config.method {
         Method::Enoi => Some(read_static(ctx, options, member_dim, &prior)?),
@@ -63,31 +133,32 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     let mut filter = Filter::new(config, Some(geometry), statics)?;
 
     let mut ensemble = prior.ensemble.clone();
-    let (before, after) = analyse(&mut filter, &mut ensemble, &loaded.op, &loaded.obs, ctx.seed)?;
+    let (before, after) = analyse(&mut filter, &mut ensemble, op.as_dyn(), &obs, ctx.seed)?;
     let fields = AnalysisFields::of(prior.ensemble.view(), ensemble.view());
     let title = format!("contrada {} analysis of {}", config.method.name(), variables.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", "));
     write_analysis(ctx, &analysis_file(config.method), &prior_file, &prior, &ensemble, &fields, &title)?;
-    let details = json!({
+    let mut details = json!({
         "members": members,
         "variables": variables,
         "observed": observed,
         "state_elements": prior.ensemble.ncols(),
-        "observations": loaded.obs.values.len(),
-        "observation_layout": loaded.layout,
-        "observation_times": loaded.times,
-        "observations_dropped": loaded.dropped,
+        "observations": obs.values.len(),
+        "observations_dropped": dropped,
         "observations_rejected_gross_error": gross_errors,
         "outlier_threshold": options.outlier_threshold(),
     });
+    if let (Some(all), serde_json::Value::Object(extra)) = (details.as_object_mut(), obs_details) {
+        all.extend(extra);
+    }
     write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
 }
 
 /// One WARN line per reason observations were dropped (missing values of a gridded field are
 /// unobserved points, not losses: they go to the log's INFO level).
-fn warn_dropped(path: &std::path::Path, var: &str, dropped: &Dropped) {
+fn warn_dropped(path: &std::path::Path, what: &str, dropped: &Dropped) {
     let file = path.display();
     if dropped.missing > 0 {
-        tracing::info!("{file}: variable `{var}`: {} missing values (unobserved points) skipped", dropped.missing);
+        tracing::info!("{file}: {what}: {} missing values (unobserved points) skipped", dropped.missing);
     }
     for (count, why) in [
         (dropped.land, "on land or surrounded by land"),
@@ -96,37 +167,42 @@ fn warn_dropped(path: &std::path::Path, var: &str, dropped: &Dropped) {
         (dropped.outside_time_window, "dated outside obs_time_tolerance of the prior's valid time"),
     ] {
         if count > 0 {
-            tracing::warn!("{file}: variable `{var}`: {count} observations dropped: {why}");
+            tracing::warn!("{file}: {what}: {count} observations dropped: {why}");
         }
     }
 }
 
-/// The background check ([`outliers`]) on the prior: rejected observations are removed from
-/// `loaded`, announced in a WARN line and counted (the return value).
-fn screen(loaded: &mut LoadedObs, prior: &StateEnsemble, threshold: f64, path: &std::path::Path, var: &str) -> usize {
+/// The background check ([`outliers`]) on the prior: rejected observations (a drifter gap's x
+/// and y together) are removed from `op` and `obs`, announced in a WARN line and counted (the
+/// return value).
+fn screen(op: &mut Operator, obs: &mut Observations, prior: &StateEnsemble, threshold: f64, path: &std::path::Path, what: &str) -> usize {
     if threshold == 0.0 {
         return 0;
     }
     let mut hx = Array2::zeros((0, 0));
-    observe(&loaded.op, prior.ensemble.view(), &mut hx);
-    let rejected = outliers(hx.view(), &loaded.obs, threshold);
+    observe(op.as_dyn(), prior.ensemble.view(), &mut hx);
+    let rejected = outliers(hx.view(), obs, threshold);
     if rejected.is_empty() {
         return 0;
     }
-    let worst = rejected.iter().map(|&k| (k, (loaded.obs.values[k] - hx.column(k).mean().unwrap_or(0.0)).abs())).max_by(|a, b| a.1.total_cmp(&b.1)).expect("not empty");
+    let group = op.group();
+    let mut keep = vec![true; obs.values.len()];
+    for &k in &rejected {
+        let first = k - k % group;
+        keep[first..first + group].iter_mut().for_each(|f| *f = false);
+    }
+    let worst = rejected.iter().map(|&k| (k, (obs.values[k] - hx.column(k).mean().unwrap_or(0.0)).abs())).max_by(|a, b| a.1.total_cmp(&b.1)).expect("not empty");
+    let dropped = keep.iter().filter(|k| !**k).count();
     tracing::warn!(
-        "{}: variable `{var}`: {} of {} observations rejected by the background check (innovation beyond {threshold} standard deviations of sqrt(var(Hx) + R); largest {:.4e} at observation {})",
+        "{}: {what}: {dropped} of {} observations rejected by the background check (innovation beyond {threshold} standard deviations of sqrt(var(Hx) + R); largest {:.4e} at observation {})",
         path.display(),
-        rejected.len(),
-        loaded.obs.values.len(),
+        obs.values.len(),
         worst.1,
         worst.0
     );
-    let mut keep = vec![true; loaded.obs.values.len()];
-    rejected.iter().for_each(|&k| keep[k] = false);
-    loaded.op = loaded.op.retain_rows(&keep);
-    loaded.obs.retain(&keep);
-    rejected.len()
+    *op = op.retain(&keep);
+    obs.retain(&keep);
+    dropped
 }
 
 /// The EnOI static ensemble, in the prior's layout, from the `static` input along

@@ -64,6 +64,7 @@ impl Stage for BaselineStage {
         options.apply(&mut config);
         match options.obs_operator {
             OperatorKind::Auto => gridded::run(ctx, &options, &config, &options_key),
+            OperatorKind::Drifters if options.gridded_drifters() => gridded::run(ctx, &options, &config, &options_key),
             OperatorKind::Drifters => drifter::run(ctx, &options, &config, &options_key),
         }
     }

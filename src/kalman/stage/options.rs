@@ -86,6 +86,10 @@ pub struct BaselineOptions {
     /// Overrides `baseline.relax_alpha`.
     #[arg(long)]
     pub relax_alpha: Option<f64>,
+    /// `drifters` on a gridded prior: the analysed variables holding the x (eastward) and y
+    /// (northward) velocity in m/s that the drifters follow (default `["u", "v"]`).
+    #[arg(long, value_delimiter = ',')]
+    pub velocity: Option<Vec<String>>,
     /// EnOI: the member dimension of the `static` file (default: `member_dim`), e.g. `time` for
     /// an archive of states.
     #[arg(long)]
@@ -123,7 +127,8 @@ pub struct BaselineOptions {
     /// `drifters`, EnOI: static members drawn from the `static` file's samples; all when unset.
     #[arg(long)]
     pub static_members: Option<usize>,
-    /// `drifters`: longest RK4 step of the drifter operator, model time units.
+    /// `drifters`: longest RK4 step of the drifter operator: model time units on the Lagrangian
+    /// flow, seconds on a gridded prior (default 900).
     #[arg(long)]
     pub drifter_dt: Option<f64>,
     /// `drifters`: predict each observed position from the previous observed one (the default)
@@ -139,6 +144,20 @@ impl BaselineOptions {
     /// The time window around the prior's valid time, seconds.
     pub fn obs_time_tolerance_s(&self) -> f64 {
         parse_duration(self.obs_time_tolerance.as_deref().unwrap_or(DEFAULT_TIME_TOLERANCE)).expect("checked")
+    }
+
+    /// The velocity variables the drifter operator of a gridded prior follows.
+    pub fn velocity(&self) -> [&str; 2] {
+        match self.velocity.as_deref() {
+            Some([u, v]) => [u.as_str(), v.as_str()],
+            _ => ["u", "v"],
+        }
+    }
+
+    /// Whether this is the drifter operator on a gridded prior (analysed variables given) rather
+    /// than on the Lagrangian flow's states file.
+    pub fn gridded_drifters(&self) -> bool {
+        self.obs_operator == OperatorKind::Drifters && !self.variable.is_empty()
     }
 
     /// The background-check threshold (0: off).
@@ -203,6 +222,7 @@ impl BaselineOptions {
                     return Err(bad("observed", &format!("`{o}` is not among the analysed variables ({})", self.variable.join(", "))));
                 }
                 let drifter_only = [
+                    ("velocity", self.velocity.is_some()),
                     ("members", self.members.is_some()),
                     ("static_members", self.static_members.is_some()),
                     ("drifter_dt", self.drifter_dt.is_some()),
@@ -212,14 +232,47 @@ impl BaselineOptions {
                     return Err(bad(k, "applies to obs_operator = \"drifters\" only"));
                 }
             }
+            OperatorKind::Drifters if self.gridded_drifters() => {
+                let not_here = [
+                    ("observed", self.observed.is_some()),
+                    ("obs_variable", self.obs_variable.is_some()),
+                    ("obs_error_variable", self.obs_error_variable.is_some()),
+                    ("obs_time_index", self.obs_time_index.is_some()),
+                    ("members", self.members.is_some()),
+                    ("static_members", self.static_members.is_some()),
+                    ("drifter_restart", self.drifter_restart.is_some()),
+                ];
+                if let Some((k, _)) = not_here.iter().find(|(_, set)| *set) {
+                    return Err(bad(
+                        k,
+                        "does not apply to drifters on a gridded prior (fixes within obs_time_tolerance of the prior's valid time, every gap restarted at its observed fix)",
+                    ));
+                }
+                if self.obs_error_std.is_none() {
+                    return Err(bad("obs_error_std", "set the position error of a drifter fix, in the grid's coordinate units"));
+                }
+                if let Some(v) = &self.velocity
+                    && v.len() != 2
+                {
+                    return Err(bad("velocity", &format!("expected two variables (x and y velocity), got {}", v.len())));
+                }
+                if let Some(v) = self.velocity().iter().find(|v| !self.variable.iter().any(|a| a == *v)) {
+                    return Err(bad("velocity", &format!("`{v}` is not among the analysed variables ({}): drifters follow the analysed velocity", self.variable.join(", "))));
+                }
+                if let Some(dt) = self.drifter_dt
+                    && !(dt.is_finite() && dt > 0.0)
+                {
+                    return Err(bad("drifter_dt", "must be finite and > 0"));
+                }
+            }
             OperatorKind::Drifters => {
                 let gridded_only = [
-                    ("variable", !self.variable.is_empty()),
                     ("observed", self.observed.is_some()),
                     ("obs_level", self.obs_level.is_some()),
                     ("obs_time_tolerance", self.obs_time_tolerance.is_some()),
                     ("outlier_threshold", self.outlier_threshold.is_some()),
                     ("static_member_dim", self.static_member_dim.is_some()),
+                    ("velocity", self.velocity.is_some()),
                     ("obs_variable", self.obs_variable.is_some()),
                     ("obs_error_variable", self.obs_error_variable.is_some()),
                     ("obs_x", self.obs_x.is_some()),
@@ -229,7 +282,7 @@ impl BaselineOptions {
                 if let Some((k, _)) = gridded_only.iter().find(|(_, set)| *set) {
                     return Err(bad(
                         k,
-                        "does not apply to obs_operator = \"drifters\" (the state is the prior file's coef, omega and gridded fields, on the periodic unit square)",
+                        "does not apply to obs_operator = \"drifters\" on the Lagrangian flow (the state is the prior file's coef, omega and gridded fields, on the periodic unit square); set `variable` for drifters on a gridded prior",
                     ));
                 }
                 if let Some(dt) = self.drifter_dt
