@@ -115,20 +115,30 @@ pub struct LocalObs {
 }
 
 impl LocalObs {
-    /// Tapers every observation location against every state location (O(n m) once per geometry).
-    /// A state element at a non-finite location ([`UNLOCALISED`]: a global quantity such as a
-    /// Fourier coefficient, which has no place in the domain) gets every observation with weight 1,
-    /// i.e. the global analysis.
+    /// Tapers the observations near each state location (found through [`ObsBins`], so the
+    /// cost grows with the number of local pairs, not with state x observations). A state
+    /// element at a non-finite location ([`UNLOCALISED`]: a global quantity such as a Fourier
+    /// coefficient, which has no place in the domain) gets every observation with weight 1, i.e.
+    /// the global analysis. Each row lists its observations in increasing order, as a scan of
+    /// all of them would.
     pub fn new(localizer: &Localizer, state: &[Point], obs: &[Point]) -> LocalObs {
+        let bins = ObsBins::new(localizer, obs);
         let mut table = LocalObs { starts: Vec::with_capacity(state.len() + 1), obs: Vec::new(), weights: Vec::new() };
         table.starts.push(0);
+        let mut near = Vec::new();
         for &s in state {
             let global = !(s[0].is_finite() && s[1].is_finite());
-            for (k, &o) in obs.iter().enumerate() {
-                let w = if global { 1.0 } else { localizer.weight(s, o) };
-                if w > 0.0 {
-                    table.obs.push(k);
-                    table.weights.push(w);
+            if global {
+                table.obs.extend(0..obs.len());
+                table.weights.extend(std::iter::repeat_n(1.0, obs.len()));
+            } else {
+                bins.near(s, &mut near);
+                for &k in &near {
+                    let w = localizer.weight(s, obs[k]);
+                    if w > 0.0 {
+                        table.obs.push(k);
+                        table.weights.push(w);
+                    }
                 }
             }
             table.starts.push(table.obs.len());
@@ -150,6 +160,112 @@ impl LocalObs {
     /// The largest number of local observations of any state element.
     pub fn max_local(&self) -> usize {
         self.starts.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0)
+    }
+}
+
+/// Observations sorted into bins at least as wide as the taper's support (`2c`), so that every
+/// observation within the support of a point lies in the point's bin or a neighbouring one: a
+/// point scans about nine bins instead of every observation. At ocean size (400,000 state
+/// elements, 10,000 observations) the full scan was 4e9 distances per analysis.
+///
+/// Plane and periodic distances bin both coordinates; great circles bin latitude only (bands
+/// of the support's angular width), which keeps the search exact near the poles and across the
+/// dateline at the price of scanning whole bands.
+struct ObsBins {
+    /// Bins along x and y (1 when that coordinate is not binned).
+    nx: usize,
+    ny: usize,
+    /// Lower corner and bin widths; a periodic axis wraps at `nx * width`.
+    origin: Point,
+    width: [f64; 2],
+    periodic: [bool; 2],
+    /// Observation indices per bin (y-major), each list increasing.
+    bins: Vec<Vec<usize>>,
+}
+
+impl ObsBins {
+    /// Bins per axis at most: beyond this the bins are wider than the support, which stays exact.
+    const MAX_BINS: usize = 1024;
+
+    fn new(localizer: &Localizer, obs: &[Point]) -> ObsBins {
+        let support = 2.0 * localizer.half_width();
+        let finite: Vec<&Point> = obs.iter().filter(|p| p[0].is_finite() && p[1].is_finite()).collect();
+        let span = |axis: usize| {
+            let lo = finite.iter().map(|p| p[axis]).fold(f64::INFINITY, f64::min);
+            let hi = finite.iter().map(|p| p[axis]).fold(f64::NEG_INFINITY, f64::max);
+            (lo, hi)
+        };
+        // Bounded axis: bins of max(support, span / MAX_BINS) from the smallest coordinate.
+        let bounded = |axis: usize| -> (f64, f64, usize) {
+            let (lo, hi) = span(axis);
+            if !(support.is_finite() && support > 0.0 && lo.is_finite() && hi > lo) {
+                return (0.0, f64::INFINITY, 1);
+            }
+            let width = support.max((hi - lo) / Self::MAX_BINS as f64);
+            (lo, width, ((hi - lo) / width).floor() as usize + 1)
+        };
+        // Periodic axis: a whole number of bins per period, each at least the support.
+        let wrapped = |period: f64| -> (f64, f64, usize) {
+            let n = if support.is_finite() && support > 0.0 { ((period / support).floor() as usize).clamp(1, Self::MAX_BINS) } else { 1 };
+            (0.0, period / n as f64, n)
+        };
+        let ((x0, wx, nx), (y0, wy, ny), periodic) = match localizer.distance {
+            Distance::Plane => (bounded(0), bounded(1), [false, false]),
+            Distance::Periodic1D { period } => (wrapped(period), (0.0, f64::INFINITY, 1), [true, false]),
+            Distance::Periodic2D { lx, ly } => (wrapped(lx), wrapped(ly), [true, true]),
+            Distance::GreatCircle { radius } => {
+                let band = (support / radius).to_degrees();
+                let n = if band.is_finite() && band > 0.0 { ((180.0 / band).floor() as usize).clamp(1, Self::MAX_BINS) } else { 1 };
+                ((0.0, f64::INFINITY, 1), (-90.0, 180.0 / n as f64, n), [false, false])
+            }
+        };
+        let mut bins = ObsBins { nx, ny, origin: [x0, y0], width: [wx, wy], periodic, bins: vec![Vec::new(); nx * ny] };
+        for (k, p) in obs.iter().enumerate() {
+            if let Some(b) = bins.bin(*p) {
+                bins.bins[b[1] * nx + b[0]].push(k);
+            }
+        }
+        bins
+    }
+
+    /// The bin of `p` along each axis, clamped to the grid on a bounded axis; `None` for a
+    /// non-finite point (never within any support).
+    fn bin(&self, p: Point) -> Option<[usize; 2]> {
+        let mut out = [0; 2];
+        for axis in 0..2 {
+            let n = if axis == 0 { self.nx } else { self.ny };
+            if n == 1 {
+                continue;
+            }
+            let t = (p[axis] - self.origin[axis]) / self.width[axis];
+            if !t.is_finite() {
+                return None;
+            }
+            out[axis] = if self.periodic[axis] { (t.floor() as i64).rem_euclid(n as i64) as usize } else { t.floor().clamp(0.0, (n - 1) as f64) as usize };
+        }
+        Some(out)
+    }
+
+    /// Writes into `out` (increasing) every observation in the bins around `p`.
+    fn near(&self, p: Point, out: &mut Vec<usize>) {
+        out.clear();
+        let Some(b) = self.bin(p) else { return };
+        let around = |centre: usize, n: usize, periodic: bool| -> Vec<usize> {
+            let mut v: Vec<usize> = if periodic {
+                (0..3).map(|d| (centre + n + d - 1) % n).collect()
+            } else {
+                (centre.saturating_sub(1)..=(centre + 1).min(n - 1)).collect()
+            };
+            v.sort_unstable();
+            v.dedup();
+            v
+        };
+        for iy in around(b[1], self.ny, self.periodic[1]) {
+            for ix in around(b[0], self.nx, self.periodic[0]) {
+                out.extend_from_slice(&self.bins[iy * self.nx + ix]);
+            }
+        }
+        out.sort_unstable();
     }
 }
 
@@ -214,6 +330,33 @@ mod tests {
         // Symmetry.
         let (a, b) = ([10.0, -35.0], [150.0, 42.0]);
         assert!((s.between(a, b) - s.between(b, a)).abs() < 1e-15);
+    }
+
+    /// The binned table equals the full scan for every distance: a bin narrower than the
+    /// support, a missing wrap-around neighbour or an unsorted row would show here.
+    #[test]
+    fn binned_table_equals_the_full_scan() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(11);
+        let cases = [
+            (Distance::Plane, [0.0, 100.0, -20.0, 30.0], 3.0),
+            (Distance::Periodic2D { lx: 50.0, ly: 20.0 }, [0.0, 50.0, 0.0, 20.0], 2.5),
+            (Distance::Periodic2D { lx: 50.0, ly: 20.0 }, [0.0, 50.0, 0.0, 20.0], 40.0),
+            (Distance::Periodic1D { period: 64.0 }, [0.0, 64.0, 0.0, 0.0], 4.0),
+            (Distance::GreatCircle { radius: EARTH_RADIUS_KM }, [-180.0, 180.0, -89.9, 89.9], 300.0),
+        ];
+        for (distance, [x0, x1, y0, y1], radius) in cases {
+            let loc = Localizer { distance, radius };
+            let mut draw = |n: usize| -> Vec<Point> { (0..n).map(|_| [rng.random_range(x0..=x1), rng.random_range(y0..=y1)]).collect() };
+            let (state, obs) = (draw(300), draw(400));
+            let table = LocalObs::new(&loc, &state, &obs);
+            for (i, &s) in state.iter().enumerate() {
+                let full: Vec<(usize, f64)> = obs.iter().enumerate().map(|(k, &o)| (k, loc.weight(s, o))).filter(|(_, w)| *w > 0.0).collect();
+                let (ks, ws) = table.of(i);
+                let got: Vec<(usize, f64)> = ks.iter().copied().zip(ws.iter().copied()).collect();
+                assert_eq!(got, full, "{distance:?} radius {radius}: state point {i}");
+            }
+        }
     }
 
     #[test]
