@@ -248,7 +248,8 @@ fn write_analysis(ctx: &StageContext, name: &str, file: &NcFile, prior: &StateEn
             let members = ensemble.slice(ndarray::s![.., prior.columns(b)]).to_owned();
             w.var_real(&var, &dims, &block.to_layout(&members), precision, borrowed(&attrs))?;
         } else if taken.contains(&var) {
-            tracing::warn!("{}: variable `{var}` is replaced by the analysis field of the same name", file.path().display());
+            // The prior is an earlier analysis (observation sources assimilated one after another).
+            tracing::info!("{}: variable `{var}` is replaced by the analysis field of the same name", file.path().display());
         } else if file.read(&var).is_ok() {
             copy_variable(&mut w, file, &var)?;
         } else {
