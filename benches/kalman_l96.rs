@@ -23,7 +23,7 @@ fn main() {
     let mut ours = Vec::new();
     for (name, method, n, inflation) in CASES {
         let twin = Lorenz96Twin { ensemble_size: n, ..Lorenz96Twin::default() };
-        let config = BaselineConfig { method, inflation, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, enoi_alpha: 1.0 };
+        let config = BaselineConfig { method, inflation, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, ..BaselineConfig::default() };
         let data = twin.simulate().expect("valid twin configuration");
         let s = twin.assimilate(&data, &config).expect("the filter runs");
         println!("contrada {name:8} N={n:2} infl={inflation}: {:7.3} s  rmse.a {:.4}  spread.a {:.4}", s.seconds, s.rmse_a, s.spread_a);

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Problems;
 use crate::error::{Error, Result};
 use localization::{Distance, Localizer, Point};
+use methods::adaptive_inflation::AdaptiveInflation;
 use methods::inflation::{Inflation, Relaxation};
 use methods::{Analysis, enkf, enoi, etkf, letkf};
 use obs::Observations;
@@ -83,11 +84,29 @@ pub struct BaselineConfig {
     pub localization_radius: f64,
     /// EnOI: scaling of the static ensemble covariance (B = alpha * sample covariance).
     pub enoi_alpha: f64,
+    /// Adaptive multiplicative prior inflation estimated from the innovations (see
+    /// [`methods::adaptive_inflation`]), before the analysis and any fixed `inflation` after it.
+    pub adaptive_inflation: bool,
+    /// Uncertainty (standard deviation) of the adaptive factor carried from one analysis to the
+    /// next: smaller adapts more slowly and more steadily.
+    pub adaptive_inflation_sd: f64,
+    /// Largest adaptive factor (on the covariance).
+    pub adaptive_inflation_max: f64,
 }
 
 impl Default for BaselineConfig {
     fn default() -> Self {
-        BaselineConfig { method: Method::Etkf, inflation: 1.0, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, enoi_alpha: 1.0 }
+        BaselineConfig {
+            method: Method::Etkf,
+            inflation: 1.0,
+            relax: Relaxation::None,
+            relax_alpha: 0.0,
+            localization_radius: 6.0,
+            enoi_alpha: 1.0,
+            adaptive_inflation: false,
+            adaptive_inflation_sd: 0.2,
+            adaptive_inflation_max: 4.0,
+        }
     }
 }
 
@@ -100,6 +119,9 @@ impl BaselineConfig {
         p.check(self.localization_radius.is_finite(), "baseline.localization_radius", "must be finite");
         p.positive("baseline.enoi_alpha", self.enoi_alpha);
         p.check(self.enoi_alpha.is_finite(), "baseline.enoi_alpha", "must be finite");
+        p.positive("baseline.adaptive_inflation_sd", self.adaptive_inflation_sd);
+        p.check(self.adaptive_inflation_sd.is_finite(), "baseline.adaptive_inflation_sd", "must be finite");
+        p.range("baseline.adaptive_inflation_max", self.adaptive_inflation_max, 1.0, 100.0);
     }
 }
 
@@ -112,9 +134,10 @@ pub struct Geometry {
     pub distance: Distance,
 }
 
-/// An analysis scheme followed by inflation: one filter step.
+/// An analysis scheme between adaptive prior inflation and posterior inflation: one filter step.
 pub struct Filter {
     analysis: Box<dyn Analysis>,
+    adaptive: Option<AdaptiveInflation>,
     inflation: Inflation,
     prior: Array2<f64>,
 }
@@ -135,11 +158,21 @@ impl Filter {
                 Box::new(enoi::Enoi::new(e, config.enoi_alpha)?)
             }
         };
-        Ok(Filter { analysis, inflation: Inflation::new(config.inflation, config.relax, config.relax_alpha), prior: Array2::zeros((0, 0)) })
+        let adaptive = config.adaptive_inflation.then(|| AdaptiveInflation::new(config.adaptive_inflation_sd, config.adaptive_inflation_max));
+        Ok(Filter { analysis, adaptive, inflation: Inflation::new(config.inflation, config.relax, config.relax_alpha), prior: Array2::zeros((0, 0)) })
     }
 
-    /// Analyses `ensemble` in place, then inflates it.
+    /// The adaptive prior inflation factor of the last analysis, when adaptive inflation is on.
+    pub fn adaptive_factor(&self) -> Option<f64> {
+        self.adaptive.as_ref().and_then(AdaptiveInflation::factor)
+    }
+
+    /// Inflates `ensemble` adaptively (if configured), analyses it in place, then inflates it.
     pub fn assimilate(&mut self, ensemble: &mut Array2<f64>, op: &dyn ObsOperator, obs: &Observations, rng: &mut StdRng) -> Result<()> {
+        if let Some(adaptive) = &mut self.adaptive {
+            obs.check(op.n_obs())?;
+            adaptive.inflate_prior(ensemble, op, obs);
+        }
         if !self.inflation.is_identity() {
             if self.prior.dim() != ensemble.dim() {
                 self.prior = ensemble.clone();

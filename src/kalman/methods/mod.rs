@@ -1,10 +1,12 @@
 //! The ensemble analysis schemes behind one [`Analysis`] trait (DAPPER's `da_methods`): the
 //! stochastic EnKF ([`enkf`]), the ETKF ([`etkf`]), the LETKF ([`letkf`]) and EnOI ([`enoi`]),
 //! the ensemble-space algebra they share ([`ensemble_space`]), inflation and relaxation applied
-//! after them ([`inflation`]), and the statistics of an ensemble ([`ensemble`]) and of its
+//! after them ([`inflation`]) and estimated from the innovations before them
+//! ([`adaptive_inflation`]), and the statistics of an ensemble ([`ensemble`]) and of its
 //! innovations ([`diagnostics`]). The [`crate::kalman::Filter`] that a `[baseline]` section
 //! describes is built from these.
 
+pub mod adaptive_inflation;
 pub mod diagnostics;
 pub mod enkf;
 pub mod enoi;

@@ -146,6 +146,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
         "observations_dropped": dropped,
         "observations_rejected_gross_error": gross_errors,
         "outlier_threshold": options.outlier_threshold(),
+        "adaptive_inflation_factor": filter.adaptive_factor(),
     });
     if let (Some(all), serde_json::Value::Object(extra)) = (details.as_object_mut(), obs_details) {
         all.extend(extra);

@@ -86,6 +86,9 @@ pub struct BaselineOptions {
     /// Overrides `baseline.relax_alpha`.
     #[arg(long)]
     pub relax_alpha: Option<f64>,
+    /// Overrides `baseline.adaptive_inflation`.
+    #[arg(long, value_name = "BOOL")]
+    pub adaptive_inflation: Option<bool>,
     /// `drifters` on a gridded prior: the analysed variables holding the x (eastward) and y
     /// (northward) velocity in m/s that the drifters follow (default `["u", "v"]`).
     #[arg(long, value_delimiter = ',')]
@@ -181,6 +184,9 @@ impl BaselineOptions {
         }
         if let Some(a) = self.relax_alpha {
             config.relax_alpha = a;
+        }
+        if let Some(a) = self.adaptive_inflation {
+            config.adaptive_inflation = a;
         }
     }
 
