@@ -318,3 +318,86 @@ fn two_sources_one_after_the_other_equal_both_at_once() {
         assert_eq!(a.var_dims(var).unwrap(), b.var_dims(var).unwrap());
     }
 }
+
+/// The baselines read the observations the learned methods get: ingest's `dataset.nc` of the
+/// truth period with stations and the swath (quality-controlled, paired within an hour). The
+/// stations taken from it give the same analysis as the raw station file; all sources of the
+/// sample at once is the joint analysis of stations and swath.
+#[test]
+fn observations_from_an_ingest_data_set_are_the_raw_files_observations() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("ingest.toml");
+    std::fs::write(
+        &config,
+        r#"
+[ingest.state]
+variables = ["psi", "u", "v"]
+level_dim = "layer"
+[ingest.split]
+train = 1.0
+validation = 0.0
+test = 0.0
+blocks = 1
+[[ingest.observations]]
+name = "stations"
+kind = "stations"
+station_dim = "station"
+variables = ["psi"]
+error_attribute = "error_std"
+window_before = "1 hour"
+window_after = "1 hour"
+[[ingest.observations]]
+name = "swath"
+kind = "gridded"
+variables = ["psi"]
+error_attribute = "error_std"
+window_before = "1 hour"
+window_after = "1 hour"
+"#,
+    )
+    .unwrap();
+    let ingested = dir.path().join("ingested");
+    let input = |name: &str, file: &str| format!("{name}={QG}/{file}");
+    let o = contrada(&[
+        "--quiet",
+        "ingest",
+        "--config",
+        config.to_str().unwrap(),
+        "--input",
+        &input("states", "qg_truth.nc"),
+        "--input",
+        &input("stations", "qg_stations.nc"),
+        "--input",
+        &input("swath", "qg_swath.nc"),
+        "--out",
+        ingested.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let dataset = ingested.join("dataset.nc");
+    let run = |obs: &str, obs_variable: &str, out: &str, error: bool| {
+        let out = dir.path().join(out);
+        let prior = format!("{QG}/forecast_20000401.nc");
+        let mut all = vec!["baseline", "--prior", &prior, "--observations", obs, "--out", out.to_str().unwrap(), "--variable", "psi,u,v", "--obs-variable", obs_variable];
+        all.extend_from_slice(&["--method", "letkf", "--obs-level", "0", "--geometry", "periodic", "--localization-radius", "60000"]);
+        if error {
+            all.extend_from_slice(&["--obs-error-std", "100"]);
+        }
+        let o = contrada(&all);
+        assert!(o.status.success(), "{obs}: {}", stderr(&o));
+        out
+    };
+    let raw = run(&format!("{QG}/qg_stations.nc"), "psi", "raw", true);
+    let from_dataset = run(dataset.to_str().unwrap(), "stations", "dataset", false);
+    let (a, b) = (members(&raw.join("analysis_letkf.nc"), "v"), members(&from_dataset.join("analysis_letkf.nc"), "v"));
+    assert_eq!(a, b, "stations from the data set give another analysis");
+    let d = diagnostics(&from_dataset, "letkf");
+    assert_eq!((d["observations"].as_u64(), d["observation_times"][0].as_str()), (Some(20), Some("2000-04-01 12:00:00")), "{d}");
+    let joint = diagnostics(&run(dataset.to_str().unwrap(), "all", "all", false), "letkf");
+    let swath_only = diagnostics(&run(&format!("{QG}/qg_swath.nc"), "psi", "swath", true), "letkf");
+    let count = |d: &serde_json::Value| d["observations"].as_u64().unwrap() + d["observations_rejected_gross_error"].as_u64().unwrap();
+    assert_eq!(count(&joint), 20 + count(&swath_only), "joint {joint}\nswath {swath_only}");
+    // A name the data set does not have is refused with what it has.
+    let o = contrada(&["baseline", "--prior", &format!("{QG}/forecast_20000401.nc"), "--observations", dataset.to_str().unwrap(), "--out", dir.path().join("bad").to_str().unwrap(), "--variable", "psi", "--obs-variable", "sst", "--obs-level", "0"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("`sst` is not an observed variable or source") && stderr(&o).contains("stations.psi"), "{}", stderr(&o));
+}

@@ -164,7 +164,7 @@ fn time_coordinate(file: &NcFile, dim: &str) -> Option<(TimeUnits, Vec<f64>)> {
 }
 
 /// Units compared as written, apart from blanks and `^` (`m^2 s^-1` is `m2 s-1`).
-fn same_units(a: &str, b: &str) -> bool {
+pub(super) fn same_units(a: &str, b: &str) -> bool {
     let canonical = |s: &str| s.chars().filter(|c| !c.is_whitespace() && *c != '^').collect::<String>().to_lowercase();
     canonical(a) == canonical(b)
 }
@@ -172,6 +172,9 @@ fn same_units(a: &str, b: &str) -> bool {
 /// Reads the observations `spec` names from `file` for `target`. Configuration errors name keys
 /// under `options_key`.
 pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -> Result<LoadedObs> {
+    if super::dataset_obs::is_dataset(file) {
+        return super::dataset_obs::load(file, spec, target, options_key);
+    }
     let var = spec.variable.as_str();
     let block = &target.state.blocks[target.block];
     let err_config = |k: &str, msg: String| Error::config("pipeline file", format!("{options_key}.{k}"), msg);
@@ -210,22 +213,7 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
             ),
         ));
     }
-    let levels = block.levels();
-    let level = if full {
-        0
-    } else {
-        match spec.level {
-            Some(l) if l < levels => l,
-            Some(l) => return Err(err_config("obs_level", format!("{l} is out of range: `{}` has {levels} horizontal field(s) (0 to {})", block.variable, levels - 1))),
-            None if levels == 1 => 0,
-            None => {
-                return Err(err_config(
-                    "obs_level",
-                    format!("`{}` has {levels} horizontal fields ({}); set which one `{var}` observes (0 to {})", block.variable, block.state_dims[..n_state_dims - 2].join(", "), levels - 1),
-                ));
-            }
-        }
-    };
+    let level = if full { 0 } else { observed_level(spec, target, var, &err_config)? };
     let selected = select_times(file, spec, &time, target.valid_time.as_ref(), var, &err_config)?;
     let times: Vec<String> = match &time {
         Some(TimeDim { coordinate: Some((units, values)), .. }) => {
@@ -315,39 +303,82 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
         (Some((units, values)), Some(valid)) => valid.seconds_to(units, values[k]).is_some_and(|s| s.abs() <= spec.time_tolerance_s),
         _ => true,
     };
-    let latlon = target.grid.kind == GridKind::LatLon;
-    let mut chosen = Vec::<Point>::new();
+    let mut points = PointObs::default();
     for t in slices {
         let y = read_at(file, var, fixed_at(t))?;
         let errors = errors_for(fixed_at(t), y.len())?;
         for k in 0..y.len() {
-            let p = [px[k], py[k]];
-            let usable = y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0 && p[0].is_finite() && p[1].is_finite();
-            if !usable {
-                dropped.missing += 1;
-            } else if !in_window(k) {
-                dropped.outside_time_window += 1;
-            } else if latlon && p[1].abs() > 90.0 {
-                dropped.impossible_latitude += 1;
-            } else if let Err(why) = target.grid.interpolation_weights(p) {
-                if why.contains("land") {
-                    dropped.land += 1;
-                } else {
-                    dropped.outside_domain += 1;
-                }
-            } else {
-                chosen.push(p);
-                obs.values.push(y[k]);
-                obs.variance.push(errors[k] * errors[k]);
-            }
+            points.push(target, [px[k], py[k]], y[k], errors[k], in_window(k));
         }
     }
-    // Columns of the bilinear operator are points of the level's plane; map them into the state.
-    let level_positions: Vec<Option<usize>> = (0..plane).map(|k| positions[level * plane + k].map(|p| offset + p)).collect();
-    let n_state = *target.state.offsets.last().expect("starts with 0");
-    let op = LinearObs::bilinear(target.grid, &chosen).and_then(|op| op.on_subset(&level_positions, n_state)).map_err(|e| Error::input(file.path(), e))?;
+    let op = points.operator(target, level).map_err(|e| Error::input(file.path(), e))?;
+    let (obs, dropped) = (points.obs, Dropped { missing: dropped.missing + points.dropped.missing, ..points.dropped });
     let layout = if time.is_some() { "stations" } else { "points" };
     Ok(LoadedObs { op, obs, layout, dropped, times })
+}
+
+/// The level (horizontal field) of the observed variable that horizontal and point observations
+/// see: `obs_level`, which must be given when the variable has more than one.
+pub(super) fn observed_level(spec: &ObsSpec, target: &Target, var: &str, err_config: &dyn Fn(&str, String) -> Error) -> Result<usize> {
+    let block = &target.state.blocks[target.block];
+    let levels = block.levels();
+    match spec.level {
+        Some(l) if l < levels => Ok(l),
+        Some(l) => Err(err_config("obs_level", format!("{l} is out of range: `{}` has {levels} horizontal field(s) (0 to {})", block.variable, levels - 1))),
+        None if levels == 1 => Ok(0),
+        None => {
+            let n = block.state_dims.len();
+            Err(err_config(
+                "obs_level",
+                format!("`{}` has {levels} horizontal fields ({}); set which one `{var}` observes (0 to {})", block.variable, block.state_dims[..n - 2].join(", "), levels - 1),
+            ))
+        }
+    }
+}
+
+/// Point observations being collected: the usable ones and the drops by reason.
+#[derive(Default)]
+pub(super) struct PointObs {
+    /// Positions of the kept observations.
+    pub points: Vec<Point>,
+    /// Their values and error variances.
+    pub obs: Observations,
+    /// What was left out.
+    pub dropped: Dropped,
+}
+
+impl PointObs {
+    /// Adds the observation `value` with error `error` at `p` if it is usable on `target`'s grid
+    /// (and `in_window`), or counts why not.
+    pub fn push(&mut self, target: &Target, p: Point, value: f64, error: f64, in_window: bool) {
+        let usable = value.is_finite() && error.is_finite() && error > 0.0 && p[0].is_finite() && p[1].is_finite();
+        if !usable {
+            self.dropped.missing += 1;
+        } else if !in_window {
+            self.dropped.outside_time_window += 1;
+        } else if target.grid.kind == GridKind::LatLon && p[1].abs() > 90.0 {
+            self.dropped.impossible_latitude += 1;
+        } else if let Err(why) = target.grid.interpolation_weights(p) {
+            if why.contains("land") {
+                self.dropped.land += 1;
+            } else {
+                self.dropped.outside_domain += 1;
+            }
+        } else {
+            self.points.push(p);
+            self.obs.values.push(value);
+            self.obs.variance.push(error * error);
+        }
+    }
+
+    /// The bilinear operator from horizontal field `level` of the observed variable to the points.
+    pub fn operator(&self, target: &Target, level: usize) -> std::result::Result<LinearObs, String> {
+        let block = &target.state.blocks[target.block];
+        let (plane, positions, offset) = (block.horizontal_len(), block.positions(), target.state.offsets[target.block]);
+        // Columns of the bilinear operator are points of the level's plane; map them into the state.
+        let level_positions: Vec<Option<usize>> = (0..plane).map(|k| positions[level * plane + k].map(|p| offset + p)).collect();
+        LinearObs::bilinear(target.grid, &self.points).and_then(|op| op.on_subset(&level_positions, target.state.ensemble.ncols()))
+    }
 }
 
 /// The time indices to assimilate: `obs_time_index` if given (checked against the window), else
