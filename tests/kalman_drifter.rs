@@ -165,10 +165,22 @@ fn baselines_with_drifters_beat_the_prior_mean() {
 /// A trajectory file holding today's track with its times multiplied by `stretch`, and the
 /// set-up attribute `time_unit_days` (none when `None`).
 fn write_drifters(path: &Path, stretch: f64, time_unit_days: Option<f64>) {
+    write_edited_drifters(path, time_unit_days, |t| t.time.iter_mut().for_each(|v| *v *= stretch));
+}
+
+/// Today's track changed by `edit`, with the set-up attributes of [`write_drifters`].
+fn write_edited_drifters(path: &Path, time_unit_days: Option<f64>, edit: impl Fn(&mut Trajectory)) {
     let today = NcFile::open(sample("today", "lagrangian_drifters.nc")).unwrap();
     let set = contrada::cf::dsg::read_trajectories(&today, &Default::default()).unwrap();
-    let trajectories: Vec<Trajectory> =
-        set.trajectories.iter().map(|t| Trajectory { time: t.time.iter().map(|v| v * stretch).collect(), ..t.clone() }).collect();
+    let trajectories: Vec<Trajectory> = set
+        .trajectories
+        .iter()
+        .map(|t| {
+            let mut t = t.clone();
+            edit(&mut t);
+            t
+        })
+        .collect();
     let set = TrajectorySet { trajectories, layout: Layout::ContiguousRagged, ..set };
     let mut w = NcWriter::create(path, &IoConfig::default(), "test drifters").unwrap();
     w.global("duration", 0.1).unwrap();
@@ -272,4 +284,21 @@ fn bad_drifter_inputs_are_clear_errors() {
     ]);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(dir.path().join("ok/analysis_etkf.nc").is_file());
+
+    // A fix at x = 1e6 (an innovation of 1e6 against position errors of 0.01) fails the background
+    // check: its track is rejected with a WARN line instead of being assimilated, and with nothing
+    // left the run stops (exit 2) without output; with the check off it would be assimilated.
+    write_edited_drifters(&dir.path().join("far.nc"), Some(2.5), |t| t.x[7] = 1e6);
+    let run = |threshold: &str, out: &str| {
+        contrada(&[
+            "baseline", "--method", "etkf", "--obs-operator", "drifters", "--obs-error-std", "0.01", "--prior", &p("fine.nc"), "--observations", &p("far.nc"),
+            "--out", &p(out), "--outlier-threshold", threshold,
+        ])
+    };
+    let out = run("3", "far");
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("1 of 1 drifter tracks rejected by the background check") && err.contains("every drifter track was rejected"), "{err}");
+    assert!(!dir.path().join("far").exists());
+    assert!(run("0", "far_unchecked").status.success());
 }

@@ -19,10 +19,12 @@ use super::options::BaselineOptions;
 use super::output::{AnalysisFields, analyse, analysis_file, check_members, staged, write_diagnostics};
 use crate::cf::{NcFile, NcWriter};
 use crate::error::{Error, Result};
-use crate::kalman::io::drifter_file::{self, DrifterSpec};
+use crate::kalman::io::drifter_file::{self, DrifterSpec, LoadedDrifters};
 use crate::kalman::io::flow_ensemble::{FlowEnsemble, choose, sample_count};
 use crate::kalman::localization::Distance;
-use crate::kalman::obs::drifter_obs::DEFAULT_MAX_DT;
+use crate::kalman::obs::drifter_obs::{DEFAULT_MAX_DT, DrifterObs};
+use crate::kalman::obs::obs_operator::observe;
+use crate::kalman::obs::screening::outliers;
 use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
 use crate::pipeline::hash::derive_seed;
 use crate::pipeline::stage::StageContext;
@@ -50,7 +52,8 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
         restart: options.drifter_restart(),
         options_key: options_key.to_string(),
     };
-    let loaded = drifter_file::load(&obs_file, &prior_file, prior.n_state(), prior.slots, &spec)?;
+    let mut loaded = drifter_file::load(&obs_file, &prior_file, prior.n_state(), prior.slots, &spec)?;
+    let rejected_tracks = screen_tracks(&mut loaded, &prior, &spec, options.outlier_threshold(), obs_file.path())?;
     let statics = match config.method {
         Method::Enoi => Some(read_static(ctx, options, member_dim, &prior, options_key)?),
         _ => None,
@@ -79,8 +82,48 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
         "analysis_time": loaded.time_units.decode(loaded.time).to_string(),
         "obs_error_std": options.obs_error_std,
         "drifter_restart": options.drifter_restart(),
+        "tracks_rejected_gross_error": rejected_tracks,
+        "outlier_threshold": options.outlier_threshold(),
     });
     write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
+}
+
+/// The background check ([`outliers`]) on the prior: a track with a rejected position is
+/// dropped whole (each position is predicted from the one before it, so a gap in a track would
+/// join positions the model never linked), with a WARN line; returns how many were dropped.
+fn screen_tracks(loaded: &mut LoadedDrifters, prior: &FlowEnsemble, spec: &DrifterSpec, threshold: f64, path: &std::path::Path) -> Result<usize> {
+    if threshold == 0.0 {
+        return Ok(0);
+    }
+    let mut hx = ndarray::Array2::zeros((0, 0));
+    observe(&loaded.op, prior.ensemble.view(), &mut hx);
+    let rejected = outliers(hx.view(), &loaded.obs, threshold);
+    if rejected.is_empty() {
+        return Ok(0);
+    }
+    // Observation k belongs to the track whose 2 x positions span covers it.
+    let mut owner = Vec::with_capacity(loaded.obs.values.len());
+    for (t, track) in loaded.op.tracks().iter().enumerate() {
+        owner.extend(std::iter::repeat_n(t, 2 * track.positions.len()));
+    }
+    let mut keep_track = vec![true; loaded.op.tracks().len()];
+    rejected.iter().for_each(|&k| keep_track[owner[k]] = false);
+    let keep: Vec<bool> = owner.iter().map(|&t| keep_track[t]).collect();
+    let dropped = keep_track.iter().filter(|k| !**k).count();
+    tracing::warn!(
+        "{}: {dropped} of {} drifter tracks rejected by the background check ({} positions with innovations beyond {threshold} standard deviations of sqrt(var(Hx) + R))",
+        path.display(),
+        keep_track.len(),
+        rejected.len()
+    );
+    let tracks = loaded.op.tracks().iter().zip(&keep_track).filter(|(_, k)| **k).map(|(t, _)| t.clone()).collect();
+    loaded.op = DrifterObs::new(prior.n_state(), prior.slots, tracks, spec.max_dt).map_err(|e| Error::input(path, e))?.with_restarts(spec.restart);
+    loaded.obs.retain(&keep);
+    loaded.tracks -= dropped;
+    if loaded.obs.values.is_empty() {
+        return Err(Error::input(path, "every drifter track was rejected by the background check; nothing left to assimilate"));
+    }
+    Ok(dropped)
 }
 
 /// EnOI's static ensemble: `static_members` samples (all by default) of the `static` states

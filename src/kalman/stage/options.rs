@@ -71,7 +71,8 @@ pub struct BaselineOptions {
     #[arg(long)]
     pub obs_time_tolerance: Option<String>,
     /// Background check: observations whose innovation exceeds this many standard deviations
-    /// `sqrt(var(Hx) + R)` are rejected (`auto` only; default 3; 0 turns the check off).
+    /// `sqrt(var(Hx) + R)` are rejected (default 3; 0 turns the check off; drifters of the
+    /// Lagrangian flow: the whole track).
     #[arg(long)]
     pub outlier_threshold: Option<f64>,
     /// Overrides `baseline.localization_radius`.
@@ -276,7 +277,6 @@ impl BaselineOptions {
                     ("observed", self.observed.is_some()),
                     ("obs_level", self.obs_level.is_some()),
                     ("obs_time_tolerance", self.obs_time_tolerance.is_some()),
-                    ("outlier_threshold", self.outlier_threshold.is_some()),
                     ("static_member_dim", self.static_member_dim.is_some()),
                     ("velocity", self.velocity.is_some()),
                     ("obs_variable", self.obs_variable.is_some()),
