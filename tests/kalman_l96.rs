@@ -29,7 +29,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// Runs the twin experiment for each seed; returns the median analysis RMSE and spread and the
 /// scores of every run.
 fn run(method: Method, n: usize, inflation: f64) -> (f64, f64, Vec<TwinScores>) {
-    let config = BaselineConfig { method, inflation, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, enoi_alpha: 1.0 };
+    let config = BaselineConfig { method, inflation, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, enoi_alpha: 1.0, hybrid_weight: 0.0 };
     let runs: Vec<TwinScores> = SEEDS
         .iter()
         .map(|&seed| {
@@ -89,7 +89,15 @@ fn etkf_n20_inflation_1_04() {
 /// with seeds 3000 and 1 in DAPPER 1.7.1).
 #[test]
 fn enoi_cycles_like_3dvar() {
-    let config = BaselineConfig { method: Method::Enoi, inflation: 1.0, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, enoi_alpha: 0.02 };
+    let config = BaselineConfig {
+        method: Method::Enoi,
+        inflation: 1.0,
+        relax: Relaxation::None,
+        relax_alpha: 0.0,
+        localization_radius: 6.0,
+        enoi_alpha: 0.02,
+        hybrid_weight: 0.0,
+    };
     let rmse: Vec<f64> = SEEDS
         .iter()
         .map(|&seed| {

@@ -34,6 +34,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::Problems;
 use crate::error::{Error, Result};
 use localization::{Distance, Localizer, Point};
+use methods::hybrid::Hybrid;
 use methods::inflation::{Inflation, Relaxation};
 use methods::{Analysis, enkf, enoi, etkf, letkf};
 use obs::Observations;
@@ -83,11 +84,23 @@ pub struct BaselineConfig {
     pub localization_radius: f64,
     /// EnOI: scaling of the static ensemble covariance (B = alpha * sample covariance).
     pub enoi_alpha: f64,
+    /// ETKF and LETKF: weight `beta` in [0, 1) of the static covariance in the hybrid background
+    /// covariance `(1 - beta) P_e + beta B_s` of the mean update (0 = the pure ensemble filter;
+    /// see [`methods::hybrid`]). `B_s` is the static ensemble's sample covariance.
+    pub hybrid_weight: f64,
 }
 
 impl Default for BaselineConfig {
     fn default() -> Self {
-        BaselineConfig { method: Method::Etkf, inflation: 1.0, relax: Relaxation::None, relax_alpha: 0.0, localization_radius: 6.0, enoi_alpha: 1.0 }
+        BaselineConfig {
+            method: Method::Etkf,
+            inflation: 1.0,
+            relax: Relaxation::None,
+            relax_alpha: 0.0,
+            localization_radius: 6.0,
+            enoi_alpha: 1.0,
+            hybrid_weight: 0.0,
+        }
     }
 }
 
@@ -100,6 +113,17 @@ impl BaselineConfig {
         p.check(self.localization_radius.is_finite(), "baseline.localization_radius", "must be finite");
         p.positive("baseline.enoi_alpha", self.enoi_alpha);
         p.check(self.enoi_alpha.is_finite(), "baseline.enoi_alpha", "must be finite");
+        p.check((0.0..1.0).contains(&self.hybrid_weight), "baseline.hybrid_weight", format!("value {} must be in [0, 1)", self.hybrid_weight));
+        p.check(
+            self.hybrid_weight == 0.0 || matches!(self.method, Method::Etkf | Method::Letkf),
+            "baseline.hybrid_weight",
+            format!("a hybrid covariance is available for the etkf and the letkf only, not for the {}", self.method.name()),
+        );
+    }
+
+    /// Whether [`Filter::new`] needs a static ensemble: EnOI, and the hybrid ETKF and LETKF.
+    pub fn needs_static_ensemble(&self) -> bool {
+        self.method == Method::Enoi || self.hybrid_weight > 0.0
     }
 }
 
@@ -112,6 +136,25 @@ pub struct Geometry {
     pub distance: Distance,
 }
 
+/// The static half of the hybrid covariance `config` asks for, made from `static_ensemble` (taken
+/// out of it), or `None` for a pure ensemble filter.
+fn hybrid_part(config: &BaselineConfig, static_ensemble: &mut Option<Array2<f64>>) -> Result<Option<Hybrid>> {
+    if config.hybrid_weight == 0.0 {
+        return Ok(None);
+    }
+    if !matches!(config.method, Method::Etkf | Method::Letkf) {
+        return Err(Error::Other(format!("baseline.hybrid_weight: the {} has no hybrid covariance (etkf and letkf only)", config.method.name())));
+    }
+    let e = static_ensemble.take().ok_or_else(|| {
+        Error::Other(format!(
+            "the hybrid {} (baseline.hybrid_weight = {}) needs a static ensemble for its static covariance",
+            config.method.name(),
+            config.hybrid_weight
+        ))
+    })?;
+    Hybrid::new(e, config.hybrid_weight).map(Some)
+}
+
 /// An analysis scheme followed by inflation: one filter step.
 pub struct Filter {
     analysis: Box<dyn Analysis>,
@@ -121,14 +164,22 @@ pub struct Filter {
 
 impl Filter {
     /// The filter `config` describes. LETKF needs `geometry`; EnOI needs `static_ensemble`
-    /// (members x state) whose covariance, scaled by `enoi_alpha`, is the background covariance.
+    /// (members x state) whose covariance, scaled by `enoi_alpha`, is the background covariance;
+    /// the ETKF and LETKF with `hybrid_weight > 0` need it for the static part of theirs
+    /// ([`BaselineConfig::needs_static_ensemble`]).
     pub fn new(config: &BaselineConfig, geometry: Option<Geometry>, static_ensemble: Option<Array2<f64>>) -> Result<Filter> {
+        let mut static_ensemble = static_ensemble;
+        let hybrid = hybrid_part(config, &mut static_ensemble)?;
         let analysis: Box<dyn Analysis> = match config.method {
-            Method::Etkf => Box::new(etkf::Etkf::default()),
+            Method::Etkf => Box::new(hybrid.map_or_else(etkf::Etkf::default, etkf::Etkf::hybrid)),
             Method::Enkf => Box::new(enkf::Enkf::default()),
             Method::Letkf => {
                 let g = geometry.ok_or_else(|| Error::Other("the LETKF needs the locations of the state elements".into()))?;
-                Box::new(letkf::Letkf::new(Localizer { distance: g.distance, radius: config.localization_radius }, g.state))
+                let letkf = letkf::Letkf::new(Localizer { distance: g.distance, radius: config.localization_radius }, g.state);
+                Box::new(match hybrid {
+                    Some(h) => letkf.with_hybrid(h),
+                    None => letkf,
+                })
             }
             Method::Enoi => {
                 let e = static_ensemble.ok_or_else(|| Error::Other("EnOI needs a static ensemble".into()))?;
