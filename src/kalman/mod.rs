@@ -18,7 +18,8 @@
 //!   it builds, which the stage and the twin experiments run;
 //! - [`io`]: ensembles and observations read from CF NetCDF, and the analysis files written back;
 //! - [`stage`]: the `baseline` pipeline stage;
-//! - [`twin`]: twin experiments (Lorenz-96, the Lagrangian flow) cycling a filter through a model.
+//! - [`twin`]: twin experiments (Lorenz-96, the Lagrangian flow, the QG ocean) cycling a filter
+//!   through a model.
 
 pub mod io;
 pub mod localization;
@@ -82,11 +83,13 @@ pub struct BaselineConfig {
     /// LETKF localisation radius: distance at which the Gaspari-Cohn taper is about exp(-1/2)
     /// (DAPPER's `loc_rad`), in grid units, coordinate units, or km on the sphere.
     pub localization_radius: f64,
-    /// EnOI: scaling of the static ensemble covariance (B = alpha * sample covariance).
+    /// Scaling of the static ensemble's sample covariance: EnOI's `B` and the hybrid's `B_s` are
+    /// `enoi_alpha` times it.
     pub enoi_alpha: f64,
     /// ETKF and LETKF: weight `beta` in [0, 1) of the static covariance in the hybrid background
     /// covariance `(1 - beta) P_e + beta B_s` of the mean update (0 = the pure ensemble filter;
-    /// see [`methods::hybrid`]). `B_s` is the static ensemble's sample covariance.
+    /// see [`methods::hybrid`]). `B_s` is the static ensemble's sample covariance times
+    /// `enoi_alpha`.
     pub hybrid_weight: f64,
 }
 
@@ -152,7 +155,7 @@ fn hybrid_part(config: &BaselineConfig, static_ensemble: &mut Option<Array2<f64>
             config.hybrid_weight
         ))
     })?;
-    Hybrid::new(e, config.hybrid_weight).map(Some)
+    Hybrid::new(e, config.hybrid_weight, config.enoi_alpha).map(Some)
 }
 
 /// An analysis scheme followed by inflation: one filter step.

@@ -179,24 +179,25 @@ mod tests {
         assert!(mean_of(&e).iter().zip(&prior_mean).zip(&moved).all(|((a, b), m)| (a - b - m).abs() < 1e-12));
     }
 
-    /// The hybrid ETKF's mean is the dense Kalman update with `B_h = (1-beta) P_e + beta B_s`, and
+    /// The hybrid ETKF's mean is the dense Kalman update with `B_h = (1-beta) P_e + beta B_s`
+    /// (`B_s` = alpha times the static sample covariance), and
     /// its anomalies are those of the pure ETKF. Run with fewer observations than augmented
     /// members (observation-space solve) and with more (ensemble-space solve). Catches: a missing
-    /// square root on either weight of `Z`, `N` or `Ns` for `N-1` or `Ns-1`, static anomalies
+    /// square root on either weight of `Z`, `alpha` left out, `N` or `Ns` for `N-1` or `Ns-1`, static anomalies
     /// not centred (the static members have mean 3 here), a static part observed about the
     /// forecast's mean, either solve's orientation wrong, and anomalies transformed with `B_h`.
     #[test]
     fn hybrid_mean_is_the_kalman_update_with_the_hybrid_covariance() {
-        for (n_members, n_static, n_obs) in [(4, 6, 5), (3, 4, 9)] {
+        for (n_members, n_static, n_obs) in [(4, 6, 5), (3, 3, 20)] {
             let case = linear_case(6, n_obs, 23);
             let mut rng = StdRng::seed_from_u64(n_obs as u64);
             let prior = random_ensemble(n_members, 6, &mut rng);
             let statics = random_ensemble(n_static, 6, &mut rng) * 2.0 + 3.0;
-            let beta = 0.3;
-            let b_h = sample_covariance(&prior) * (1.0 - beta) + sample_covariance(&statics) * beta;
+            let (beta, alpha) = (0.3, 0.7);
+            let b_h = sample_covariance(&prior) * (1.0 - beta) + sample_covariance(&statics) * (beta * alpha);
             let (xa, _) = kalman_update(&mean_of(&prior), &b_h, &case);
             let mut hybrid = prior.clone();
-            Etkf::hybrid(Hybrid::new(statics, beta).unwrap()).analyse(&mut hybrid, &case.op, &case.obs, &mut rng).unwrap();
+            Etkf::hybrid(Hybrid::new(statics, beta, alpha).unwrap()).analyse(&mut hybrid, &case.op, &case.obs, &mut rng).unwrap();
             let got = mean_of(&hybrid);
             assert!(xa.iter().zip(&got).all(|(a, b)| (a - b).abs() < 1e-10), "N {n_members}, Ns {n_static}, m {n_obs}: mean {got:?} vs {xa:?}");
             let mut pure = prior.clone();

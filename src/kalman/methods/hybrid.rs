@@ -4,11 +4,11 @@
 //!
 //! `B_h` is never formed. The forecast anomalies `A_e` (N x n) and the static ones `A_s`
 //! (Ns x n) are stacked into one augmented ensemble of scaled anomalies
-//! `Z = [sqrt((1-beta)/(N-1)) A_e ; sqrt(beta/(Ns-1)) A_s]`, so that `Z^T Z = B_h`, and the
+//! `Z = [sqrt((1-beta)/(N-1)) A_e ; sqrt(beta alpha/(Ns-1)) A_s]`, so that `Z^T Z = B_h`, and the
 //! Kalman update of the mean with `B_h` is the ensemble-space one with `Z`:
 //! `xa = xb + Z^T w`, `w = (S_z S_z^T + I)^{-1} S_z d`, where `S_z = Z H^T R^{-1/2}` (observed the
 //! same way as the members: each part's observed anomalies about its own mean) and
-//! `d = R^{-1/2} (y - mean H(x_e))`. [`MeanSolve`] factors whichever of the two equivalent Gram
+//! `d = R^{-1/2} (y - mean H(x_e))`. [`MeanSolve`] solves with whichever of the two equivalent
 //! matrices is smaller: `S_z S_z^T + I` (augmented members) or `S_z^T S_z + I` (observations,
 //! then `w = S_z (S_z^T S_z + I)^{-1} d`), so that a local analysis with few observations does
 //! not pay for the size of the static ensemble.
@@ -24,10 +24,12 @@
 //! In the LETKF the static rows are localised with the same taper as the ensemble's (the same
 //! `sqrt(rho)` on each observation's row of `S_z`), so the static covariance is localised too.
 
-use ndarray::{Array2, ArrayView2, s};
+use ndarray::linalg::general_mat_mul;
+use ndarray::{Array1, Array2, ArrayView2, s};
+use ndarray_linalg::{FactorizeCInto, SolveC, UPLO};
 
 use super::ensemble::split_into;
-use super::ensemble_space::{EnsembleSpace, Innovations};
+use super::ensemble_space::Innovations;
 use crate::error::{Error, Result};
 use crate::kalman::obs::Observations;
 use crate::kalman::obs::obs_operator::{ObsOperator, observe};
@@ -37,6 +39,7 @@ use crate::kalman::obs::obs_operator::{ObsOperator, observe};
 #[derive(Debug, Clone)]
 pub struct Hybrid {
     beta: f64,
+    alpha: f64,
     statics: Array2<f64>,
     /// Static anomalies, one row per state element (`A_s^T`, n x Ns), for per-element access.
     static_anomalies: Array2<f64>,
@@ -45,16 +48,22 @@ pub struct Hybrid {
     /// `S_z^T` (m x (N + Ns)): row `l` is observation `l`'s whitened anomalies of the scaled
     /// forecast members, then of the scaled static members.
     rows: Array2<f64>,
-    /// `sqrt((1-beta)/(N-1))` and `sqrt(beta/(Ns-1))` of the last [`Hybrid::prepare`].
+    /// `S_z^T S_z` (m x m), whose local blocks are the observation-space matrices.
+    gram: Array2<f64>,
+    /// `sqrt((1-beta)/(N-1))` and `sqrt(beta alpha/(Ns-1))` of the last [`Hybrid::prepare`].
     scales: (f64, f64),
     members: usize,
 }
 
 impl Hybrid {
-    /// The static ensemble `statics` (members x state) with hybrid weight `beta` in (0, 1).
-    pub fn new(statics: Array2<f64>, beta: f64) -> Result<Hybrid> {
+    /// The static ensemble `statics` (members x state), whose sample covariance times `alpha` is
+    /// `B_s`, with hybrid weight `beta` in (0, 1).
+    pub fn new(statics: Array2<f64>, beta: f64, alpha: f64) -> Result<Hybrid> {
         if !(beta > 0.0 && beta < 1.0) {
             return Err(Error::Other(format!("hybrid weight {beta} must be in (0, 1)")));
+        }
+        if !(alpha.is_finite() && alpha > 0.0) {
+            return Err(Error::Other(format!("static covariance scaling {alpha} must be finite and > 0")));
         }
         if statics.nrows() < 2 {
             return Err(Error::Other(format!("the hybrid's static ensemble has {} member(s); at least 2 are needed", statics.nrows())));
@@ -66,7 +75,18 @@ impl Hybrid {
         split_into(statics.view(), &mut Vec::new(), &mut anomalies);
         let static_anomalies = anomalies.t().as_standard_layout().into_owned();
         let empty = || Array2::zeros((0, 0));
-        Ok(Hybrid { beta, statics, static_anomalies, hx: empty(), innov: Innovations::default(), rows: empty(), scales: (0.0, 0.0), members: 0 })
+        Ok(Hybrid {
+            beta,
+            alpha,
+            statics,
+            static_anomalies,
+            hx: empty(),
+            innov: Innovations::default(),
+            rows: empty(),
+            gram: empty(),
+            scales: (0.0, 0.0),
+            members: 0,
+        })
     }
 
     /// The weight `beta` of the static covariance.
@@ -89,12 +109,16 @@ impl Hybrid {
         let (m, n) = ensemble_st.dim();
         let ns = self.statics.nrows();
         self.members = n;
-        self.scales = (((1.0 - self.beta) / (n - 1) as f64).sqrt(), (self.beta / (ns - 1) as f64).sqrt());
+        self.scales = (((1.0 - self.beta) / (n - 1) as f64).sqrt(), (self.beta * self.alpha / (ns - 1) as f64).sqrt());
         if self.rows.dim() != (m, n + ns) {
             self.rows = Array2::zeros((m, n + ns));
         }
         self.rows.slice_mut(s![.., ..n]).assign(&(&ensemble_st * self.scales.0));
         self.rows.slice_mut(s![.., n..]).assign(&(&self.innov.st * self.scales.1));
+        if self.gram.dim() != (m, m) {
+            self.gram = Array2::zeros((m, m));
+        }
+        general_mat_mul(1.0, &self.rows, &self.rows.t(), 0.0, &mut self.gram);
         Ok(())
     }
 
@@ -132,55 +156,83 @@ impl Hybrid {
 /// Buffers of the hybrid mean solve, one per worker thread of the LETKF.
 #[derive(Debug, Clone)]
 pub struct MeanSolve {
-    space: EnsembleSpace,
+    c: Array2<f64>,
     b: Array2<f64>,
-    d: Vec<f64>,
-    rhs: Vec<f64>,
+    rhs: Array1<f64>,
+    roots: Vec<f64>,
     w: Vec<f64>,
 }
 
 impl Default for MeanSolve {
     fn default() -> Self {
-        MeanSolve { space: EnsembleSpace::default(), b: Array2::zeros((0, 0)), d: Vec::new(), rhs: Vec::new(), w: Vec::new() }
+        MeanSolve { c: Array2::zeros((0, 0)), b: Array2::zeros((0, 0)), rhs: Array1::zeros(0), roots: Vec::new(), w: Vec::new() }
     }
 }
 
 impl MeanSolve {
-    /// The augmented mean weights `w = (b^T b + I)^{-1} b^T d_loc` for the observations `local`
-    /// (index into `hybrid.rows()` and `d`, with taper weight `rho`): `b` has row `l` of
-    /// `S_z^T` times `sqrt(rho_l)`, `d_loc = d_l sqrt(rho_l)` (R-localisation, as the LETKF's
-    /// ensemble part). Returns `w` (N + Ns).
+    /// The augmented mean weights `w = b^T (b b^T + I)^{-1} d_loc = (b^T b + I)^{-1} b^T d_loc`
+    /// for the observations `local` (index into `hybrid.rows()` and `d`, with taper weight `rho`):
+    /// `b` has row `l` of `S_z^T` times `sqrt(rho_l)`, `d_loc = d_l sqrt(rho_l)` (R-localisation,
+    /// as the LETKF's ensemble part). Returns `w` (N + Ns). Only the mean needs this, so a
+    /// Cholesky solve does rather than an eigendecomposition; in observation space (the cheaper
+    /// one unless there are many more local observations than augmented members) the k x k
+    /// matrix is gathered from the Gram matrix of [`Hybrid::prepare`], otherwise the
+    /// (N + Ns) x (N + Ns) one is formed.
     pub fn solve(&mut self, hybrid: &Hybrid, local: impl ExactSizeIterator<Item = (usize, f64)>, d: &[f64]) -> Result<&[f64]> {
         let rows = hybrid.rows();
         let (k, p) = (local.len(), rows.ncols());
-        if self.b.nrows() < k || self.b.ncols() != p {
-            self.b = Array2::zeros((k.max(self.b.nrows()), p));
+        let (obs, roots): (Vec<usize>, Vec<f64>) = local.map(|(l, rho)| (l, rho.sqrt())).unzip();
+        self.roots = roots;
+        // Observation space costs about k^3/3 (Cholesky) + k p (w), ensemble space p^2 k (the
+        // product) + p^3/3: the first wins up to k of about 1.5 p.
+        let (kf, pf) = (k as f64, p as f64);
+        let in_obs_space = kf * kf * kf / 3.0 + kf * pf < pf * pf * kf + pf * pf * pf / 3.0;
+        let dim = if in_obs_space { k } else { p };
+        let mut c = std::mem::replace(&mut self.c, Array2::zeros((0, 0)));
+        if c.dim() != (dim, dim) {
+            c = Array2::zeros((dim, dim));
+            self.rhs = Array1::zeros(dim);
         }
-        self.d.clear();
-        for ((l, rho), mut dst) in local.zip(self.b.rows_mut()) {
-            let root = rho.sqrt();
-            dst.iter_mut().zip(rows.row(l)).for_each(|(t, &s)| *t = s * root);
-            self.d.push(d[l] * root);
-        }
-        let b = self.b.slice(s![..k, ..]);
+        self.w.clear();
         self.w.resize(p, 0.0);
-        if k < p {
-            // Observation space: w = b^T (b b^T + I)^{-1} d.
-            self.space.factor(b.t(), 1.0)?;
-            self.rhs.resize(k, 0.0);
-            self.space.apply_pow(-1.0, &self.d, &mut self.rhs);
-            self.w.fill(0.0);
-            for (row, &v) in b.rows().into_iter().zip(&self.rhs) {
-                self.w.iter_mut().zip(row.iter()).for_each(|(w, &s)| *w += s * v);
+        if in_obs_space {
+            // Observation space: (b b^T + I) v = d_loc, then w = b^T v.
+            for (a, (&la, &ra)) in obs.iter().zip(&self.roots).enumerate() {
+                let g = hybrid.gram.row(la);
+                for (b, (&lb, &rb)) in obs.iter().zip(&self.roots).enumerate() {
+                    c[(a, b)] = ra * rb * g[lb];
+                }
+                c[(a, a)] += 1.0;
+                self.rhs[a] = d[la] * ra;
             }
         } else {
-            self.space.factor(b, 1.0)?;
-            self.rhs.resize(p, 0.0);
-            self.rhs.fill(0.0);
-            for (row, &dl) in b.rows().into_iter().zip(&self.d) {
-                self.rhs.iter_mut().zip(row.iter()).for_each(|(r, &s)| *r += s * dl);
+            // Ensemble space: (b^T b + I) w = b^T d_loc, b gathered and the product left to BLAS.
+            if self.b.dim() != (k, p) {
+                self.b = Array2::zeros((k, p));
             }
-            self.space.apply_pow(-1.0, &self.rhs, &mut self.w);
+            self.rhs.fill(0.0);
+            for ((&l, &r), mut dst) in obs.iter().zip(&self.roots).zip(self.b.rows_mut()) {
+                let dl = d[l] * r;
+                for ((t, &s), acc) in dst.iter_mut().zip(rows.row(l)).zip(self.rhs.iter_mut()) {
+                    *t = s * r;
+                    *acc += *t * dl;
+                }
+            }
+            general_mat_mul(1.0, &self.b.t(), &self.b, 0.0, &mut c);
+            for a in 0..p {
+                c[(a, a)] += 1.0;
+            }
+        }
+        let factored =
+            c.factorizec_into(UPLO::Lower).map_err(|e| Error::Other(format!("hybrid mean update: the local matrix is not positive definite ({e})")))?;
+        factored.solvec_inplace(&mut self.rhs).map_err(|e| Error::Other(format!("hybrid mean update: {e}")))?;
+        self.c = factored.factor;
+        if in_obs_space {
+            for ((&l, &r), &v) in obs.iter().zip(&self.roots).zip(self.rhs.iter()) {
+                self.w.iter_mut().zip(rows.row(l)).for_each(|(w, &s)| *w += s * r * v);
+            }
+        } else {
+            self.w.iter_mut().zip(self.rhs.iter()).for_each(|(w, &v)| *w = v);
         }
         Ok(&self.w)
     }

@@ -308,17 +308,42 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(4);
         let statics = random_ensemble(9, n, &mut rng) + 1.5;
         let prior = random_ensemble(6, n, &mut rng);
-        // 5 observations (observation-space solve) and 20 (ensemble-space solve, 6 + 9 < 20).
-        for idx in [vec![0, 2, 3, 7, 11], (0..20).map(|k| (k * 7) % n).collect()] {
+        // 5 observations (observation-space solve) and 40 (ensemble-space solve: 6 + 9 members).
+        for idx in [vec![0, 2, 3, 7, 11], (0..40).map(|k| (k * 7) % n).collect()] {
             let op = LinearObs::selection(&ring(n), &idx).unwrap();
             let obs =
                 Observations { values: idx.iter().map(|&k| (k as f64).cos()).collect(), variance: idx.iter().map(|&k| 0.4 + 0.1 * (k % 3) as f64).collect() };
             let mut global = prior.clone();
-            Etkf::hybrid(Hybrid::new(statics.clone(), 0.35).unwrap()).analyse(&mut global, &op, &obs, &mut rng).unwrap();
+            Etkf::hybrid(Hybrid::new(statics.clone(), 0.35, 0.5).unwrap()).analyse(&mut global, &op, &obs, &mut rng).unwrap();
             let mut local = prior.clone();
             let loc = Localizer { distance: Distance::Plane, radius: 1e12 };
-            Letkf::new(loc, ring(n)).with_hybrid(Hybrid::new(statics.clone(), 0.35).unwrap()).analyse(&mut local, &op, &obs, &mut rng).unwrap();
+            Letkf::new(loc, ring(n)).with_hybrid(Hybrid::new(statics.clone(), 0.35, 0.5).unwrap()).analyse(&mut local, &op, &obs, &mut rng).unwrap();
             assert!((&global - &local).iter().all(|v| v.abs() < 1e-10), "{} observations", idx.len());
+        }
+    }
+
+    /// A static ensemble equal to the forecast ensemble makes `B_s = P_e`, so at any radius and
+    /// hybrid weight the hybrid LETKF is the pure one: the static part is localised exactly as
+    /// the ensemble part. Catches a static part tapered differently (e.g. by `rho` rather than
+    /// `sqrt(rho)` per row, or not at all), static rows paired with another location's weights,
+    /// and a static increment taken at the wrong element.
+    #[test]
+    fn hybrid_with_the_ensemble_as_static_part_is_the_pure_letkf() {
+        let n = 30;
+        let prior = random_ensemble(6, n, &mut StdRng::seed_from_u64(12));
+        let idx = [0, 3, 4, 9, 14, 15, 21, 26];
+        let op = LinearObs::selection(&ring(n), &idx).unwrap();
+        let obs = Observations { values: idx.iter().map(|&k| (k as f64).sin() * 2.0).collect(), variance: vec![0.6; idx.len()] };
+        let loc = Localizer { distance: Distance::Periodic1D { period: n as f64 }, radius: 2.5 };
+        let mut pure = prior.clone();
+        Letkf::new(loc, ring(n)).analyse(&mut pure, &op, &obs, &mut StdRng::seed_from_u64(0)).unwrap();
+        for beta in [0.2, 0.7] {
+            let mut hybrid = prior.clone();
+            Letkf::new(loc, ring(n))
+                .with_hybrid(Hybrid::new(prior.clone(), beta, 1.0).unwrap())
+                .analyse(&mut hybrid, &op, &obs, &mut StdRng::seed_from_u64(0))
+                .unwrap();
+            assert!((&hybrid - &pure).iter().all(|v| v.abs() < 1e-10), "beta {beta}");
         }
     }
 
@@ -342,7 +367,7 @@ mod tests {
         for beta in [0.0, 0.3] {
             let filter = |grouped: bool| {
                 let letkf = Letkf::build(loc, &state, grouped);
-                if beta > 0.0 { letkf.with_hybrid(Hybrid::new(statics.clone(), beta).unwrap()) } else { letkf }
+                if beta > 0.0 { letkf.with_hybrid(Hybrid::new(statics.clone(), beta, 0.5).unwrap()) } else { letkf }
             };
             let (mut grouped, mut single) = (prior.clone(), prior.clone());
             filter(true).analyse(&mut grouped, &op, &obs, &mut StdRng::seed_from_u64(0)).unwrap();
