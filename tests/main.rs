@@ -19,6 +19,7 @@ mod inspect_checks;
 mod kalman_drifter;
 mod kalman_l96;
 mod kalman_lagrangian;
+mod kalman_qg;
 mod kalman_stage;
 mod pipeline;
 mod qc_warnings;
