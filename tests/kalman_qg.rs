@@ -27,7 +27,10 @@
 //! the unit tests show) has a lower RMSE than any radius (13.9, spread/skill 0.92, though better
 //! than its forecast in only 19 of the 30 cycles), because `psi` is dominated by the
 //! largest eddies, whose errors 32 members span; localising below that scale only hurts (the
-//! larger the radius, the better, above). It is run and printed, not asserted to fail. With 16
+//! larger the radius, the better, above). It is run and printed, not asserted to fail.
+//!
+//! The hybrid LETKF beats the pure one (27.7 against 30.7 with a small static part) in
+//! [`hybrid_on_the_qg_ocean`], ignored by default for its run time. With 16
 //! members every variant diverges (analysis RMSE 670-1,010 against a climatology of 973), with or
 //! without localisation at 100-150 km.
 
@@ -155,10 +158,17 @@ fn letkf_on_the_qg_ocean_beats_free_run_and_enoi_and_broken_filters_fail() {
 
 /// The hybrid LETKF (`hybrid_weight` beta, static covariance `enoi_alpha` times the climatology's)
 /// on the same twin, against the pure LETKF. Ignored by default: its local solves involve the
-/// 120 static members as well as the 32 forecast ones, and it runs for minutes in the dev
-/// profile. Run with `-- --ignored hybrid_on_the_qg_ocean`; `QG_HYBRID="beta:alpha;..."` picks
-/// the settings. Asserted: every hybrid beats the free run and EnOI (as the pure LETKF does);
-/// whether it beats the pure LETKF is printed, not asserted: it did not in any setting tried.
+/// 120 static members as well as the 32 forecast ones, and it ran for 150 s per setting in the dev
+/// profile on a shared 2-core machine (the pure LETKF 24 s). Run with
+/// `-- --ignored hybrid_on_the_qg_ocean`; `QG_HYBRID="beta:alpha;..."` picks other settings.
+/// Measured (analysis RMSE, spread/skill; difference to the pure LETKF's 30.7 with its 95 %
+/// interval): beta 0.1, alpha 1e-3 (a static standard deviation of 10 m^2/s): 29.1, 1.02,
+/// -1.6 +- 0.2; beta 0.5, alpha 1e-4 (7 m^2/s): 27.7, 1.07, -3.0 +- 1.4, better than its forecast
+/// in every cycle. A static part of climatological size is harmful (beta 0.3, alpha 1: 142 at
+/// 100 km; beta 0.05, alpha 0.01, i.e. 22 m^2/s: 84.9 at 150 km): the climatology describes
+/// where the eddies are, not the error of a one-day forecast, and 120 states sample it noisily.
+/// Asserted for every setting: the criteria of the pure LETKF, and a significant improvement on
+/// the pure LETKF.
 #[test]
 #[ignore]
 fn hybrid_on_the_qg_ocean() {
@@ -168,7 +178,7 @@ fn hybrid_on_the_qg_ocean() {
     let enoi_config = BaselineConfig { method: Method::Enoi, enoi_alpha: ENOI_ALPHA, ..BaselineConfig::default() };
     let enoi = run("EnOI (one member)", &QgTwin { ensemble_size: 1, ..twin.clone() }, &data, Some(&enoi_config));
     let letkf = run("LETKF", &twin, &data, Some(&letkf_config()));
-    let settings = std::env::var("QG_HYBRID").unwrap_or_else(|_| "0.1:0.001;0.5:0.0001".into());
+    let settings = std::env::var("QG_HYBRID").unwrap_or_else(|_| "0.5:0.0001".into());
     for setting in settings.split(';') {
         let (beta, alpha) = setting.split_once(':').expect("beta:alpha");
         let config = BaselineConfig { hybrid_weight: beta.parse().unwrap(), enoi_alpha: alpha.parse().unwrap(), ..letkf_config() };
@@ -178,5 +188,9 @@ fn hybrid_on_the_qg_ocean() {
             eprintln!("hybrid {setting} - {name}: {mean:.1} +- {half:.1} m^2/s (95 %)");
         }
         assert!(hybrid.filter.rmse_a < 0.25 * free.filter.rmse_a.min(enoi.filter.rmse_a), "hybrid {setting} not clearly better than the free run and EnOI");
+        let problems = failures(&hybrid);
+        assert!(problems.is_empty(), "hybrid {setting} fails: {problems:?}");
+        let (mean, half) = difference_ci(&analysis_rmse(&hybrid), &analysis_rmse(&letkf));
+        assert!(mean + half < 0.0, "hybrid {setting} not significantly better than the pure LETKF: {mean:.1} +- {half:.1}");
     }
 }
