@@ -20,6 +20,7 @@ mod kalman_drifter;
 mod kalman_l96;
 mod kalman_lagrangian;
 mod kalman_ocean;
+mod kalman_qg;
 mod kalman_stage;
 mod pipeline;
 mod qc_warnings;

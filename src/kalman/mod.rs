@@ -18,7 +18,8 @@
 //!   it builds, which the stage and the twin experiments run;
 //! - [`io`]: ensembles and observations read from CF NetCDF, and the analysis files written back;
 //! - [`stage`]: the `baseline` pipeline stage;
-//! - [`twin`]: twin experiments (Lorenz-96, the Lagrangian flow) cycling a filter through a model.
+//! - [`twin`]: twin experiments (Lorenz-96, the Lagrangian flow, the QG ocean) cycling a filter
+//!   through a model.
 
 pub mod io;
 pub mod localization;
@@ -35,6 +36,7 @@ use crate::config::Problems;
 use crate::error::{Error, Result};
 use localization::{Distance, Localizer, Point};
 use methods::adaptive_inflation::AdaptiveInflation;
+use methods::hybrid::Hybrid;
 use methods::inflation::{Inflation, Relaxation};
 use methods::{Analysis, enkf, enoi, etkf, letkf};
 use obs::Observations;
@@ -82,7 +84,8 @@ pub struct BaselineConfig {
     /// LETKF localisation radius: distance at which the Gaspari-Cohn taper is about exp(-1/2)
     /// (DAPPER's `loc_rad`), in grid units, coordinate units, or km on the sphere.
     pub localization_radius: f64,
-    /// EnOI: scaling of the static ensemble covariance (B = alpha * sample covariance).
+    /// Scaling of the static ensemble's sample covariance: EnOI's `B` and the hybrid's `B_s` are
+    /// `enoi_alpha` times it.
     pub enoi_alpha: f64,
     /// Adaptive multiplicative prior inflation estimated from the innovations (see
     /// [`methods::adaptive_inflation`]), before the analysis and any fixed `inflation` after it.
@@ -92,6 +95,11 @@ pub struct BaselineConfig {
     pub adaptive_inflation_sd: f64,
     /// Largest adaptive factor (on the covariance).
     pub adaptive_inflation_max: f64,
+    /// ETKF and LETKF: weight `beta` in [0, 1) of the static covariance in the hybrid background
+    /// covariance `(1 - beta) P_e + beta B_s` of the mean update (0 = the pure ensemble filter;
+    /// see [`methods::hybrid`]). `B_s` is the static ensemble's sample covariance times
+    /// `enoi_alpha`.
+    pub hybrid_weight: f64,
 }
 
 impl Default for BaselineConfig {
@@ -106,6 +114,7 @@ impl Default for BaselineConfig {
             adaptive_inflation: false,
             adaptive_inflation_sd: 0.2,
             adaptive_inflation_max: 4.0,
+            hybrid_weight: 0.0,
         }
     }
 }
@@ -122,6 +131,17 @@ impl BaselineConfig {
         p.positive("baseline.adaptive_inflation_sd", self.adaptive_inflation_sd);
         p.check(self.adaptive_inflation_sd.is_finite(), "baseline.adaptive_inflation_sd", "must be finite");
         p.range("baseline.adaptive_inflation_max", self.adaptive_inflation_max, 1.0, 100.0);
+        p.check((0.0..1.0).contains(&self.hybrid_weight), "baseline.hybrid_weight", format!("value {} must be in [0, 1)", self.hybrid_weight));
+        p.check(
+            self.hybrid_weight == 0.0 || matches!(self.method, Method::Etkf | Method::Letkf),
+            "baseline.hybrid_weight",
+            format!("a hybrid covariance is available for the etkf and the letkf only, not for the {}", self.method.name()),
+        );
+    }
+
+    /// Whether [`Filter::new`] needs a static ensemble: EnOI, and the hybrid ETKF and LETKF.
+    pub fn needs_static_ensemble(&self) -> bool {
+        self.method == Method::Enoi || self.hybrid_weight > 0.0
     }
 }
 
@@ -134,6 +154,25 @@ pub struct Geometry {
     pub distance: Distance,
 }
 
+/// The static half of the hybrid covariance `config` asks for, made from `static_ensemble` (taken
+/// out of it), or `None` for a pure ensemble filter.
+fn hybrid_part(config: &BaselineConfig, static_ensemble: &mut Option<Array2<f64>>) -> Result<Option<Hybrid>> {
+    if config.hybrid_weight == 0.0 {
+        return Ok(None);
+    }
+    if !matches!(config.method, Method::Etkf | Method::Letkf) {
+        return Err(Error::Other(format!("baseline.hybrid_weight: the {} has no hybrid covariance (etkf and letkf only)", config.method.name())));
+    }
+    let e = static_ensemble.take().ok_or_else(|| {
+        Error::Other(format!(
+            "the hybrid {} (baseline.hybrid_weight = {}) needs a static ensemble for its static covariance",
+            config.method.name(),
+            config.hybrid_weight
+        ))
+    })?;
+    Hybrid::new(e, config.hybrid_weight, config.enoi_alpha).map(Some)
+}
+
 /// An analysis scheme between adaptive prior inflation and posterior inflation: one filter step.
 pub struct Filter {
     analysis: Box<dyn Analysis>,
@@ -144,14 +183,22 @@ pub struct Filter {
 
 impl Filter {
     /// The filter `config` describes. LETKF needs `geometry`; EnOI needs `static_ensemble`
-    /// (members x state) whose covariance, scaled by `enoi_alpha`, is the background covariance.
+    /// (members x state) whose covariance, scaled by `enoi_alpha`, is the background covariance;
+    /// the ETKF and LETKF with `hybrid_weight > 0` need it for the static part of theirs
+    /// ([`BaselineConfig::needs_static_ensemble`]).
     pub fn new(config: &BaselineConfig, geometry: Option<Geometry>, static_ensemble: Option<Array2<f64>>) -> Result<Filter> {
+        let mut static_ensemble = static_ensemble;
+        let hybrid = hybrid_part(config, &mut static_ensemble)?;
         let analysis: Box<dyn Analysis> = match config.method {
-            Method::Etkf => Box::new(etkf::Etkf::default()),
+            Method::Etkf => Box::new(hybrid.map_or_else(etkf::Etkf::default, etkf::Etkf::hybrid)),
             Method::Enkf => Box::new(enkf::Enkf::default()),
             Method::Letkf => {
                 let g = geometry.ok_or_else(|| Error::Other("the LETKF needs the locations of the state elements".into()))?;
-                Box::new(letkf::Letkf::new(Localizer { distance: g.distance, radius: config.localization_radius }, g.state))
+                let letkf = letkf::Letkf::new(Localizer { distance: g.distance, radius: config.localization_radius }, g.state);
+                Box::new(match hybrid {
+                    Some(h) => letkf.with_hybrid(h),
+                    None => letkf,
+                })
             }
             Method::Enoi => {
                 let e = static_ensemble.ok_or_else(|| Error::Other("EnOI needs a static ensemble".into()))?;

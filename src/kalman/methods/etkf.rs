@@ -5,6 +5,9 @@
 //!
 //! `T` is symmetric and has the ones vector as eigenvector (because `S^T 1 = 0`), so the analysis
 //! anomalies keep zero mean: the transform is mean-preserving, and the analysis is deterministic.
+//!
+//! With a hybrid covariance ([`Etkf::hybrid`], [`super::hybrid`]) the mean is the Kalman update
+//! with `B_h = (1 - beta) P_e + beta B_s` and the anomalies keep the transform `T` above.
 
 use ndarray::Array2;
 use ndarray::linalg::general_mat_mul;
@@ -12,6 +15,7 @@ use rand::rngs::StdRng;
 
 use super::ensemble::split_into;
 use super::ensemble_space::{EnsembleSpace, Innovations};
+use super::hybrid::{Hybrid, MeanSolve};
 use super::{Analysis, check_shapes};
 use crate::error::Result;
 use crate::kalman::obs::Observations;
@@ -29,6 +33,8 @@ pub struct Etkf {
     gain: Array2<f64>,
     sd: Vec<f64>,
     w: Vec<f64>,
+    hybrid: Option<(Hybrid, MeanSolve)>,
+    increment: Vec<f64>,
 }
 
 impl Default for Etkf {
@@ -43,17 +49,25 @@ impl Default for Etkf {
             gain: Array2::zeros((0, 0)),
             sd: Vec::new(),
             w: Vec::new(),
+            hybrid: None,
+            increment: Vec::new(),
         }
     }
 }
 
 impl Etkf {
+    /// An ETKF whose mean update uses the hybrid covariance of `hybrid` (see [`super::hybrid`]).
+    pub fn hybrid(hybrid: Hybrid) -> Etkf {
+        Etkf { hybrid: Some((hybrid, MeanSolve::default())), ..Etkf::default() }
+    }
+
     /// The symmetric square-root transform `T` (N x N) of the last analysis.
     pub fn transform(&self) -> &Array2<f64> {
         &self.transform
     }
 
-    /// The mean-update weights `w` (N) of the last analysis: `xa = xb + A^T w`.
+    /// The mean-update weights `w` (N) of the last analysis: `xa = xb + A^T w` (plus, with a
+    /// hybrid covariance, the static part of the increment).
     pub fn mean_weights(&self) -> &[f64] {
         &self.w
     }
@@ -68,16 +82,25 @@ impl Analysis for Etkf {
         self.innov.compute(self.hx.view(), obs)?;
         self.space.factor(self.innov.st.view(), n1)?;
 
-        // S d = (S^T)^T d.
-        self.sd.clear();
-        self.sd.resize(n, 0.0);
-        for (row, &d) in self.innov.st.rows().into_iter().zip(&self.innov.d) {
-            for (acc, &s) in self.sd.iter_mut().zip(row.iter()) {
-                *acc += s * d;
-            }
-        }
         self.w.resize(n, 0.0);
-        self.space.apply_pow(-1.0, &self.sd, &mut self.w);
+        if let Some((hybrid, solve)) = &mut self.hybrid {
+            hybrid.prepare(op, obs, self.innov.st.view())?;
+            let w = solve.solve(hybrid, (0..self.innov.d.len()).map(|l| (l, 1.0)), &self.innov.d)?;
+            hybrid.ensemble_weights(w, &mut self.w);
+            let ws = &w[n..];
+            self.increment.clear();
+            self.increment.extend((0..ensemble.ncols()).map(|j| hybrid.static_increment(ws, j)));
+        } else {
+            // S d = (S^T)^T d.
+            self.sd.clear();
+            self.sd.resize(n, 0.0);
+            for (row, &d) in self.innov.st.rows().into_iter().zip(&self.innov.d) {
+                for (acc, &s) in self.sd.iter_mut().zip(row.iter()) {
+                    *acc += s * d;
+                }
+            }
+            self.space.apply_pow(-1.0, &self.sd, &mut self.w);
+        }
         self.space.matrix_pow(-0.5, n1.sqrt(), &mut self.transform);
         // G = 1 w^T + T, so that one product gives both the mean update and the new anomalies.
         if self.gain.dim() != (n, n) {
@@ -91,6 +114,10 @@ impl Analysis for Etkf {
 
         split_into(ensemble.view(), &mut self.mean, &mut self.anomalies);
         general_mat_mul(1.0, &self.gain, &self.anomalies, 0.0, ensemble);
+        if self.hybrid.is_some() {
+            // The static part of the mean increment, c_s A_s^T w_s.
+            self.mean.iter_mut().zip(&self.increment).for_each(|(m, d)| *m += d);
+        }
         for mut member in ensemble.rows_mut() {
             for (x, &m) in member.iter_mut().zip(&self.mean) {
                 *x += m;
@@ -104,7 +131,7 @@ impl Analysis for Etkf {
 mod tests {
     use super::*;
     use crate::kalman::methods::ensemble::mean_into;
-    use crate::kalman::methods::test_support::{ensemble_with_covariance, kalman_update, linear_case, sample_covariance};
+    use crate::kalman::methods::test_support::{ensemble_with_covariance, kalman_update, linear_case, random_ensemble, sample_covariance};
     use rand::SeedableRng;
 
     #[test]
@@ -114,7 +141,7 @@ mod tests {
         for n_members in [3, 5, 12] {
             let case = linear_case(6, 4, 17);
             let mut rng = StdRng::seed_from_u64(n_members as u64);
-            let mut e = crate::kalman::methods::test_support::random_ensemble(n_members, 6, &mut rng);
+            let mut e = random_ensemble(n_members, 6, &mut rng);
             let (xb, pb) = (mean_of(&e), sample_covariance(&e));
             let (xa, pa) = kalman_update(&xb, &pb, &case);
             Etkf::default().analyse(&mut e, &case.op, &case.obs, &mut rng).unwrap();
@@ -150,6 +177,34 @@ mod tests {
         assert!(ta.sum_axis(ndarray::Axis(0)).iter().all(|s| s.abs() < 1e-12));
         let moved = ndarray::arr1(etkf.mean_weights()).dot(&anomalies);
         assert!(mean_of(&e).iter().zip(&prior_mean).zip(&moved).all(|((a, b), m)| (a - b - m).abs() < 1e-12));
+    }
+
+    /// The hybrid ETKF's mean is the dense Kalman update with `B_h = (1-beta) P_e + beta B_s`
+    /// (`B_s` = alpha times the static sample covariance), and
+    /// its anomalies are those of the pure ETKF. Run with fewer observations than augmented
+    /// members (observation-space solve) and with more (ensemble-space solve). Catches: a missing
+    /// square root on either weight of `Z`, `alpha` left out, `N` or `Ns` for `N-1` or `Ns-1`, static anomalies
+    /// not centred (the static members have mean 3 here), a static part observed about the
+    /// forecast's mean, either solve's orientation wrong, and anomalies transformed with `B_h`.
+    #[test]
+    fn hybrid_mean_is_the_kalman_update_with_the_hybrid_covariance() {
+        for (n_members, n_static, n_obs) in [(4, 6, 5), (3, 3, 20)] {
+            let case = linear_case(6, n_obs, 23);
+            let mut rng = StdRng::seed_from_u64(n_obs as u64);
+            let prior = random_ensemble(n_members, 6, &mut rng);
+            let statics = random_ensemble(n_static, 6, &mut rng) * 2.0 + 3.0;
+            let (beta, alpha) = (0.3, 0.7);
+            let b_h = sample_covariance(&prior) * (1.0 - beta) + sample_covariance(&statics) * (beta * alpha);
+            let (xa, _) = kalman_update(&mean_of(&prior), &b_h, &case);
+            let mut hybrid = prior.clone();
+            Etkf::hybrid(Hybrid::new(statics, beta, alpha).unwrap()).analyse(&mut hybrid, &case.op, &case.obs, &mut rng).unwrap();
+            let got = mean_of(&hybrid);
+            assert!(xa.iter().zip(&got).all(|(a, b)| (a - b).abs() < 1e-10), "N {n_members}, Ns {n_static}, m {n_obs}: mean {got:?} vs {xa:?}");
+            let mut pure = prior.clone();
+            Etkf::default().analyse(&mut pure, &case.op, &case.obs, &mut rng).unwrap();
+            let anomalies = |e: &Array2<f64>| e - &ndarray::Array1::from(mean_of(e));
+            assert!((anomalies(&hybrid) - anomalies(&pure)).iter().all(|v| v.abs() < 1e-10), "anomalies differ from the ensemble's own transform");
+        }
     }
 
     fn mean_of(e: &Array2<f64>) -> Vec<f64> {

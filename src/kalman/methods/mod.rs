@@ -1,6 +1,7 @@
 //! The ensemble analysis schemes behind one [`Analysis`] trait (DAPPER's `da_methods`): the
 //! stochastic EnKF ([`enkf`]), the ETKF ([`etkf`]), the LETKF ([`letkf`]) and EnOI ([`enoi`]),
-//! the ensemble-space algebra they share ([`ensemble_space`]), inflation and relaxation applied
+//! the ensemble-space algebra they share ([`ensemble_space`]), the hybrid ensemble-static
+//! covariance of the ETKF and the LETKF ([`hybrid`]), inflation and relaxation applied
 //! after them ([`inflation`]) and estimated from the innovations before them
 //! ([`adaptive_inflation`]), and the statistics of an ensemble ([`ensemble`]) and of its
 //! innovations ([`diagnostics`]). The [`crate::kalman::Filter`] that a `[baseline]` section
@@ -13,6 +14,7 @@ pub mod enoi;
 pub mod ensemble;
 pub mod ensemble_space;
 pub mod etkf;
+pub mod hybrid;
 pub mod inflation;
 pub mod letkf;
 

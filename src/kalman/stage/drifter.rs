@@ -25,7 +25,7 @@ use crate::kalman::localization::Distance;
 use crate::kalman::obs::drifter_obs::{DEFAULT_MAX_DT, DrifterObs};
 use crate::kalman::obs::obs_operator::observe;
 use crate::kalman::obs::screening::outliers;
-use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
+use crate::kalman::{BaselineConfig, Filter, Geometry};
 use crate::pipeline::hash::derive_seed;
 use crate::pipeline::stage::StageContext;
 
@@ -54,10 +54,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     };
     let mut loaded = drifter_file::load(&obs_file, &prior_file, prior.n_state(), prior.slots, &spec)?;
     let rejected_tracks = screen_tracks(&mut loaded, &prior, &spec, options.outlier_threshold(), obs_file.path())?;
-    let statics = match config.method {
-        Method::Enoi => Some(read_static(ctx, options, member_dim, &prior, options_key)?),
-        _ => None,
-    };
+    let statics = if config.needs_static_ensemble() { Some(read_static(ctx, options, member_dim, &prior, options_key)?) } else { None };
     check_members(config.method, chosen.len(), prior_path, "coef")?;
     // The flow is periodic on the unit square whatever the file's coordinates say.
     let geometry = Geometry { state: prior.locations.clone(), distance: Distance::Periodic2D { lx: 1.0, ly: 1.0 } };

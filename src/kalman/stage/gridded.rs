@@ -22,7 +22,7 @@ use crate::kalman::obs::Observations;
 use crate::kalman::obs::grid_drifters::GridDrifterObs;
 use crate::kalman::obs::obs_operator::{LinearObs, ObsOperator, observe};
 use crate::kalman::obs::screening::outliers;
-use crate::kalman::{BaselineConfig, Filter, Geometry, Method};
+use crate::kalman::{BaselineConfig, Filter, Geometry};
 use crate::pipeline::stage::StageContext;
 
 /// Default longest RK4 step of the drifter operator on a gridded prior, seconds: a drifter at
@@ -123,10 +123,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     if obs.values.is_empty() {
         return Err(Error::input(obs_path, format!("{what}: no usable observation of the prior's `{observed}` (see the warnings above)")));
     }
-    let statics = match config.method {
-        Method::Enoi => Some(read_static(ctx, options, member_dim, &prior)?),
-        _ => None,
-    };
+    let statics = if config.needs_static_ensemble() { Some(read_static(ctx, options, member_dim, &prior)?) } else { None };
     let members = prior.ensemble.nrows();
     check_members(config.method, members, prior_path, &variables.join(", "))?;
     let geometry = Geometry { state: prior.locations(&grid), distance };

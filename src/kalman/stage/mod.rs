@@ -62,6 +62,14 @@ impl Stage for BaselineStage {
         options.check(&options_key)?;
         let mut config: BaselineConfig = ctx.section("baseline")?;
         options.apply(&mut config);
+        // The options may combine with the section into something neither says alone (a hybrid
+        // weight with the enoi method): the first problem names the stage option of the key's name.
+        let mut problems = crate::config::Problems::default();
+        config.validate(&mut problems);
+        if let Some((key, why)) = problems.0.into_iter().next() {
+            let option = key.rsplit('.').next().unwrap_or(&key);
+            return Err(Error::config("pipeline file", format!("{options_key}.{option}"), why));
+        }
         match options.obs_operator {
             OperatorKind::Auto => gridded::run(ctx, &options, &config, &options_key),
             OperatorKind::Drifters if options.gridded_drifters() => gridded::run(ctx, &options, &config, &options_key),

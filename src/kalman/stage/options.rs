@@ -87,6 +87,12 @@ pub struct BaselineOptions {
     /// Overrides `baseline.relax_alpha`.
     #[arg(long)]
     pub relax_alpha: Option<f64>,
+    /// Overrides `baseline.hybrid_weight` (ETKF, LETKF; needs the `static` input).
+    #[arg(long)]
+    pub hybrid_weight: Option<f64>,
+    /// Overrides `baseline.enoi_alpha` (EnOI, and the static part of a hybrid).
+    #[arg(long)]
+    pub enoi_alpha: Option<f64>,
     /// Overrides `baseline.adaptive_inflation`.
     #[arg(long, value_name = "BOOL")]
     pub adaptive_inflation: Option<bool>,
@@ -189,6 +195,12 @@ impl BaselineOptions {
         if let Some(a) = self.adaptive_inflation {
             config.adaptive_inflation = a;
         }
+        if let Some(w) = self.hybrid_weight {
+            config.hybrid_weight = w;
+        }
+        if let Some(a) = self.enoi_alpha {
+            config.enoi_alpha = a;
+        }
     }
 
     /// Whether the drifter operator restarts each gap at the observed position (the default).
@@ -204,7 +216,13 @@ impl BaselineOptions {
             ("inflation", self.inflation, 1.0, 10.0, true),
             ("relax_alpha", self.relax_alpha, 0.0, 1.0, true),
             ("outlier_threshold", self.outlier_threshold, 0.0, f64::INFINITY, true),
+            ("enoi_alpha", self.enoi_alpha, 0.0, f64::INFINITY, false),
         ];
+        if let Some(w) = self.hybrid_weight
+            && !(0.0..1.0).contains(&w)
+        {
+            return Err(bad("hybrid_weight", &format!("{w} is outside [0, 1)")));
+        }
         for (k, value, lo, hi, closed) in ranges {
             if let Some(v) = value
                 && !(v.is_finite() && v <= hi && if closed { v >= lo } else { v > lo })

@@ -183,7 +183,7 @@ impl Lorenz96Twin {
             obs: Observations { values: vec![0.0; n], variance: vec![self.obs_std * self.obs_std; n] },
             data,
         };
-        run_cycles(&mut twin, data.truth.nrows(), self.burn_in, &mut filter, &mut ensemble, &mut rng)
+        run_cycles(&mut twin, data.truth.nrows(), self.burn_in, Some(&mut filter), &mut ensemble, &mut rng)
     }
 }
 
@@ -224,15 +224,32 @@ pub(crate) trait Cycled {
     /// the state itself, or what a model derives from it linearly (so that the mean of the
     /// scored members is the scored mean).
     fn scored<'a>(&'a mut self, k: usize, ensemble: &'a Array2<f64>) -> (ArrayView2<'a, f64>, &'a [f64]);
+    /// The scores of cycle `k`, after the burn-in (for twins that keep them cycle by cycle).
+    fn record(&mut self, _k: usize, _score: CycleScore) {}
 }
 
-/// Cycles `ensemble` through `cycles` forecasts and analyses of `twin` with `filter` and averages
-/// the scores of the cycles after `burn_in`. Random draws of the analyses come from `rng`.
+/// The scores of one cycle: RMSE of the scored mean against the truth and ensemble spread, of the
+/// forecast (prior) and the analysis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct CycleScore {
+    /// Forecast RMSE.
+    pub rmse_f: f64,
+    /// Forecast spread.
+    pub spread_f: f64,
+    /// Analysis RMSE (the forecast's when nothing is analysed).
+    pub rmse_a: f64,
+    /// Analysis spread.
+    pub spread_a: f64,
+}
+
+/// Cycles `ensemble` through `cycles` forecasts and analyses of `twin` with `filter` (none: a
+/// free-running ensemble, scored the same way) and averages the scores of the cycles after
+/// `burn_in`. Random draws of the analyses come from `rng`.
 pub(crate) fn run_cycles(
     twin: &mut impl Cycled,
     cycles: usize,
     burn_in: usize,
-    filter: &mut Filter,
+    mut filter: Option<&mut Filter>,
     ensemble: &mut Array2<f64>,
     rng: &mut StdRng,
 ) -> Result<TwinScores> {
@@ -251,10 +268,11 @@ pub(crate) fn run_cycles(
     for k in 0..cycles {
         twin.forecast(ensemble);
         let scored = k >= burn_in;
+        let mut cycle = CycleScore::default();
         if scored {
-            let (err, sd) = score(twin, k, ensemble);
-            sums.rmse_f += err;
-            sums.spread_f += sd;
+            (cycle.rmse_f, cycle.spread_f) = score(twin, k, ensemble);
+            sums.rmse_f += cycle.rmse_f;
+            sums.spread_f += cycle.spread_f;
         }
         let (op, obs) = twin.observations(k)?;
         if scored {
@@ -265,14 +283,17 @@ pub(crate) fn run_cycles(
             expected_sq += s.expected_rms * s.expected_rms;
             observed = observed.max(s.count);
         }
-        filter.assimilate(ensemble, op, obs, rng).map_err(|e| Error::Other(format!("cycle {k}: {e}")))?;
+        if let Some(filter) = filter.as_deref_mut() {
+            filter.assimilate(ensemble, op, obs, rng).map_err(|e| Error::Other(format!("cycle {k}: {e}")))?;
+        }
         if scored {
-            let (err, sd) = score(twin, k, ensemble);
-            if !err.is_finite() {
-                return Err(Error::Other(format!("cycle {k}: the filter diverged (analysis RMSE {err})")));
+            (cycle.rmse_a, cycle.spread_a) = score(twin, k, ensemble);
+            if !cycle.rmse_a.is_finite() {
+                return Err(Error::Other(format!("cycle {k}: the filter diverged (analysis RMSE {})", cycle.rmse_a)));
             }
-            sums.rmse_a += err;
-            sums.spread_a += sd;
+            sums.rmse_a += cycle.rmse_a;
+            sums.spread_a += cycle.spread_a;
+            twin.record(k, cycle);
         }
     }
     let scored = cycles.saturating_sub(burn_in);

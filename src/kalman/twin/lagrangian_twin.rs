@@ -199,7 +199,7 @@ impl LagrangianTwin {
         }
         let mut twin =
             LagrangianCycles { twin: self, data, op: None, obs: Observations::default(), members: Array2::zeros((0, 0)), truth: Vec::new(), climatology: 0.0 };
-        let filter_scores = run_cycles(&mut twin, data.truth.nrows(), self.burn_in, &mut filter, &mut ensemble, &mut rng)?;
+        let filter_scores = run_cycles(&mut twin, data.truth.nrows(), self.burn_in, Some(&mut filter), &mut ensemble, &mut rng)?;
         // `scored` runs twice per cycle (forecast and analysis) on the same truth.
         let scored = 2 * data.truth.nrows().saturating_sub(self.burn_in);
         Ok(LagrangianScores { filter: filter_scores, climatology: twin.climatology / scored as f64 })
