@@ -13,6 +13,7 @@ pub mod ensemble_space;
 pub mod etkf;
 pub mod inflation;
 pub mod letkf;
+pub mod symmetric_eigen;
 
 use ndarray::Array2;
 use rand::rngs::StdRng;
