@@ -213,4 +213,22 @@ mod tests {
         let back = c.dot(&ndarray::arr1(&x));
         assert!(back.iter().zip(v).all(|(a, b)| (a - b).abs() < 1e-12));
     }
+
+    #[test]
+    fn both_eigensolvers_give_the_same_powers() {
+        // Sizes either side of the switch from the own solver to LAPACK, refactored in turn with
+        // one workspace (the two paths lend buffers to each other).
+        let mut space = EnsembleSpace::default();
+        for p in [symmetric_eigen::MAX_DIM, symmetric_eigen::MAX_DIM + 1, 12, symmetric_eigen::MAX_DIM + 1, symmetric_eigen::MAX_DIM] {
+            let b = Array2::from_shape_fn((p / 2, p), |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0);
+            let gamma = p as f64 - 1.0;
+            let c = b.t().dot(&b) + Array2::<f64>::eye(p) * gamma;
+            space.factor(b.view(), gamma).unwrap();
+            assert!(space.values().windows(2).into_iter().all(|w| w[0] <= w[1]));
+            let mut inv = Array2::zeros((0, 0));
+            space.matrix_pow(-1.0, 1.0, &mut inv);
+            let off = (inv.dot(&c) - Array2::<f64>::eye(p)).iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            assert!(off < 1e-12, "p = {p}: C^-1 C differs from I by {off:e}");
+        }
+    }
 }
