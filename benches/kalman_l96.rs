@@ -8,6 +8,9 @@
 //! `xp.assimilate`. Set `CONTRADA_BENCH_NO_DAPPER=1` to skip DAPPER. Commands and recorded figures:
 //! BENCHMARKS.md.
 
+mod common;
+use common::print_load;
+
 use std::process::Command;
 
 use contrada::kalman::methods::inflation::Relaxation;
@@ -20,6 +23,7 @@ const CASES: [(&str, Method, usize, f64); 2] = [("etkf40", Method::Etkf, 40, 1.0
 fn main() {
     let profile = if cfg!(debug_assertions) { "dev-like (debug assertions on)" } else { "optimised (debug assertions off)" };
     println!("contrada Kalman baselines, Lorenz-96 sakov2008, 5000 cycles after 400 burn-in, seed 3000; build: {profile}");
+    print_load("before contrada");
     let mut ours = Vec::new();
     for (name, method, n, inflation) in CASES {
         let twin = Lorenz96Twin { ensemble_size: n, ..Lorenz96Twin::default() };
@@ -29,6 +33,7 @@ fn main() {
         println!("contrada {name:8} N={n:2} infl={inflation}: {:7.3} s  rmse.a {:.4}  spread.a {:.4}", s.seconds, s.rmse_a, s.spread_a);
         ours.push((name, s.seconds, s.rmse_a));
     }
+    print_load("after contrada");
     if std::env::var_os("CONTRADA_BENCH_NO_DAPPER").is_some() {
         println!("DAPPER skipped (CONTRADA_BENCH_NO_DAPPER is set)");
         return;
@@ -46,6 +51,7 @@ fn main() {
             return;
         }
     };
+    print_load("after DAPPER");
     let stdout = String::from_utf8_lossy(&output.stdout);
     for line in stdout.lines().filter(|l| l.starts_with('{')) {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };

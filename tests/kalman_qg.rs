@@ -30,7 +30,7 @@
 //! larger the radius, the better, above). It is run and printed, not asserted to fail.
 //!
 //! The hybrid LETKF beats the pure one (27.7 against 30.7 with a small static part) in
-//! [`hybrid_on_the_qg_ocean`], ignored by default for its run time. With 16
+//! [`hybrid_on_the_qg_ocean`]. With 16
 //! members every variant diverges (analysis RMSE 670-1,010 against a climatology of 973), with or
 //! without localisation at 100-150 km.
 

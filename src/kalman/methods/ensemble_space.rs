@@ -13,6 +13,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2};
 use ndarray_linalg::{EighInto, UPLO};
 
+use super::symmetric_eigen::{self, SymmetricEigen};
 use crate::error::{Error, Result};
 use crate::kalman::obs::Observations;
 
@@ -87,11 +88,13 @@ pub struct EnsembleSpace {
     vals: Array1<f64>,
     scaled: Array2<f64>,
     tmp: Vec<f64>,
+    /// Workspace of the own eigensolver (matrices up to [`symmetric_eigen::MAX_DIM`]).
+    eigen: SymmetricEigen,
 }
 
 impl Default for EnsembleSpace {
     fn default() -> Self {
-        EnsembleSpace { vecs: Array2::zeros((0, 0)), vals: Array1::zeros(0), scaled: Array2::zeros((0, 0)), tmp: Vec::new() }
+        EnsembleSpace { vecs: Array2::zeros((0, 0)), vals: Array1::zeros(0), scaled: Array2::zeros((0, 0)), tmp: Vec::new(), eigen: SymmetricEigen::default() }
     }
 }
 
@@ -108,7 +111,17 @@ impl EnsembleSpace {
         for i in 0..p {
             c[(i, i)] += gamma;
         }
-        let (vals, vecs) = c.eigh_into(UPLO::Lower).map_err(|e| Error::Other(format!("ensemble-space eigendecomposition failed: {e}")))?;
+        // Small matrices (every ensemble size in use) go to the own solver, which is faster than
+        // LAPACK there (benches/eigen.rs); the rest to LAPACK.
+        let (vals, vecs) = if p <= symmetric_eigen::MAX_DIM {
+            let (mut vals, mut vecs) = (std::mem::take(&mut self.vals), std::mem::replace(&mut self.scaled, Array2::zeros((0, 0))));
+            self.eigen.decompose(c.view(), &mut vals, &mut vecs).map_err(|e| Error::Other(format!("ensemble-space eigendecomposition failed: {e}")))?;
+            // The product buffer of matrix_pow lends its storage to the vectors and takes C's.
+            self.scaled = c;
+            (vals, vecs)
+        } else {
+            c.eigh_into(UPLO::Lower).map_err(|e| Error::Other(format!("ensemble-space eigendecomposition failed: {e}")))?
+        };
         // C is a Gram matrix plus gamma > 0, so every eigenvalue is at least gamma; anything below
         // means the inputs were not what the caller promised.
         let slack = 1e-8 * gamma + 1e-10 * vals.iter().cloned().fold(0.0, f64::max);
@@ -199,5 +212,23 @@ mod tests {
         space.apply_pow(-1.0, &v, &mut x);
         let back = c.dot(&ndarray::arr1(&x));
         assert!(back.iter().zip(v).all(|(a, b)| (a - b).abs() < 1e-12));
+    }
+
+    #[test]
+    fn both_eigensolvers_give_the_same_powers() {
+        // Sizes either side of the switch from the own solver to LAPACK, refactored in turn with
+        // one workspace (the two paths lend buffers to each other).
+        let mut space = EnsembleSpace::default();
+        for p in [symmetric_eigen::MAX_DIM, symmetric_eigen::MAX_DIM + 1, 12, symmetric_eigen::MAX_DIM + 1, symmetric_eigen::MAX_DIM] {
+            let b = Array2::from_shape_fn((p / 2, p), |(i, j)| ((i * 7 + j * 13) % 11) as f64 - 5.0);
+            let gamma = p as f64 - 1.0;
+            let c = b.t().dot(&b) + Array2::<f64>::eye(p) * gamma;
+            space.factor(b.view(), gamma).unwrap();
+            assert!(space.values().windows(2).into_iter().all(|w| w[0] <= w[1]));
+            let mut inv = Array2::zeros((0, 0));
+            space.matrix_pow(-1.0, 1.0, &mut inv);
+            let off = (inv.dot(&c) - Array2::<f64>::eye(p)).iter().fold(0.0_f64, |m, v| m.max(v.abs()));
+            assert!(off < 1e-12, "p = {p}: C^-1 C differs from I by {off:e}");
+        }
     }
 }

@@ -17,6 +17,7 @@ pub mod etkf;
 pub mod hybrid;
 pub mod inflation;
 pub mod letkf;
+pub mod symmetric_eigen;
 
 use ndarray::Array2;
 use rand::rngs::StdRng;
