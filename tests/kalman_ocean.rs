@@ -401,3 +401,35 @@ window_after = "1 hour"
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("`sst` is not an observed variable or source") && stderr(&o).contains("stations.psi"), "{}", stderr(&o));
 }
+
+/// A swath given as a full field and a mask: `obs_mask` keeps the masked-in points only, the same
+/// observations as the swath with missing values outside (a reader that ignored the mask would
+/// assimilate all 1,024 points).
+#[test]
+fn a_swath_mask_selects_the_observed_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = NcFile::open(root().join(QG).join("qg_swath.nc")).unwrap();
+    let psi = src.read("psi").unwrap().data;
+    let filled: Vec<f64> = psi.iter().map(|v| if v.is_nan() { 1.0e4 } else { *v }).collect();
+    let mask: Vec<f64> = psi.iter().map(|v| if v.is_nan() { 0.0 } else { 1.0 }).collect();
+    let path = dir.path().join("filled.nc");
+    let mut w = NcWriter::create(&path, &IoConfig::default(), "swath with a mask").unwrap();
+    w.dim("time", psi.shape()[0]).unwrap();
+    w.var_f64("time", &["time"], &src.read_values("time").unwrap(), vec![("units", "hours since 2000-01-01 00:00:00".into()), ("standard_name", "time".into())]).unwrap();
+    w.coord("x", &src.read_values("x").unwrap(), vec![("units", "m".into())]).unwrap();
+    w.coord("y", &src.read_values("y").unwrap(), vec![("units", "m".into())]).unwrap();
+    w.var_f64("psi", &["time", "y", "x"], &filled, vec![("units", "m2 s-1".into())]).unwrap();
+    w.var_f64("mask", &["time", "y", "x"], &mask, vec![("units", "1".into())]).unwrap();
+    w.finish().unwrap();
+    let count = |obs: &str, extra: &[&str], out: &str| {
+        let out = dir.path().join(out);
+        let mut args = vec!["--method", "etkf", "--obs-level", "0", "--outlier-threshold", "0"];
+        args.extend_from_slice(extra);
+        let o = baseline(&out, obs, &args);
+        assert!(o.status.success(), "{}", stderr(&o));
+        diagnostics(&out, "etkf")["observations"].as_u64().unwrap()
+    };
+    let swath = count(&format!("{QG}/qg_swath.nc"), &[], "swath");
+    assert_eq!(count(path.to_str().unwrap(), &["--obs-mask", "mask"], "masked"), swath);
+    assert_eq!(count(path.to_str().unwrap(), &[], "unmasked"), 1024);
+}

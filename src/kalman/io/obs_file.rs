@@ -57,6 +57,9 @@ pub struct ObsSpec {
     pub level: Option<usize>,
     /// Largest distance in time between an observation and the prior's valid time, seconds.
     pub time_tolerance_s: f64,
+    /// A variable of the observation file, with the observed variable's dimensions (or those
+    /// without time), that is 0 or missing where nothing is observed: a swath's mask.
+    pub mask: Option<String>,
 }
 
 /// The prior's valid time, in its own units.
@@ -236,6 +239,19 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
         }
     };
     let fixed_at = |t: Option<usize>| time.as_ref().zip(t).map(|(td, t)| (td.axis, t));
+    // The mask at the same time as the values, or a static one without the time dimension.
+    let mask_for = |fixed: Option<(usize, usize)>| -> Result<Option<Vec<f64>>> {
+        let Some(name) = &spec.mask else { return Ok(None) };
+        let mask_dims = file.var_dims(name)?;
+        if mask_dims == dims {
+            Ok(Some(read_at(file, name, fixed)?))
+        } else if mask_dims.iter().eq(other.iter().copied()) {
+            Ok(Some(read_at(file, name, None)?))
+        } else {
+            Err(file.var_error(name, format!("has dimensions ({}); expected those of `{var}` ({}), with or without its time", mask_dims.join(", "), dims.join(", "))))
+        }
+    };
+    let masked = |mask: &Option<Vec<f64>>, k: usize| mask.as_ref().is_some_and(|m| !(m[k].is_finite() && m[k] != 0.0));
     let slices: Vec<Option<usize>> = if time.is_some() { selected.iter().map(|&t| Some(t)).collect() } else { vec![None] };
     let mut dropped = Dropped::default();
     let mut obs = Observations::default();
@@ -252,8 +268,9 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
                 return Err(file.var_error(var, format!("has {} values per time; expected {expected} for `{}`", y.len(), block.variable)));
             }
             let errors = errors_for(fixed_at(t), y.len())?;
+            let mask = mask_for(fixed_at(t))?;
             for k in 0..y.len() {
-                if !(y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0) {
+                if !(y[k].is_finite() && errors[k].is_finite() && errors[k] > 0.0) || masked(&mask, k) {
                     dropped.missing += 1;
                     continue;
                 }
@@ -307,8 +324,10 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
     for t in slices {
         let y = read_at(file, var, fixed_at(t))?;
         let errors = errors_for(fixed_at(t), y.len())?;
+        let mask = mask_for(fixed_at(t))?;
         for k in 0..y.len() {
-            points.push(target, [px[k], py[k]], y[k], errors[k], in_window(k));
+            let value = if masked(&mask, k) { f64::NAN } else { y[k] };
+            points.push(target, [px[k], py[k]], value, errors[k], in_window(k));
         }
     }
     let op = points.operator(target, level).map_err(|e| Error::input(file.path(), e))?;

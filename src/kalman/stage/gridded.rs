@@ -111,6 +111,7 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
             y: options.obs_y.clone(),
             level: options.obs_level,
             time_tolerance_s: options.obs_time_tolerance_s(),
+            mask: options.obs_mask.clone(),
         };
         let target = Target { state: &prior, block, grid: &grid, valid_time, units: prior_file.attr_str(Some(&observed), "units") };
         let loaded = obs_file::load(&obs_file_nc, &spec, &target, options_key)?;

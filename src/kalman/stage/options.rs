@@ -124,6 +124,10 @@ pub struct BaselineOptions {
     /// Per-observation error standard deviations (a variable of the observation file).
     #[arg(long)]
     pub obs_error_variable: Option<String>,
+    /// A variable of the observation file that is 0 or missing where nothing is observed (a
+    /// swath's mask), with the observed variable's dimensions or those without time (`auto` only).
+    #[arg(long)]
+    pub obs_mask: Option<String>,
     /// Point observations: their x/longitude variable.
     #[arg(long)]
     pub obs_x: Option<String>,
@@ -260,6 +264,7 @@ impl BaselineOptions {
             OperatorKind::Drifters if self.gridded_drifters() => {
                 let not_here = [
                     ("observed", self.observed.is_some()),
+                    ("obs_mask", self.obs_mask.is_some()),
                     ("obs_variable", self.obs_variable.is_some()),
                     ("obs_error_variable", self.obs_error_variable.is_some()),
                     ("obs_time_index", self.obs_time_index.is_some()),
@@ -299,6 +304,7 @@ impl BaselineOptions {
                     ("velocity", self.velocity.is_some()),
                     ("obs_variable", self.obs_variable.is_some()),
                     ("obs_error_variable", self.obs_error_variable.is_some()),
+                    ("obs_mask", self.obs_mask.is_some()),
                     ("obs_x", self.obs_x.is_some()),
                     ("obs_y", self.obs_y.is_some()),
                     ("geometry", self.geometry != GeometryKind::Auto),
