@@ -253,14 +253,9 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
     };
     let masked = |mask: &Option<Vec<f64>>, k: usize| mask.as_ref().is_some_and(|m| !(m[k].is_finite() && m[k] != 0.0));
     let slices: Vec<Option<usize>> = if time.is_some() { selected.iter().map(|&t| Some(t)).collect() } else { vec![None] };
-    let mut dropped = Dropped::default();
-    let mut obs = Observations::default();
-    let offset = target.state.offsets[target.block];
-    let positions = block.positions();
-    let plane = block.horizontal_len();
-
     if full || surface {
-        let mut indices = Vec::new();
+        let (offset, positions, plane) = (target.state.offsets[target.block], block.positions(), block.horizontal_len());
+        let (mut indices, mut obs, mut dropped) = (Vec::new(), Observations::default(), Dropped::default());
         for t in slices {
             let y = read_at(file, var, fixed_at(t))?;
             let expected = if full { block.state_len() } else { plane };
@@ -331,9 +326,8 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
         }
     }
     let op = points.operator(target, level).map_err(|e| Error::input(file.path(), e))?;
-    let (obs, dropped) = (points.obs, Dropped { missing: dropped.missing + points.dropped.missing, ..points.dropped });
     let layout = if time.is_some() { "stations" } else { "points" };
-    Ok(LoadedObs { op, obs, layout, dropped, times })
+    Ok(LoadedObs { op, obs: points.obs, layout, dropped: points.dropped, times })
 }
 
 /// The level (horizontal field) of the observed variable that horizontal and point observations

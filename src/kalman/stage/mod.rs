@@ -5,14 +5,14 @@
 //! `<var>_increment` on the state grid; `diagnostics_<method>.json` holds the innovation
 //! statistics and the wall time.
 //!
-//! Inputs: `prior` (NetCDF with the analysed variable along a member dimension), `observations`
-//! (see [`crate::kalman::io::obs_file`]) and, for EnOI, `static` (an ensemble of archive states in
-//! the prior's layout). The scheme and its tuning come from the `[baseline]` section;
-//! `options.method` overrides the scheme so one pipeline can compare several ([`options`]). With
-//! `obs_operator = "drifters"` the prior is the Lagrangian flow's states file and the
-//! observations are drifter trajectories (see [`drifter`]; the analysis then has the layout of the
-//! `assimilate` stage's); otherwise the prior is gridded ([`gridded`]). What both share is in
-//! [`output`].
+//! Inputs: `prior` (NetCDF with the analysed variables along a member dimension), `observations`
+//! (see [`crate::kalman::io::obs_file`]) and, for EnOI and the hybrid filters, `static` (an
+//! ensemble of archive states in the prior's layout). The scheme and its tuning come from the
+//! `[baseline]` section, which the stage's options override ([`options`]; `docs/baselines.md`
+//! lists them). A gridded prior ([`gridded`]) takes gridded, point, station or drifter
+//! observations; with `obs_operator = "drifters"` and no `variable` the prior is the Lagrangian
+//! flow's states file and the observations are its drifter trajectories (see [`drifter`]; the
+//! analysis then has the layout of the `assimilate` stage's). What both share is in [`output`].
 
 pub mod drifter;
 pub mod gridded;

@@ -32,11 +32,14 @@ fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Ve
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum OperatorKind {
-    /// Gridded or point observations of a gridded prior (see [`crate::kalman::io::obs_file`]).
+    /// Gridded, point or station observations of a gridded prior, or an ingest data set (see
+    /// [`crate::kalman::io::obs_file`]).
     #[default]
     Auto,
-    /// Drifter trajectories of the Lagrangian flow (see [`crate::kalman::io::drifter_file`]): the
-    /// prior is a `lagrangian_states.nc` whose samples are the members.
+    /// Drifter fixes: through each member's velocity on a gridded prior when `variable` is set
+    /// (see [`crate::kalman::io::grid_drifter_file`]), else the Lagrangian flow's trajectories
+    /// (see [`crate::kalman::io::drifter_file`]; the prior is a `lagrangian_states.nc` whose
+    /// samples are the members).
     Drifters,
 }
 
