@@ -80,7 +80,8 @@ fn a_multivariate_etkf_moves_the_velocities_with_the_streamfunction() {
     assert!(a.has_var("layer_thickness") && a.var_dims("time").unwrap().is_empty(), "coordinates and the scalar time are kept");
 }
 
-/// Writes the stations of 2000-04-01 12:00 as a gridded upper-layer field, missing elsewhere.
+/// Writes the stations of 2000-04-01 12:00 (the prior's valid time) as a gridded upper-layer
+/// field, missing elsewhere.
 fn stations_as_grid(path: &Path) {
     let st = NcFile::open(root().join(QG).join("qg_stations.nc")).unwrap();
     let times = st.read_time("time").unwrap();
@@ -94,13 +95,7 @@ fn stations_as_grid(path: &Path) {
         let iy = gy.iter().position(|&y| y == sy[s]).expect("stations sit on grid points");
         field[iy * gx.len() + ix] = psi[[t, s]];
     }
-    let mut w = NcWriter::create(path, &IoConfig::default(), "stations on the grid").unwrap();
-    w.dim("time", 1).unwrap();
-    w.var_f64("time", &["time"], &[times.values[t]], vec![("units", "hours since 2000-01-01 00:00:00".into()), ("standard_name", "time".into())]).unwrap();
-    w.coord("x", &gx, vec![("units", "m".into()), ("standard_name", "projection_x_coordinate".into())]).unwrap();
-    w.coord("y", &gy, vec![("units", "m".into()), ("standard_name", "projection_y_coordinate".into())]).unwrap();
-    w.var_f64("psi", &["time", "y", "x"], &field, vec![("units", "m2 s-1".into())]).unwrap();
-    w.finish().unwrap();
+    write_field(path, &field);
 }
 
 /// Stations in `(time, station)` and `(station, time)` layouts, and the same values as a masked

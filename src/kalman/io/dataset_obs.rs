@@ -45,7 +45,7 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
             format!("`{}` is not an observed variable or source of {} (it has {}; or \"all\")", spec.variable, file.path().display(), variables.join(", ")),
         ));
     }
-    let level = observed_level(spec, target, &spec.variable, &err_config)?;
+    let level = observed_level(spec, target, &err_config)?;
     let block = &target.state.blocks[target.block];
     for v in selected.iter().map(|&k| var_of[k]).collect::<std::collections::BTreeSet<_>>() {
         let units = file.attr_str(Some("obs_variable"), &format!("var{v}_units")).unwrap_or_default();

@@ -149,6 +149,21 @@ impl PriorEnsemble {
         self.state_len() / self.horizontal_len()
     }
 
+    /// The horizontal field `chosen` (an `obs_level` option), checked against [`Self::levels`];
+    /// without a choice, the only one. The error says what to set, for the `obs_level` key.
+    pub fn level(&self, chosen: Option<usize>) -> std::result::Result<usize, String> {
+        let levels = self.levels();
+        match chosen {
+            Some(l) if l < levels => Ok(l),
+            Some(l) => Err(format!("{l} is out of range: `{}` has {levels} horizontal field(s) (0 to {})", self.variable, levels - 1)),
+            None if levels == 1 => Ok(0),
+            None => {
+                let n = self.state_dims.len();
+                Err(format!("`{}` has {levels} horizontal fields ({}); set which one is observed (0 to {})", self.variable, self.state_dims[..n - 2].join(", "), levels - 1))
+            }
+        }
+    }
+
     /// The horizontal grid of the state (x = last state dimension, y = the one before, if any),
     /// with the water mask of the first level, and the distance the LETKF localises with.
     pub fn grid(&self, file: &NcFile, kind: GeometryKind) -> Result<(Grid, Distance)> {
@@ -315,6 +330,14 @@ impl StateEnsemble {
     /// Location of every state element on `grid` (the horizontal grid all blocks share).
     pub fn locations(&self, grid: &Grid) -> Vec<crate::kalman::localization::Point> {
         self.blocks.iter().flat_map(|b| b.locations(grid)).collect()
+    }
+
+    /// For every horizontal grid point, the state-vector column of block `b`'s horizontal field
+    /// `level` there (`None` on land): what operators at one level read.
+    pub fn level_columns(&self, b: usize, level: usize) -> Vec<Option<usize>> {
+        let block = &self.blocks[b];
+        let (plane, positions, offset) = (block.horizontal_len(), block.positions(), self.offsets[b]);
+        positions[level * plane..(level + 1) * plane].iter().map(|p| p.map(|p| offset + p)).collect()
     }
 
     /// The columns of block `b` in a members x state matrix (or a state vector).

@@ -66,15 +66,8 @@ pub fn load(file: &NcFile, spec: &GridDrifterSpec, state: &StateEnsemble, grid: 
         let (b, block) = state.block(name).ok_or_else(|| {
             err_config("velocity", format!("`{name}` is not among the analysed variables ({}); drifters follow the analysed velocity", state.variables().join(", ")))
         })?;
-        let levels = block.levels();
-        let level = match spec.level {
-            Some(l) if l < levels => l,
-            Some(l) => return Err(err_config("obs_level", format!("{l} is out of range: `{name}` has {levels} horizontal field(s) (0 to {})", levels - 1))),
-            None if levels == 1 => 0,
-            None => return Err(err_config("obs_level", format!("`{name}` has {levels} horizontal fields; set which one the drifters follow (0 to {})", levels - 1))),
-        };
-        let (plane, positions, offset) = (block.horizontal_len(), block.positions(), state.offsets[b]);
-        slots_of.push((0..plane).map(|k| positions[level * plane + k].map(|p| offset + p)).collect::<Vec<_>>());
+        let level = block.level(spec.level).map_err(|why| err_config("obs_level", why))?;
+        slots_of.push(state.level_columns(b, level));
     }
     let metres = match grid.kind {
         GridKind::LatLon => 1.0,
@@ -112,11 +105,7 @@ pub fn load(file: &NcFile, spec: &GridDrifterSpec, state: &StateEnsemble, grid: 
                 continue;
             }
             if let Some(why) = [start, end].iter().find_map(|&p| grid.interpolation_weights(p).err()) {
-                if why.contains("land") {
-                    dropped.land += 1;
-                } else {
-                    dropped.outside_domain += 1;
-                }
+                dropped.count(why);
                 continue;
             }
             if t1 <= t0 {

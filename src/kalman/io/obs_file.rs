@@ -33,7 +33,7 @@ use crate::cf::time::TimeUnits;
 use crate::error::{Error, Result};
 use crate::kalman::localization::Point;
 use crate::kalman::obs::Observations;
-use crate::kalman::obs::obs_operator::{Grid, GridKind, LinearObs};
+use crate::kalman::obs::obs_operator::{Grid, GridKind, LinearObs, Unobservable};
 
 /// Where the observations are in the file and which part of the state they observe (part of the
 /// stage options).
@@ -125,6 +125,17 @@ pub struct Dropped {
     pub outside_time_window: usize,
 }
 
+impl Dropped {
+    /// Counts one observation at a position the grid cannot interpolate to.
+    pub fn count(&mut self, why: Unobservable) {
+        match why {
+            Unobservable::Land => self.land += 1,
+            Unobservable::Outside(_) => self.outside_domain += 1,
+            Unobservable::NotFinite(_) => self.missing += 1,
+        }
+    }
+}
+
 /// Observations ready for an analysis.
 pub struct LoadedObs {
     /// The operator on the prior's (wet, joint) state.
@@ -193,14 +204,18 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
     // The state's dimensions without a time of length one, which an observation file may carry
     // with several times.
     let squeezed: Vec<&String> = block.state_dims.iter().zip(&block.state_shape).filter(|(d, n)| !(**n == 1 && dims.first() == Some(*d))).map(|(d, _)| d).collect();
-    let time_axis = dims.iter().position(|d| time_coordinate(file, d).is_some()).or_else(|| {
-        // Without a time coordinate: a leading dimension the state does not have (or has with
-        // length one) in front of the state's or the horizontal dimensions.
-        let rest: Vec<&String> = dims.iter().skip(1).collect();
-        let leading = dims.len() > 1 && (rest == squeezed || rest.iter().map(|s| s.as_str()).eq(horizontal.iter().map(String::as_str)));
-        leading.then_some(0)
-    });
-    let time = time_axis.map(|axis| TimeDim { axis, len: lens[axis], coordinate: time_coordinate(file, &dims[axis]) });
+    let time = dims
+        .iter()
+        .enumerate()
+        .find_map(|(axis, d)| time_coordinate(file, d).map(|c| TimeDim { axis, len: lens[axis], coordinate: Some(c) }))
+        .or_else(|| {
+            // Without a time coordinate: a leading dimension the state does not have (or has with
+            // length one) in front of the state's or the horizontal dimensions.
+            let rest: Vec<&String> = dims.iter().skip(1).collect();
+            let leading = dims.len() > 1 && (rest == squeezed || rest.iter().map(|s| s.as_str()).eq(horizontal.iter().map(String::as_str)));
+            leading.then(|| TimeDim { axis: 0, len: lens[0], coordinate: None })
+        });
+    let time_axis = time.as_ref().map(|t| t.axis);
     let other: Vec<&String> = dims.iter().enumerate().filter(|(a, _)| Some(*a) != time_axis).map(|(_, d)| d).collect();
     let full = other == squeezed || other.iter().copied().eq(block.state_dims.iter());
     let surface = !full && other.iter().map(|s| s.as_str()).eq(horizontal.iter().map(String::as_str));
@@ -216,7 +231,7 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
             ),
         ));
     }
-    let level = if full { 0 } else { observed_level(spec, target, var, &err_config)? };
+    let level = if full { 0 } else { observed_level(spec, target, &err_config)? };
     let selected = select_times(file, spec, &time, target.valid_time.as_ref(), var, &err_config)?;
     let times: Vec<String> = match &time {
         Some(TimeDim { coordinate: Some((units, values)), .. }) => {
@@ -254,13 +269,18 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
     let masked = |mask: &Option<Vec<f64>>, k: usize| mask.as_ref().is_some_and(|m| !(m[k].is_finite() && m[k] != 0.0));
     let slices: Vec<Option<usize>> = if time.is_some() { selected.iter().map(|&t| Some(t)).collect() } else { vec![None] };
     if full || surface {
-        let (offset, positions, plane) = (target.state.offsets[target.block], block.positions(), block.horizontal_len());
+        // The state column of each value of a time slice (None on land).
+        let columns: Vec<Option<usize>> = if full {
+            let offset = target.state.offsets[target.block];
+            block.positions().into_iter().map(|p| p.map(|p| offset + p)).collect()
+        } else {
+            target.state.level_columns(target.block, level)
+        };
         let (mut indices, mut obs, mut dropped) = (Vec::new(), Observations::default(), Dropped::default());
         for t in slices {
             let y = read_at(file, var, fixed_at(t))?;
-            let expected = if full { block.state_len() } else { plane };
-            if y.len() != expected {
-                return Err(file.var_error(var, format!("has {} values per time; expected {expected} for `{}`", y.len(), block.variable)));
+            if y.len() != columns.len() {
+                return Err(file.var_error(var, format!("has {} values per time; expected {} for `{}`", y.len(), columns.len(), block.variable)));
             }
             let errors = errors_for(fixed_at(t), y.len())?;
             let mask = mask_for(fixed_at(t))?;
@@ -269,10 +289,9 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
                     dropped.missing += 1;
                     continue;
                 }
-                let j = if full { k } else { level * plane + k };
-                match positions[j] {
-                    Some(p) => {
-                        indices.push(offset + p);
+                match columns[k] {
+                    Some(j) => {
+                        indices.push(j);
                         obs.values.push(y[k]);
                         obs.variance.push(errors[k] * errors[k]);
                     }
@@ -332,21 +351,8 @@ pub fn load(file: &NcFile, spec: &ObsSpec, target: &Target, options_key: &str) -
 
 /// The level (horizontal field) of the observed variable that horizontal and point observations
 /// see: `obs_level`, which must be given when the variable has more than one.
-pub(super) fn observed_level(spec: &ObsSpec, target: &Target, var: &str, err_config: &dyn Fn(&str, String) -> Error) -> Result<usize> {
-    let block = &target.state.blocks[target.block];
-    let levels = block.levels();
-    match spec.level {
-        Some(l) if l < levels => Ok(l),
-        Some(l) => Err(err_config("obs_level", format!("{l} is out of range: `{}` has {levels} horizontal field(s) (0 to {})", block.variable, levels - 1))),
-        None if levels == 1 => Ok(0),
-        None => {
-            let n = block.state_dims.len();
-            Err(err_config(
-                "obs_level",
-                format!("`{}` has {levels} horizontal fields ({}); set which one `{var}` observes (0 to {})", block.variable, block.state_dims[..n - 2].join(", "), levels - 1),
-            ))
-        }
-    }
+pub(super) fn observed_level(spec: &ObsSpec, target: &Target, err_config: &dyn Fn(&str, String) -> Error) -> Result<usize> {
+    target.state.blocks[target.block].level(spec.level).map_err(|why| err_config("obs_level", why))
 }
 
 /// Point observations being collected: the usable ones and the drops by reason.
@@ -372,11 +378,7 @@ impl PointObs {
         } else if target.grid.kind == GridKind::LatLon && p[1].abs() > 90.0 {
             self.dropped.impossible_latitude += 1;
         } else if let Err(why) = target.grid.interpolation_weights(p) {
-            if why.contains("land") {
-                self.dropped.land += 1;
-            } else {
-                self.dropped.outside_domain += 1;
-            }
+            self.dropped.count(why);
         } else {
             self.points.push(p);
             self.obs.values.push(value);
@@ -386,11 +388,9 @@ impl PointObs {
 
     /// The bilinear operator from horizontal field `level` of the observed variable to the points.
     pub fn operator(&self, target: &Target, level: usize) -> std::result::Result<LinearObs, String> {
-        let block = &target.state.blocks[target.block];
-        let (plane, positions, offset) = (block.horizontal_len(), block.positions(), target.state.offsets[target.block]);
         // Columns of the bilinear operator are points of the level's plane; map them into the state.
-        let level_positions: Vec<Option<usize>> = (0..plane).map(|k| positions[level * plane + k].map(|p| offset + p)).collect();
-        LinearObs::bilinear(target.grid, &self.points).and_then(|op| op.on_subset(&level_positions, target.state.ensemble.ncols()))
+        let columns = target.state.level_columns(target.block, level);
+        LinearObs::bilinear(target.grid, &self.points).and_then(|op| op.on_subset(&columns, target.state.ensemble.ncols()))
     }
 }
 

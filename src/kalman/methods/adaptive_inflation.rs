@@ -41,16 +41,10 @@ pub struct AdaptiveInflation {
 /// sampling variance around `lambda`, or `None` when the ensemble has no spread in observation
 /// space.
 pub fn innovation_estimate(hx: &Array2<f64>, obs: &Observations, lambda: f64) -> Option<(f64, f64)> {
-    let n = hx.nrows() as f64;
-    if n < 2.0 {
-        return None;
-    }
     let (mut dd, mut trace) = (0.0, 0.0);
-    for (k, column) in hx.columns().into_iter().enumerate() {
-        let mean = column.sum() / n;
-        let var = column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0);
-        dd += (obs.values[k] - mean).powi(2) / obs.variance[k];
-        trace += var / obs.variance[k];
+    for ((d, var), r) in obs.innovations(hx.view()).into_iter().zip(&obs.variance) {
+        dd += d * d / r;
+        trace += var / r;
     }
     let m = obs.values.len() as f64;
     (trace > 0.0).then(|| ((dd - m) / trace, 2.0 * m * (lambda * trace / m + 1.0).powi(2) / (trace * trace)))

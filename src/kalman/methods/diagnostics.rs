@@ -30,13 +30,10 @@ impl InnovationStats {
             return InnovationStats::default();
         }
         let (mut sum, mut sum_sq, mut expected) = (0.0, 0.0, 0.0);
-        for (l, column) in hx.columns().into_iter().enumerate() {
-            let mean = column.sum() / n as f64;
-            let var = if n > 1 { column.iter().map(|h| (h - mean).powi(2)).sum::<f64>() / (n - 1) as f64 } else { 0.0 };
-            let d = obs.values[l] - mean;
+        for ((d, var), r) in obs.innovations(hx).into_iter().zip(&obs.variance) {
             sum += d;
             sum_sq += d * d;
-            expected += var + obs.variance[l];
+            expected += var + r;
         }
         let m_f = m as f64;
         InnovationStats { count: m, mean: sum / m_f, rms: (sum_sq / m_f).sqrt(), expected_rms: (expected / m_f).sqrt() }

@@ -37,7 +37,7 @@ impl VelocitySlots {
     fn velocity(&self, state: &[f64], p: Point) -> [f64; 2] {
         let Ok(weights) = self.grid.interpolation_weights(p) else { return [0.0, 0.0] };
         let (mut u, mut v) = (0.0, 0.0);
-        for (k, w) in weights {
+        for &(k, w) in weights.as_slice() {
             u += self.u[k].map_or(0.0, |j| w * state[j]);
             v += self.v[k].map_or(0.0, |j| w * state[j]);
         }

@@ -22,6 +22,23 @@ pub struct Observations {
 }
 
 impl Observations {
+    /// For each observation, the innovation `y - mean(H x)` and the observed ensemble variance
+    /// `var(H x)` (ddof = 1; zero for one member), from the observed ensemble `hx` (members x
+    /// observations): what the innovation statistics, the background check and adaptive inflation
+    /// are made of.
+    pub fn innovations(&self, hx: ndarray::ArrayView2<f64>) -> Vec<(f64, f64)> {
+        let n = hx.nrows() as f64;
+        hx.columns()
+            .into_iter()
+            .zip(&self.values)
+            .map(|(column, &y)| {
+                let mean = column.sum() / n;
+                let var = if n > 1.0 { column.iter().map(|h| (h - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+                (y - mean, var)
+            })
+            .collect()
+    }
+
     /// Keeps the observations whose `keep` entry is true.
     pub fn retain(&mut self, keep: &[bool]) {
         let mut k = keep.iter();

@@ -111,7 +111,7 @@ impl LinearObs {
         let rows = points
             .iter()
             .enumerate()
-            .map(|(k, &p)| grid.interpolation_weights(p).map_err(|why| format!("observation {k} at ({}, {}): {why}", p[0], p[1])))
+            .map(|(k, &p)| grid.interpolation_weights(p).map(|c| c.as_slice().to_vec()).map_err(|why| format!("observation {k} at ({}, {}): {why}", p[0], p[1])))
             .collect::<Result<Vec<_>, String>>()?;
         Ok(Self::from_rows(grid.len(), rows, points.to_vec()))
     }
@@ -227,7 +227,7 @@ impl Grid {
     }
 
     /// The bracketing cell along one axis: `(i0, i1, t)` with the point at `(1 - t) a[i0] + t a[i1]`.
-    fn bracket(axis: &[f64], v: f64, period: Option<f64>) -> Result<(usize, usize, f64), &'static str> {
+    fn bracket(axis: &[f64], v: f64, period: Option<f64>, name: char) -> Result<(usize, usize, f64), Unobservable> {
         let n = axis.len();
         if n == 1 {
             return Ok((0, 0, 0.0));
@@ -238,49 +238,87 @@ impl Grid {
             None => v,
         };
         if !v.is_finite() {
-            return Err("coordinate is not finite");
+            return Err(Unobservable::NotFinite(name));
         }
         if v > axis[n - 1] {
             return match period {
                 Some(p) => Ok((n - 1, 0, (v - axis[n - 1]) / (axis[0] + p - axis[n - 1]))),
-                None => Err("outside the grid"),
+                None => Err(Unobservable::Outside(name)),
             };
         }
         if v < axis[0] {
-            return Err("outside the grid");
+            return Err(Unobservable::Outside(name));
         }
         let i = axis.partition_point(|&a| a <= v).clamp(1, n - 1);
         Ok((i - 1, i, (v - axis[i - 1]) / (axis[i] - axis[i - 1])))
     }
 
-    /// Interpolation weights `(state index, weight)` for point `p`, or why it cannot be observed
-    /// (the message says "land" when only land surrounds it).
-    pub fn interpolation_weights(&self, p: Point) -> Result<Vec<(usize, f64)>, String> {
+    /// Bilinear interpolation weights for point `p`, or why it cannot be observed. No allocation:
+    /// the drifter operator calls this four times per RK4 step, per member and gap.
+    pub fn interpolation_weights(&self, p: Point) -> Result<Corners, Unobservable> {
         let y_period = match self.kind {
             GridKind::Periodic { ly, .. } => Some(ly),
             _ => None,
         };
-        let (x0, x1, tx) = Self::bracket(&self.x, p[0], self.x_period()).map_err(|e| format!("x {e}"))?;
-        let (y0, y1, ty) = if self.y.len() == 1 { (0, 0, 0.0) } else { Self::bracket(&self.y, p[1], y_period).map_err(|e| format!("y {e}"))? };
+        let (x0, x1, tx) = Self::bracket(&self.x, p[0], self.x_period(), 'x')?;
+        let (y0, y1, ty) = if self.y.len() == 1 { (0, 0, 0.0) } else { Self::bracket(&self.y, p[1], y_period, 'y')? };
         let nx = self.x.len();
         let corners = [(y0, x0, (1.0 - ty) * (1.0 - tx)), (y0, x1, (1.0 - ty) * tx), (y1, x0, ty * (1.0 - tx)), (y1, x1, ty * tx)];
-        let mut weights: Vec<(usize, f64)> = Vec::with_capacity(4);
+        let mut out = Corners { pairs: [(0, 0.0); 4], len: 0 };
         for (iy, ix, w) in corners {
             let j = iy * nx + ix;
             let wet = self.water.as_ref().is_none_or(|m| m[j]);
             if w > 0.0 && wet {
-                match weights.iter_mut().find(|(k, _)| *k == j) {
+                match out.pairs[..out.len].iter_mut().find(|(k, _)| *k == j) {
                     Some(entry) => entry.1 += w,
-                    None => weights.push((j, w)),
+                    None => {
+                        out.pairs[out.len] = (j, w);
+                        out.len += 1;
+                    }
                 }
             }
         }
-        let total: f64 = weights.iter().map(|(_, w)| w).sum();
+        let total: f64 = out.as_slice().iter().map(|(_, w)| w).sum();
         if total <= 1e-12 {
-            return Err("every surrounding grid point is land".into());
+            return Err(Unobservable::Land);
         }
-        weights.iter_mut().for_each(|(_, w)| *w /= total);
-        Ok(weights)
+        out.pairs[..out.len].iter_mut().for_each(|(_, w)| *w /= total);
+        Ok(out)
+    }
+}
+
+/// Why a point cannot be interpolated on a [`Grid`] (callers count drops by it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unobservable {
+    /// The coordinate (`x` or `y`) is not finite.
+    NotFinite(char),
+    /// Outside a bounded axis (`x` or `y`).
+    Outside(char),
+    /// Only land surrounds it.
+    Land,
+}
+
+impl std::fmt::Display for Unobservable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Unobservable::NotFinite(axis) => write!(f, "{axis} coordinate is not finite"),
+            Unobservable::Outside(axis) => write!(f, "{axis} outside the grid"),
+            Unobservable::Land => write!(f, "every surrounding grid point is land"),
+        }
+    }
+}
+
+/// The bilinear weights of one point: up to four `(grid index, weight)` pairs, summing to 1.
+#[derive(Debug, Clone, Copy)]
+pub struct Corners {
+    pairs: [(usize, f64); 4],
+    len: usize,
+}
+
+impl Corners {
+    /// The pairs with a positive weight on water.
+    pub fn as_slice(&self) -> &[(usize, f64)] {
+        &self.pairs[..self.len]
     }
 }
 

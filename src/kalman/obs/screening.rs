@@ -12,15 +12,49 @@ use super::Observations;
 /// `threshold * sqrt(var(H x_b) + R)`, given the observed prior ensemble `hx` (members x
 /// observations). The ensemble variance uses ddof = 1 (zero for a single member).
 pub fn outliers(hx: ArrayView2<f64>, obs: &Observations, threshold: f64) -> Vec<usize> {
-    let n = hx.nrows() as f64;
-    (0..hx.ncols())
-        .filter(|&k| {
-            let column = hx.column(k);
-            let mean = column.sum() / n;
-            let var = if n > 1.0 { column.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
-            (obs.values[k] - mean).abs() > threshold * (var + obs.variance[k]).sqrt()
-        })
+    obs.innovations(hx)
+        .into_iter()
+        .zip(&obs.variance)
+        .enumerate()
+        .filter(|(_, ((d, var), r))| d.abs() > threshold * (var + *r).sqrt())
+        .map(|(k, _)| k)
         .collect()
+}
+
+/// The background check on observations that stand or fall together (a drifter gap's x and y,
+/// a whole track whose positions chain): what is kept, and what was rejected.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Screened {
+    /// Per observation: kept.
+    pub keep: Vec<bool>,
+    /// Observations beyond the threshold themselves.
+    pub rejected: usize,
+    /// Groups dropped because one of their observations was.
+    pub groups_dropped: usize,
+    /// The largest rejected innovation `|y - mean(H x_b)|`.
+    pub largest: f64,
+}
+
+/// [`outliers`] with observation `k` in group `group[k]`: a group with an outlier is dropped
+/// whole. `None` when nothing is rejected or the check is off (`threshold` 0).
+pub fn screen_groups(hx: ArrayView2<f64>, obs: &Observations, threshold: f64, group: &[usize]) -> Option<Screened> {
+    if threshold == 0.0 {
+        return None;
+    }
+    let rejected = outliers(hx, obs, threshold);
+    if rejected.is_empty() {
+        return None;
+    }
+    let innovations = obs.innovations(hx);
+    let mut dropped_groups: Vec<usize> = rejected.iter().map(|&k| group[k]).collect();
+    dropped_groups.sort_unstable();
+    dropped_groups.dedup();
+    Some(Screened {
+        keep: group.iter().map(|g| dropped_groups.binary_search(g).is_err()).collect(),
+        rejected: rejected.len(),
+        groups_dropped: dropped_groups.len(),
+        largest: rejected.iter().map(|&k| innovations[k].0.abs()).fold(0.0, f64::max),
+    })
 }
 
 #[cfg(test)]
@@ -38,5 +72,10 @@ mod tests {
         assert_eq!(outliers(hx.view(), &obs, 3.0), vec![1]);
         assert_eq!(outliers(hx.view(), &obs, 2.9), vec![0, 1]);
         assert!(outliers(hx.view(), &obs, 3.2).is_empty());
+        // Observations 0 and 1 in one group: the group goes with its outlier.
+        let s = screen_groups(hx.view(), &obs, 3.0, &[7, 7]).unwrap();
+        assert_eq!((s.keep, s.rejected, s.groups_dropped), (vec![false, false], 1, 1));
+        assert!((s.largest - 4.5).abs() < 1e-12);
+        assert_eq!(screen_groups(hx.view(), &obs, 0.0, &[0, 1]), None);
     }
 }

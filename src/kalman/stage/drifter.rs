@@ -24,7 +24,7 @@ use crate::kalman::io::flow_ensemble::{FlowEnsemble, choose, sample_count};
 use crate::kalman::localization::Distance;
 use crate::kalman::obs::drifter_obs::{DEFAULT_MAX_DT, DrifterObs};
 use crate::kalman::obs::obs_operator::observe;
-use crate::kalman::obs::screening::outliers;
+use crate::kalman::obs::screening::screen_groups;
 use crate::kalman::{BaselineConfig, Filter, Geometry};
 use crate::pipeline::hash::derive_seed;
 use crate::pipeline::stage::StageContext;
@@ -85,42 +85,35 @@ pub(super) fn run(ctx: &StageContext, options: &BaselineOptions, config: &Baseli
     write_diagnostics(ctx, config.method, &fields, (before, after), started, details)
 }
 
-/// The background check ([`outliers`]) on the prior: a track with a rejected position is
+/// The background check ([`screen_groups`]) on the prior: a track with a rejected position is
 /// dropped whole (each position is predicted from the one before it, so a gap in a track would
 /// join positions the model never linked), with a WARN line; returns how many were dropped.
 fn screen_tracks(loaded: &mut LoadedDrifters, prior: &FlowEnsemble, spec: &DrifterSpec, threshold: f64, path: &std::path::Path) -> Result<usize> {
-    if threshold == 0.0 {
-        return Ok(0);
-    }
     let mut hx = ndarray::Array2::zeros((0, 0));
-    observe(&loaded.op, prior.ensemble.view(), &mut hx);
-    let rejected = outliers(hx.view(), &loaded.obs, threshold);
-    if rejected.is_empty() {
-        return Ok(0);
+    if threshold > 0.0 {
+        observe(&loaded.op, prior.ensemble.view(), &mut hx);
     }
-    // Observation k belongs to the track whose 2 x positions span covers it.
-    let mut owner = Vec::with_capacity(loaded.obs.values.len());
-    for (t, track) in loaded.op.tracks().iter().enumerate() {
-        owner.extend(std::iter::repeat_n(t, 2 * track.positions.len()));
-    }
-    let mut keep_track = vec![true; loaded.op.tracks().len()];
-    rejected.iter().for_each(|&k| keep_track[owner[k]] = false);
-    let keep: Vec<bool> = owner.iter().map(|&t| keep_track[t]).collect();
-    let dropped = keep_track.iter().filter(|k| !**k).count();
+    // Track t owns its positions' x and y, in order.
+    let owner: Vec<usize> = loaded.op.tracks().iter().enumerate().flat_map(|(t, track)| std::iter::repeat_n(t, 2 * track.positions.len())).collect();
+    let Some(s) = screen_groups(hx.view(), &loaded.obs, threshold, &owner) else { return Ok(0) };
+    let n_tracks = loaded.op.tracks().len();
     tracing::warn!(
-        "{}: {dropped} of {} drifter tracks rejected by the background check ({} positions with innovations beyond {threshold} standard deviations of sqrt(var(Hx) + R))",
+        "{}: {} of {n_tracks} drifter tracks rejected by the background check ({} positions with innovations beyond {threshold} standard deviations of sqrt(var(Hx) + R))",
         path.display(),
-        keep_track.len(),
-        rejected.len()
+        s.groups_dropped,
+        s.rejected
     );
-    let tracks = loaded.op.tracks().iter().zip(&keep_track).filter(|(_, k)| **k).map(|(t, _)| t.clone()).collect();
+    // A track stands or falls whole, so any of its observations says which.
+    let mut kept = vec![false; n_tracks];
+    owner.iter().zip(&s.keep).for_each(|(&t, &k)| kept[t] = k);
+    let tracks = loaded.op.tracks().iter().zip(&kept).filter(|(_, k)| **k).map(|(t, _)| t.clone()).collect();
     loaded.op = DrifterObs::new(prior.n_state(), prior.slots, tracks, spec.max_dt).map_err(|e| Error::input(path, e))?.with_restarts(spec.restart);
-    loaded.obs.retain(&keep);
-    loaded.tracks -= dropped;
+    loaded.obs.retain(&s.keep);
+    loaded.tracks -= s.groups_dropped;
     if loaded.obs.values.is_empty() {
         return Err(Error::input(path, "every drifter track was rejected by the background check; nothing left to assimilate"));
     }
-    Ok(dropped)
+    Ok(s.groups_dropped)
 }
 
 /// EnOI's static ensemble: `static_members` samples (all by default) of the `static` states

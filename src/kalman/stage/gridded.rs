@@ -21,7 +21,7 @@ use crate::kalman::io::obs_file::{self, Dropped, ObsSpec, Target, ValidTime};
 use crate::kalman::obs::Observations;
 use crate::kalman::obs::grid_drifters::GridDrifterObs;
 use crate::kalman::obs::obs_operator::{LinearObs, ObsOperator, observe};
-use crate::kalman::obs::screening::outliers;
+use crate::kalman::obs::screening::screen_groups;
 use crate::kalman::{BaselineConfig, Filter, Geometry};
 use crate::pipeline::stage::StageContext;
 
@@ -171,36 +171,25 @@ fn warn_dropped(path: &std::path::Path, what: &str, dropped: &Dropped) {
     }
 }
 
-/// The background check ([`outliers`]) on the prior: rejected observations (a drifter gap's x
-/// and y together) are removed from `op` and `obs`, announced in a WARN line and counted (the
-/// return value).
+/// The background check ([`screen_groups`]) on the prior: rejected observations (a drifter
+/// gap's x and y together) are removed from `op` and `obs`, announced in a WARN line and counted
+/// (the return value).
 fn screen(op: &mut Operator, obs: &mut Observations, prior: &StateEnsemble, threshold: f64, path: &std::path::Path, what: &str) -> usize {
-    if threshold == 0.0 {
-        return 0;
-    }
     let mut hx = Array2::zeros((0, 0));
-    observe(op.as_dyn(), prior.ensemble.view(), &mut hx);
-    let rejected = outliers(hx.view(), obs, threshold);
-    if rejected.is_empty() {
-        return 0;
+    if threshold > 0.0 {
+        observe(op.as_dyn(), prior.ensemble.view(), &mut hx);
     }
-    let group = op.group();
-    let mut keep = vec![true; obs.values.len()];
-    for &k in &rejected {
-        let first = k - k % group;
-        keep[first..first + group].iter_mut().for_each(|f| *f = false);
-    }
-    let worst = rejected.iter().map(|&k| (k, (obs.values[k] - hx.column(k).mean().unwrap_or(0.0)).abs())).max_by(|a, b| a.1.total_cmp(&b.1)).expect("not empty");
-    let dropped = keep.iter().filter(|k| !**k).count();
+    let group: Vec<usize> = (0..obs.values.len()).map(|k| k / op.group()).collect();
+    let Some(s) = screen_groups(hx.view(), obs, threshold, &group) else { return 0 };
+    let dropped = s.keep.iter().filter(|k| !**k).count();
     tracing::warn!(
-        "{}: {what}: {dropped} of {} observations rejected by the background check (innovation beyond {threshold} standard deviations of sqrt(var(Hx) + R); largest {:.4e} at observation {})",
+        "{}: {what}: {dropped} of {} observations rejected by the background check (innovation beyond {threshold} standard deviations of sqrt(var(Hx) + R); largest {:.4e})",
         path.display(),
         obs.values.len(),
-        worst.1,
-        worst.0
+        s.largest
     );
-    *op = op.retain(&keep);
-    obs.retain(&keep);
+    *op = op.retain(&s.keep);
+    obs.retain(&s.keep);
     dropped
 }
 
